@@ -1,0 +1,86 @@
+"""One entry point for parallel data, whatever the source: ``load_parallel(data_cfg, lang)``.
+
+Every source yields a ``DatasetDict`` with ``train``/``validation``/``test`` splits of pairs with at
+least ``id``, ``src`` (source-language text) and ``tgt`` (target-language text); labelled sources
+add ``label``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+
+from distill.errors import DistillError
+
+SPLITS = ("train", "validation", "test")
+# Unlabelled sources (one pool of pairs) are split by a hash of the pair id: stable across runs.
+HASH_SPLIT = {"train": (0, 80), "validation": (80, 90), "test": (90, 100)}
+CAP_SEED = 0
+
+
+def _chatterbot(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
+    from distill.data.sources.chatterbot import chatterbot_parallel
+
+    src = cfg.get("source_lang", "en")
+    return DatasetDict({s: chatterbot_parallel(lang, s, source_lang=src) for s in SPLITS})
+
+
+def _bucket(pair_id: str) -> int:
+    return int(hashlib.sha256(pair_id.encode("utf-8")).hexdigest()[:8], 16) % 100
+
+
+def split_by_hash(pool: Dataset) -> DatasetDict:
+    """Split a pool of pairs 80/10/10 by a hash of ``id`` (independent of order and seed)."""
+    buckets = [_bucket(str(i)) for i in pool["id"]]
+    return DatasetDict(
+        {
+            name: pool.select([i for i, b in enumerate(buckets) if lo <= b < hi])
+            for name, (lo, hi) in HASH_SPLIT.items()
+        }
+    )
+
+
+def _django(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
+    from distill.data.sources.django_po import load_django_pairs
+
+    return split_by_hash(load_django_pairs(lang, min_words=int(cfg.get("min_words", 1))))
+
+
+SOURCES: dict[str, Callable[[Mapping[str, Any], str], DatasetDict]] = {
+    "chatterbot": _chatterbot,
+    "django": _django,
+}
+
+
+def cap(ds: Dataset, max_pairs: int | None) -> Dataset:
+    """At most ``max_pairs`` rows, drawn with a fixed seed so every label can appear."""
+    if max_pairs is None or len(ds) <= max_pairs:
+        return ds
+    return ds.shuffle(seed=CAP_SEED).select(range(max_pairs)).flatten_indices()
+
+
+def load_parallel(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
+    """Parallel pairs for one target language from the source named by ``cfg['name']``.
+
+    Args:
+        cfg: The ``data`` config (``name``, ``source_lang``, ``max_pairs``, source options).
+        lang: Target language code.
+
+    Raises:
+        DistillError: For an unknown source, or when a split comes out empty.
+    """
+    name = cfg.get("name")
+    if name not in SOURCES:
+        raise DistillError(f"unknown data source {name!r}", fix=f"use data= one of {', '.join(SOURCES)}")
+    dd = SOURCES[name](cfg, lang)
+    dd = DatasetDict({k: cap(v, cfg.get("max_pairs")) for k, v in dd.items()})
+    for split, ds in dd.items():
+        if len(ds) == 0:
+            raise DistillError(
+                f"data source {name!r} has no {cfg.get('source_lang', 'en')}-{lang} pairs in split {split!r}",
+                fix="choose another target language or data source",
+            )
+    return dd

@@ -1,0 +1,94 @@
+"""The prepare stage: resolve (and if needed convert) the models, build the parallel data.
+
+``prepare(cfg)`` is a plain function; the console scripts wrap it. It returns a summary (printed
+and logged) and the objects later stages use: the resolved models and, per target language, a
+``DatasetDict`` of parallel pairs (``src``, ``tgt``, ``label``, ...) with train/validation/test.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from datasets import DatasetDict
+from omegaconf import DictConfig
+
+from distill.data.parallel import load_parallel
+from distill.models.info import ModelInfo, model_info
+from distill.models.resolve import resolve_model
+
+log = logging.getLogger(__name__)
+
+
+def prepare_models(cfg: DictConfig) -> dict[str, ModelInfo]:
+    """Resolve the teacher and the student; packaged models are converted here, once."""
+    out = {}
+    for role in ("teacher", "student"):
+        start = time.perf_counter()
+        info = model_info(resolve_model(cfg[role].model))
+        log.info(
+            "%s %s -> %s (%.1f s)", role, cfg[role].model, info.resolved.location, time.perf_counter() - start
+        )
+        out[role] = info
+    return out
+
+
+def prepare_data(cfg: DictConfig) -> dict[str, DatasetDict]:
+    """Parallel train/validation/test pairs for every target language."""
+    return {lang: load_parallel(cfg.data, lang) for lang in cfg.data.target_langs}
+
+
+def _fmt_int(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _fmt_mb(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**20:,.1f} MB"
+
+
+def summary_table(models: dict[str, ModelInfo], data: dict[str, DatasetDict], source_lang: str) -> str:
+    """A plain-text table of what was prepared."""
+    lines = ["models:", f"  {'role':8} {'source':9} {'params':>13} {'on disk':>11}  reference -> location"]
+    for role, info in models.items():
+        r = info.resolved
+        lines.append(
+            f"  {role:8} {r.source:9} {_fmt_int(info.params):>13} {_fmt_mb(info.disk_bytes):>11}  "
+            f"{r.ref} -> {r.location}"
+        )
+    lines.append(f"parallel data ({source_lang} -> target):")
+    lines.append(f"  {'pair':8} {'train':>7} {'valid':>7} {'test':>7} {'labels':>7}")
+    for lang, dd in data.items():
+        labels = {x for split in dd.values() if "label" in split.column_names for x in split["label"]}
+        n = {k: len(v) for k, v in dd.items()}
+        lines.append(
+            f"  {source_lang}-{lang:5} {n.get('train', 0):>7} {n.get('validation', 0):>7} "
+            f"{n.get('test', 0):>7} {len(labels) or '-':>7}"
+        )
+    return "\n".join(lines)
+
+
+def prepare(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Resolve models and build data; return ``(summary, objects)``."""
+    start = time.perf_counter()
+    models = prepare_models(cfg)
+    t_models = time.perf_counter() - start
+    data = prepare_data(cfg)
+    t_data = time.perf_counter() - start - t_models
+    table = summary_table(models, data, cfg.data.source_lang)
+    print(table)
+    print(f"prepare: models {t_models:.1f} s, data {t_data:.1f} s")
+    summary = {
+        "models": {
+            role: {
+                "ref": i.resolved.ref,
+                "source": i.resolved.source,
+                "params": i.params,
+                "bytes": i.disk_bytes,
+            }
+            for role, i in models.items()
+        },
+        "data": {lang: {k: len(v) for k, v in dd.items()} for lang, dd in data.items()},
+        "seconds": {"models": round(t_models, 2), "data": round(t_data, 2)},
+    }
+    return summary, {"models": models, "data": data}
