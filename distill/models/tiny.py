@@ -36,7 +36,7 @@ def _vocab() -> list[str]:
 def build_tiny_tokenizer(out_dir: Path) -> None:
     """Write a WordPiece ``tokenizer.json`` + config usable by ``AutoTokenizer`` into ``out_dir``."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertTokenizerFast
+    from transformers import BertTokenizer
 
     vocab = {piece: i for i, piece in enumerate(_vocab())}
     tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=50))
@@ -48,7 +48,7 @@ def build_tiny_tokenizer(out_dir: Path) -> None:
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     tok.decoder = decoders.WordPiece()
-    fast = BertTokenizerFast(tokenizer_object=tok, model_max_length=128)
+    fast = BertTokenizer(tokenizer_object=tok, model_max_length=128)
     fast.save_pretrained(str(out_dir))
 
 
