@@ -1,0 +1,143 @@
+"""The distillation DataModule: target text, source text, cached teacher logits, gold label, language.
+
+Rows come from the parallel pairs of every target language, joined column-wise with the teacher's
+soft labels from the cache (both memory-mapped Arrow tables, so memory does not grow with the
+corpus). Tokenisation happens in the collate function with dynamic padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from datasets import Dataset, concatenate_datasets
+from torch.utils.data import DataLoader
+
+from distill.errors import DistillError
+
+IGNORE = -100
+
+
+def label_ids(labels: Sequence[str | None], label2id: Mapping[str, int], where: str) -> list[int]:
+    """Map gold label names to ids (``-100`` where missing).
+
+    Raises:
+        DistillError: A label the teacher does not know, naming where it occurs.
+    """
+    unknown = sorted({x for x in labels if x is not None and x not in label2id})
+    if unknown:
+        raise DistillError(
+            f"{where} has labels the teacher does not know: {unknown[:10]}",
+            fix=f"use a teacher trained on these labels (it knows {sorted(label2id)[:10]}...) or drop them",
+        )
+    return [IGNORE if x is None else label2id[x] for x in labels]
+
+
+def distill_rows(
+    pairs: Dataset,
+    teacher_logits: np.ndarray | Dataset,
+    lang_id: int,
+    label2id: Mapping[str, int],
+    where: str,
+) -> Dataset:
+    """One language's pairs with ``teacher_logits``, ``label`` ids and ``lang`` id columns."""
+    if len(pairs) != len(teacher_logits):
+        raise DistillError(f"{where}: {len(pairs)} pairs but {len(teacher_logits)} teacher rows")
+    golds = pairs["label"] if "label" in pairs.column_names else [None] * len(pairs)
+    rows = Dataset.from_dict({"tgt": pairs["tgt"], "src": pairs["src"]})
+    rows = rows.add_column("labels", label_ids(golds, label2id, where))
+    logits = teacher_logits["logits"] if isinstance(teacher_logits, Dataset) else teacher_logits
+    rows = rows.add_column("teacher_logits", [list(map(float, r)) for r in np.asarray(logits)])
+    return rows.add_column("lang", [lang_id] * len(pairs))
+
+
+class DistillCollator:
+    """Tokenise target and source text of a batch (dynamic padding) and stack the tensors."""
+
+    def __init__(self, tokenizer: Any, max_length: int, prefix: str = "", with_source: bool = True) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.prefix = prefix
+        self.with_source = with_source
+
+    def _encode(self, texts: list[str], side: str) -> dict[str, torch.Tensor]:
+        enc = self.tokenizer(
+            [self.prefix + t for t in texts],
+            truncation=True,
+            max_length=self.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        return {f"{side}_{k}": v for k, v in enc.items()}
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = self._encode([r["tgt"] for r in rows], "tgt")
+        if self.with_source:
+            batch.update(self._encode([r["src"] for r in rows], "src"))
+        batch["teacher_logits"] = torch.tensor(
+            [r["teacher_logits"] for r in rows], dtype=torch.float32
+        )  # (B, C)
+        batch["labels"] = torch.tensor([r["labels"] for r in rows], dtype=torch.long)  # (B,)
+        batch["lang"] = torch.tensor([r["lang"] for r in rows], dtype=torch.long)  # (B,)
+        return batch
+
+
+class DistillDataModule(pl.LightningDataModule):
+    """Train/validation loaders over the distillation rows of all target languages.
+
+    Args:
+        train: Rows from :func:`distill_rows`, all languages concatenated.
+        val: The same for validation.
+        collator: Turns rows into tensors.
+        batch_size: Rows per batch.
+        num_workers: DataLoader workers (0 keeps everything in the main process).
+        seed: Seed of the shuffling generator.
+    """
+
+    def __init__(
+        self,
+        train: Dataset,
+        val: Dataset,
+        collator: DistillCollator,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.train_rows, self.val_rows = train, val
+        self.collator = collator
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+
+    @classmethod
+    def from_languages(
+        cls, per_lang: Mapping[str, Mapping[str, Dataset]], **kwargs: Any
+    ) -> DistillDataModule:
+        """Concatenate ``{lang: {"train": rows, "validation": rows}}`` over languages."""
+        train = concatenate_datasets([d["train"] for d in per_lang.values()])
+        val = concatenate_datasets([d["validation"] for d in per_lang.values()])
+        return cls(train, val, **kwargs)
+
+    def train_dataloader(self) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.train_rows,  # type: ignore[arg-type]
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=gen,
+            collate_fn=self.collator,
+            num_workers=self.num_workers,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.val_rows,  # type: ignore[arg-type]
+            batch_size=self.batch_size * 2,
+            shuffle=False,
+            collate_fn=self.collator,
+            num_workers=self.num_workers,
+        )
