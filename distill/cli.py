@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -50,11 +51,20 @@ def show_stage(cfg: DictConfig) -> None:
 
 
 def run_stage(cfg: DictConfig) -> Any:
-    """``distill-run``: every stage in order (so far: prepare models and data)."""
-    from distill.prepare import prepare
+    """``distill-run``: every stage in order (prepare, teacher, label, distill, evaluate, export)."""
+    from distill.pipeline import run
 
-    summary, _ = prepare(cfg)
-    return summary
+    metrics, _ = run(cfg)
+    return metrics
+
+
+def teacher_stage(cfg: DictConfig) -> Any:
+    """``distill-teacher``: fine-tune (or reuse from the cache, or load) the teacher."""
+    from distill.teacher import train_teacher
+
+    result = train_teacher(cfg)
+    print(json.dumps(result.to_dict(), indent=2))
+    return result
 
 
 def _app(stage: str, fn: StageFn) -> Callable[[], None]:
@@ -83,7 +93,7 @@ def _app(stage: str, fn: StageFn) -> Callable[[], None]:
 
 
 run_main = _app("run", run_stage)
-teacher_main = _app("teacher", show_stage)
+teacher_main = _app("teacher", teacher_stage)
 label_main = _app("label", show_stage)
 train_main = _app("train", show_stage)
 eval_main = _app("eval", show_stage)

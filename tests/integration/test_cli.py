@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
-STAGES = ["teacher", "label", "train", "eval", "export"]
+STAGES = ["label", "train", "eval", "export"]
 
 
 def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -32,6 +32,13 @@ def test_stage_script_composes_config(stage: str, tmp_path: Path) -> None:
     # Hydra wrote its run folder with the saved config under the working directory.
     saved = list(tmp_path.glob("outputs/*/*/.hydra/config.yaml"))
     assert len(saved) == 1
+
+
+def test_teacher_script_fine_tunes_and_reports(tmp_path: Path) -> None:
+    proc = _run("distill-teacher", "debug=tiny", f"paths.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert '"source": "trained"' in proc.stdout
+    assert list((tmp_path / "cache" / "teachers").glob("*/model.safetensors"))
 
 
 def test_unknown_config_option_fails(tmp_path: Path) -> None:

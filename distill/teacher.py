@@ -1,0 +1,553 @@
+"""The teacher stage: fine-tune a source-language classifier once (cached), or take a ready one.
+
+``train_teacher(cfg)`` is a plain function (the console script only wraps it):
+
+* ``teacher.path`` set: that folder or hub id must be a ready sequence classifier whose label set
+  equals the data's; it is used as is (nothing is trained) and its label order is kept.
+* otherwise ``teacher.model`` (an encoder) gets a new classification head and is fine-tuned with
+  cross-entropy on the labelled source-language data (:func:`teacher_training_data`), validated
+  on its validation split, with Lightning. The result is a plain Hugging Face folder
+  (``save_pretrained``, safetensors) under ``$DISTILL_CACHE/teachers/<name>-<key>``, written
+  atomically. The key hashes the base model's weights, the recipe (epochs, learning rate, batch
+  size, max length, weight decay, warmup, seed) and the training data (texts and labels), so a
+  teacher is trained once and reused by every later run and sweep job with the same settings.
+
+The teacher's raw logits are what the soft-label cache stores; :func:`load_teacher` returns it
+frozen (``eval()``, no gradients). Run it under ``torch.inference_mode()``
+(:func:`distill.models.classifier.predict_logits` does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from omegaconf import DictConfig
+
+from distill.errors import DistillError
+from distill.models.classifier import label_maps, load_classifier, predict_logits
+from distill.models.resolve import resolve_model
+from distill.utils.atomic import atomic_dir
+from distill.utils.hashing import file_sha256, text_sha256
+from distill.utils.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+# Bump when the fine-tuning code changes what a given key produces: old cached teachers then miss.
+RECIPE_VERSION = 1
+STAMP = "xlt_distill_teacher.json"
+# Files that decide what a base model computes; READMEs and the like do not enter the key.
+_MODEL_FILES = re.compile(
+    r"(.*\.safetensors|.*\.bin|config\.json|tokenizer.*\.json|special_tokens_map\.json|vocab\.\w+|"
+    r"merges\.txt|.*\.model)$"
+)
+
+
+@dataclass(frozen=True)
+class TeacherData:
+    """Labelled source-language text to fine-tune (and validate) a teacher on.
+
+    Attributes:
+        train_texts: Training texts.
+        train_labels: Their label names.
+        val_texts: Validation texts.
+        val_labels: Their label names.
+        labels: The label set, in id order.
+    """
+
+    train_texts: list[str]
+    train_labels: list[str]
+    val_texts: list[str]
+    val_labels: list[str]
+    labels: list[str]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every text and label, in order (the training data's part of the cache key)."""
+        return text_sha256(
+            json.dumps(
+                [self.labels, self.train_texts, self.train_labels, self.val_texts, self.val_labels],
+                ensure_ascii=False,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class TeacherRecipe:
+    """How a teacher is fine-tuned; every field enters the cache key.
+
+    Attributes:
+        model: The base encoder (folder, hub id or packaged name).
+        epochs: Passes over the training data.
+        lr: Peak learning rate (AdamW).
+        batch_size: Examples per step.
+        max_length: Truncation length in tokens.
+        weight_decay: AdamW weight decay (not applied to biases and norms).
+        warmup_ratio: Fraction of the steps with linear warmup; then linear decay to zero.
+        seed: Seed of the head's initialisation, dropout and the data order.
+    """
+
+    model: str
+    epochs: int = 5
+    lr: float = 1e-4
+    batch_size: int = 32
+    max_length: int = 128
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    seed: int = 42
+
+    @classmethod
+    def from_cfg(cls, cfg: DictConfig) -> TeacherRecipe:
+        """Read ``cfg.teacher`` (missing keys take the defaults above) and ``cfg.seed``."""
+        t = cfg.teacher
+        d = cls(model="")
+        return cls(
+            model=str(t.model),
+            epochs=int(t.get("epochs", d.epochs)),
+            lr=float(t.get("lr", d.lr)),
+            batch_size=int(t.get("batch_size", d.batch_size)),
+            max_length=int(t.get("max_length", d.max_length)),
+            weight_decay=float(t.get("weight_decay", d.weight_decay)),
+            warmup_ratio=float(t.get("warmup_ratio", d.warmup_ratio)),
+            seed=int(cfg.get("seed", d.seed)),
+        )
+
+
+@dataclass(frozen=True)
+class TeacherResult:
+    """What the teacher stage produced.
+
+    Attributes:
+        path: What to pass to :func:`load_teacher`: the cached folder, or ``teacher.path`` as given.
+        labels: The teacher's labels in id order (its ``id2label``).
+        source: ``trained`` (fine-tuned now), ``cache`` (fine-tuned before, reused) or ``given``.
+        key: The cache key (``None`` for a given teacher).
+        train_acc: Training accuracy of the last epoch (running, with dropout); ``None`` if given.
+        val_acc: Accuracy on the source-language validation split (``None`` without labelled data).
+        train_seconds: How long the fine-tuning took when it ran (``None`` if given).
+        seconds: How long this call took.
+    """
+
+    path: str
+    labels: list[str]
+    source: Literal["trained", "cache", "given"]
+    key: str | None
+    train_acc: float | None
+    val_acc: float | None
+    train_seconds: float | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (for the run's ``teacher.json``)."""
+        return dataclasses.asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def _chatterbot(cfg: DictConfig) -> TeacherData:
+    from distill.data.sources.chatterbot import chatterbot_labels, load_chatterbot
+
+    lang = str(cfg.data.get("source_lang", "en"))
+    dd = load_chatterbot([lang])
+    labels = chatterbot_labels("train", lang)
+    known = set(labels)
+    # A topic with very few conversations may have validation rows but no training row: the
+    # teacher cannot predict it, so such rows would only add noise to the validation score.
+    val = [
+        (t, y) for t, y in zip(dd["validation"]["text"], dd["validation"]["topic"], strict=True) if y in known
+    ]
+    return TeacherData(
+        train_texts=list(dd["train"]["text"]),
+        train_labels=list(dd["train"]["topic"]),
+        val_texts=[t for t, _ in val],
+        val_labels=[y for _, y in val],
+        labels=labels,
+    )
+
+
+# data.name -> loader of its labelled source-language data; sources without labels map to None.
+_SOURCES: dict[str, Callable[[DictConfig], TeacherData] | None] = {"chatterbot": _chatterbot, "django": None}
+
+
+def _source_data(cfg: DictConfig) -> TeacherData | None:
+    """The labelled source data of ``cfg.data``, or ``None`` for a corpus without labels."""
+    name = str(cfg.data.name)
+    if name not in _SOURCES:
+        raise DistillError(
+            f"data={name} has no labelled source data the teacher stage knows",
+            fix=f"use one of {', '.join(sorted(_SOURCES))}, or give a ready classifier with teacher.path=...",
+        )
+    loader = _SOURCES[name]
+    return None if loader is None else loader(cfg)
+
+
+def cap_examples(data: TeacherData, max_examples: int | None, seed: int) -> TeacherData:
+    """At most ``max_examples`` training examples, stratified so every label appears if it can.
+
+    Examples are shuffled with ``seed``, then taken round-robin over the labels (first example of
+    each label, then the second, ...), keeping the original order among those taken.
+    """
+    n = len(data.train_texts)
+    if max_examples is None or n <= max_examples:
+        return data
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    seen: dict[str, int] = {}
+    rank: dict[int, tuple[int, int]] = {}
+    for i in order:
+        label = data.train_labels[i]
+        rank[i] = (seen.get(label, 0), len(rank))
+        seen[label] = seen.get(label, 0) + 1
+    keep = sorted(sorted(range(n), key=rank.__getitem__)[:max_examples])
+    return dataclasses.replace(
+        data,
+        train_texts=[data.train_texts[i] for i in keep],
+        train_labels=[data.train_labels[i] for i in keep],
+    )
+
+
+def teacher_training_data(cfg: DictConfig) -> TeacherData:
+    """The labelled source-language data a teacher is fine-tuned on, for ``cfg.data``.
+
+    ``data=chatterbot``: the source language's (English by default) train and validation splits,
+    topics as labels (:func:`~distill.data.sources.chatterbot.chatterbot_labels`). Capped to
+    ``teacher.max_train_examples`` when set (debug configs).
+
+    Raises:
+        DistillError: The corpus has no labels (``data=django``) or is unknown: a teacher must then
+            be given with ``teacher.path``.
+    """
+    data = _source_data(cfg)
+    if data is None:
+        raise DistillError(
+            f"data={cfg.data.name} has no labels to fine-tune a teacher on",
+            fix="give a ready classifier with teacher.path=<folder or hub id>",
+        )
+    if not data.train_texts:
+        raise DistillError(f"data={cfg.data.name} has no labelled training examples for the teacher")
+    return cap_examples(data, cfg.teacher.get("max_train_examples"), int(cfg.get("seed", 0)))
+
+
+# ------------------------------------------------------------------------------------------- cache key
+
+
+@functools.lru_cache(maxsize=16)
+def _files_sha256(folder: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    """Hash of the model files (cached per process on name, size and mtime)."""
+    return text_sha256(*(f"{name}:{file_sha256(Path(folder) / name)}" for name, _, _ in stamp))
+
+
+def weights_fingerprint(ref: str) -> str:
+    """What identifies a base model: a content hash of its files if local, else its hub id.
+
+    The hash covers weights, config and tokenizer files, not the folder's path, so moving a
+    virtual environment or copying a folder keeps cached teachers valid.
+    """
+    resolved = resolve_model(ref)
+    if not resolved.is_local:
+        return f"hub:{resolved.location}"
+    folder = Path(resolved.location)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and _MODEL_FILES.fullmatch(p.name))
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return "sha256:" + _files_sha256(str(folder), stamp)
+
+
+def teacher_key(recipe: TeacherRecipe, data: TeacherData) -> str:
+    """Cache folder name: ``<model name>-<16 hex digits>`` of weights, recipe and data."""
+    fields = dataclasses.asdict(recipe)
+    fields.pop("model")  # the model enters through its weights, whatever it is called
+    digest = text_sha256(
+        json.dumps(
+            {
+                "version": RECIPE_VERSION,
+                "weights": weights_fingerprint(recipe.model),
+                "recipe": fields,
+                "data": data.fingerprint(),
+            },
+            sort_keys=True,
+        )
+    )
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(recipe.model.rstrip("/")).name) or "teacher"
+    return f"{name}-{digest[:16]}"
+
+
+# --------------------------------------------------------------------------------------- fine-tuning
+
+
+def _accuracy(
+    model: Any, tokenizer: Any, texts: Sequence[str], labels: Sequence[str], **kw: Any
+) -> float | None:
+    if not texts:
+        return None
+    label2id = {name: i for i, name in model.config.id2label.items()}
+    pred = predict_logits(model, tokenizer, texts, **kw).argmax(axis=1)
+    return float(sum(int(p) == label2id.get(y, -1) for p, y in zip(pred, labels, strict=True)) / len(texts))
+
+
+def _fit(
+    recipe: TeacherRecipe, data: TeacherData, *, accelerator: str, progress_bar: bool
+) -> tuple[Any, Any, dict[str, float]]:
+    """Fine-tune ``recipe.model`` + a new head; return ``(model, tokenizer, last epoch's metrics)``."""
+    import pytorch_lightning as pl
+    import torch
+
+    from distill.data.collate import LabelledTextDataModule
+    from distill.systems.classifier import ClassifierSystem, linear_warmup_decay
+
+    # Seeded before the head is created, so the same recipe gives the same teacher.
+    pl.seed_everything(recipe.seed, workers=True, verbose=False)
+    model, tokenizer = load_classifier(recipe.model, data.labels)
+    _, label2id = label_maps(data.labels)
+    datamodule = LabelledTextDataModule(
+        list(zip(data.train_texts, (label2id[y] for y in data.train_labels), strict=True)),
+        list(zip(data.val_texts, (label2id[y] for y in data.val_labels), strict=True)),
+        tokenizer,
+        max_length=recipe.max_length,
+        batch_size=recipe.batch_size,
+        seed=recipe.seed,
+    )
+    system = ClassifierSystem(
+        model,
+        functools.partial(torch.optim.AdamW, lr=recipe.lr, weight_decay=recipe.weight_decay),
+        functools.partial(linear_warmup_decay, warmup_ratio=recipe.warmup_ratio),
+    )
+    # No logger and no checkpoints: the only artefact is the final HF folder written by the caller.
+    # One device: the job is small, and a single process writes the cache folder.
+    with tempfile.TemporaryDirectory(prefix="teacher-") as root:
+        trainer = pl.Trainer(
+            max_epochs=recipe.epochs,
+            accelerator=accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=progress_bar,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            default_root_dir=root,
+        )
+        trainer.fit(system, datamodule=datamodule)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    return model.cpu().eval(), tokenizer, metrics
+
+
+def _read_stamp(folder: Path, key: str) -> dict[str, Any] | None:
+    """The stamp of a complete cached teacher with this key, else ``None``."""
+    try:
+        stamp = json.loads((folder / STAMP).read_text())
+    except (OSError, ValueError):
+        return None
+    return stamp if stamp.get("key") == key and (folder / "config.json").is_file() else None
+
+
+def _fine_tune(
+    cfg: DictConfig, recipe: TeacherRecipe, data: TeacherData, key: str, out: Path
+) -> dict[str, Any]:
+    """Fine-tune, save to ``out`` atomically and return the stamp written next to the weights."""
+    import torch
+    import transformers
+
+    log.info(
+        "teacher: fine-tuning %s on %d examples (%d labels), %d epochs, lr %g, batch %d -> %s",
+        recipe.model,
+        len(data.train_texts),
+        len(data.labels),
+        recipe.epochs,
+        recipe.lr,
+        recipe.batch_size,
+        out,
+    )
+    # An incomplete folder (not written by us: ours are atomic) is replaced; a complete one that
+    # appears meanwhile was written by a concurrent job with the same key and wins.
+    overwrite = out.exists()
+    start = time.perf_counter()
+    model, tokenizer, metrics = _fit(
+        recipe,
+        data,
+        accelerator=str(cfg.teacher.get("accelerator", "auto")),
+        progress_bar=bool(cfg.teacher.get("progress_bar", False)),
+    )
+    seconds = time.perf_counter() - start
+    stamp: dict[str, Any] = {
+        "key": key,
+        "base_model": recipe.model,
+        "weights": weights_fingerprint(recipe.model),
+        "recipe": dataclasses.asdict(recipe),
+        "labels": data.labels,
+        "data": {
+            "name": str(cfg.data.name),
+            "fingerprint": data.fingerprint(),
+            "train": len(data.train_texts),
+            "validation": len(data.val_texts),
+        },
+        "train_acc": metrics.get("train/acc"),
+        "val_acc": metrics.get("val/acc"),
+        "val_loss": metrics.get("val/loss"),
+        "train_seconds": round(seconds, 2),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+    }
+    try:
+        with atomic_dir(out, overwrite=overwrite) as tmp:
+            model.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+            (tmp / STAMP).write_text(json.dumps(stamp, indent=2, ensure_ascii=False) + "\n")
+    except FileExistsError:
+        log.info("teacher: %s was saved by another job meanwhile; using that one", out)
+        return _read_stamp(out, key) or stamp
+    log.info(
+        "teacher: fine-tuned in %.1f s, train acc %s, val acc %s",
+        seconds,
+        _fmt(stamp["train_acc"]),
+        _fmt(stamp["val_acc"]),
+    )
+    return stamp
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+# -------------------------------------------------------------------------------------- given teacher
+
+
+def classifier_labels(ref: str) -> list[str]:
+    """The ``id2label`` names (in id order) of a ready classifier, read from its config only.
+
+    Raises:
+        DistillError: ``ref`` is not a sequence classifier (e.g. a bare encoder).
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(resolve_model(ref).location)
+    archs = getattr(config, "architectures", None) or []
+    if not any(a.endswith("ForSequenceClassification") for a in archs):
+        raise DistillError(
+            f"{ref} is not a sequence classifier (architectures: {archs or 'none'})",
+            fix="give a fine-tuned classifier as teacher.path, or set teacher.model to fine-tune an encoder",
+        )
+    return [config.id2label[i] for i in sorted(config.id2label)]
+
+
+def _given(cfg: DictConfig, path: str, start: float) -> TeacherResult:
+    """Use the ready classifier at ``path`` as is, after checking its labels against the data's."""
+    own = classifier_labels(path)
+    data = _source_data(cfg)
+    if data is not None and set(own) != set(data.labels):
+        missing, extra = sorted(set(data.labels) - set(own)), sorted(set(own) - set(data.labels))
+        raise DistillError(
+            f"teacher.path={path} has labels {own}, but data={cfg.data.name} has {data.labels} "
+            f"(missing in the teacher: {missing or 'none'}; not in the data: {extra or 'none'})",
+            fix="give a classifier trained on the same label set, or set teacher.path=null to fine-tune one",
+        )
+    # The teacher's own label order is kept: label names in the data are mapped to its ids.
+    model, tokenizer = load_classifier(path, own)
+    val_acc = None
+    if data is not None:
+        t = cfg.teacher
+        kw = {"batch_size": int(t.get("batch_size", 32)), "max_length": int(t.get("max_length", 128))}
+        val_acc = _accuracy(model, tokenizer, data.val_texts, data.val_labels, **kw)
+    log.info("teacher: using the given classifier %s as is (val acc %s)", path, _fmt(val_acc))
+    return TeacherResult(
+        path=path,
+        labels=own,
+        source="given",
+        key=None,
+        train_acc=None,
+        val_acc=val_acc,
+        train_seconds=None,
+        seconds=time.perf_counter() - start,
+    )
+
+
+# ------------------------------------------------------------------------------------------ the stage
+
+
+def train_teacher(cfg: DictConfig) -> TeacherResult:
+    """Return a teacher: ``teacher.path`` as is, else a fine-tuned one from the cache (trained on a miss).
+
+    Args:
+        cfg: The composed config; reads ``teacher.*`` (``path``, ``model``, ``epochs``, ``lr``,
+            ``batch_size``, ``max_length``, ``weight_decay``, ``warmup_ratio``,
+            ``max_train_examples``, ``accelerator``, ``progress_bar``), ``data.*`` and ``seed``.
+
+    Returns:
+        Where the teacher is and how it did (see :class:`TeacherResult`).
+
+    Raises:
+        DistillError: A given classifier's labels differ from the data's, there is no labelled
+            data to fine-tune on and no ``teacher.path``, or a model cannot be found.
+    """
+    start = time.perf_counter()
+    path = cfg.teacher.get("path")
+    if path:
+        return _given(cfg, str(path), start)
+    data = teacher_training_data(cfg)
+    recipe = TeacherRecipe.from_cfg(cfg)
+    key = teacher_key(recipe, data)
+    out = cache_dir("teachers", key)
+    stamp = _read_stamp(out, key)
+    if stamp is not None:
+        log.info("teacher: reusing %s (val acc %s)", out, _fmt(stamp.get("val_acc")))
+        source: Literal["trained", "cache"] = "cache"
+    else:
+        stamp = _fine_tune(cfg, recipe, data, key, out)
+        source = "trained"
+    return TeacherResult(
+        path=os.fspath(out),
+        labels=list(stamp["labels"]),
+        source=source,
+        key=key,
+        train_acc=stamp.get("train_acc"),
+        val_acc=stamp.get("val_acc"),
+        train_seconds=stamp.get("train_seconds"),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def load_teacher(path: str | os.PathLike[str], labels: Sequence[str] | None = None) -> tuple[Any, Any]:
+    """Load a teacher classifier frozen: ``eval()`` mode and no parameter requiring gradients.
+
+    Run it under ``torch.inference_mode()`` (as
+    :func:`~distill.models.classifier.predict_logits` does): the teacher never trains after this
+    point, and inference mode skips autograd bookkeeping entirely.
+
+    Args:
+        path: A folder from :func:`train_teacher`, or any ready classifier (folder or hub id).
+        labels: If given, the teacher's labels must be exactly these, in this order.
+
+    Returns:
+        ``(model, tokenizer)``.
+
+    Raises:
+        DistillError: ``path`` is not a classifier, or its labels differ from ``labels``.
+    """
+    ref = os.fspath(path)
+    own = classifier_labels(ref)
+    model, tokenizer = load_classifier(ref, own if labels is None else labels)
+    model.eval()
+    model.requires_grad_(False)
+    return model, tokenizer
+
+
+__all__ = [
+    "TeacherData",
+    "TeacherRecipe",
+    "TeacherResult",
+    "cap_examples",
+    "classifier_labels",
+    "load_teacher",
+    "teacher_key",
+    "teacher_training_data",
+    "train_teacher",
+    "weights_fingerprint",
+]

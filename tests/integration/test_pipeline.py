@@ -1,0 +1,116 @@
+"""The whole pipeline on tiny random models: every stage runs and writes the promised files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from distill.cli import config_dir
+from distill.pipeline import mix_soft_labels, run
+
+CONTRACT_ROW = {"system", "lang", "split", "accuracy", "macro_f1", "ece", "n"}
+
+
+def _cfg(out: Path, *overrides: str):  # type: ignore[no-untyped-def]
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                "debug=tiny",
+                "logger=wandb",
+                "trainer.max_epochs=1",
+                "trainer.log_every_n_steps=1",
+                "trainer.enable_progress_bar=false",
+                "data.target_langs=[it,ja]",
+                *overrides,
+            ],
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("run")
+    os.environ["WANDB_MODE"] = "offline"
+    metrics, _ = run(_cfg(out))
+    return out, metrics
+
+
+def test_metrics_json_follows_the_contract(tiny_run: tuple[Path, dict]) -> None:
+    out, metrics = tiny_run
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["task"] == "classification"
+    assert saved["source_lang"] == "en"
+    assert saved["target_langs"] == ["it", "ja"]
+    got = {(r["system"], r["lang"]) for r in saved["results"]}
+    for lang in ("it", "ja"):
+        assert {("student", lang), ("teacher_zero_shot", lang), ("teacher_translate_test", lang)} <= got
+    assert {("teacher", "en"), ("student", "en")} <= got
+    for row in saved["results"]:
+        assert set(row) >= CONTRACT_ROW
+        assert 0.0 <= row["accuracy"] <= 1.0
+    assert set(saved["stage_seconds"]) == {"prepare", "teacher", "label", "distill", "evaluate", "export"}
+    results_md = (out / "results.md").read_text()
+    assert "teacher_translate_test" in results_md
+    assert metrics["target_langs"] == ["it", "ja"]
+
+
+def test_export_is_student_only_and_loads_without_distill(tiny_run: tuple[Path, dict]) -> None:
+    out, _ = tiny_run
+    student = out / "student"
+    assert (student / "model.safetensors").is_file()
+    assert not list(student.glob("*.bin"))
+    code = (
+        "import sys, json; from transformers import AutoModelForSequenceClassification as A; "
+        f"m = A.from_pretrained({str(student)!r}); "
+        "print(json.dumps([len(m.config.id2label), 'distill' in sys.modules]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=student.parent)
+    assert proc.returncode == 0, proc.stderr
+    n_labels, imported = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert n_labels > 1
+    assert imported is False
+
+
+def test_checkpoints_hold_no_teacher(tiny_run: tuple[Path, dict]) -> None:
+    import torch
+
+    out, _ = tiny_run
+    ckpts = list((out / "checkpoints").glob("*.ckpt"))
+    assert ckpts
+    for ckpt in ckpts:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+        assert not [k for k in state if "teacher" in k]
+
+
+def test_offline_wandb_run_holds_the_logged_metrics(tiny_run: tuple[Path, dict]) -> None:
+    out, _ = tiny_run
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    blob = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
+    for key in (b"train/kd", b"train/back", b"train/cycle", b"val/acc_it", b"val/acc_ja"):
+        assert key in blob, key
+
+
+def test_mix_soft_labels_is_the_mixture_of_tempered_distributions() -> None:
+    import numpy as np
+
+    t = np.array([[2.0, 0.0, -1.0]])
+    s = np.array([[0.0, 1.0, 0.0]])
+    tau = 2.0
+
+    def p(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z / tau)
+        return e / e.sum()
+
+    mixed = mix_soft_labels(t, s, 0.25, tau)
+    assert np.allclose(p(mixed), 0.25 * p(t) + 0.75 * p(s), atol=1e-6)
