@@ -251,6 +251,8 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     report.extras["stage_seconds"] = timer.seconds
     report.write(out_dir)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=False)
+    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+        sys.modules["wandb"].finish()  # flush the (offline) run so its files are complete on return
     print(format_table(report))
     print("stage times (s): " + ", ".join(f"{k} {v}" for k, v in timer.seconds.items()))
     return report.to_dict(), {"system": system, "tokenizer": tokenizer, "teacher": teacher, "report": report}
