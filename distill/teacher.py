@@ -89,7 +89,8 @@ class TeacherRecipe:
     Attributes:
         model: The base encoder (folder, hub id or packaged name).
         epochs: Passes over the training data.
-        lr: Peak learning rate (AdamW).
+        lr: Peak learning rate (AdamW); the default is the conventional BERT fine-tuning rate, the
+            packaged teacher configs set their own.
         batch_size: Examples per step.
         max_length: Truncation length in tokens.
         weight_decay: AdamW weight decay (not applied to biases and norms).
@@ -99,7 +100,7 @@ class TeacherRecipe:
 
     model: str
     epochs: int = 5
-    lr: float = 1e-4
+    lr: float = 5e-5
     batch_size: int = 32
     max_length: int = 128
     weight_decay: float = 0.01
