@@ -35,10 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
-from tqdm.auto import tqdm
 
 from distill.errors import DistillError
-from distill.models.classifier import load_classifier, predict_logits
+from distill.models.classifier import length_sorted_batches, load_classifier, predict_logits
 from distill.utils.atomic import atomic_dir, write_text_atomic
 from distill.utils.hashing import file_sha256, text_sha256
 from distill.utils.paths import cache_dir
@@ -298,34 +297,29 @@ def _logits_and_embeddings(
     padding, original order restored); the base model's output is caught with a forward hook so
     the encoder runs once for both.
     """
-    inputs = [prefix + t for t in texts]
-    lengths = [len(ids) for ids in tokenizer(inputs, truncation=True, max_length=max_length)["input_ids"]]
-    order = np.argsort(-np.asarray(lengths), kind="stable")
-    device = next(model.parameters()).device
-    logits = np.zeros((len(inputs), model.config.num_labels), dtype=np.float32)
+    logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     pooled: np.ndarray | None = None
     caught: list[torch.Tensor] = []
     handle = model.base_model.register_forward_hook(lambda _m, _args, out: caught.append(out[0]))
-    bar = tqdm(total=len(inputs), desc="soft labels", unit="sent", disable=not progress)
+    batches = length_sorted_batches(
+        tokenizer,
+        texts,
+        batch_size=batch_size,
+        max_length=max_length,
+        device=next(model.parameters()).device,
+        prefix=prefix,
+        progress=progress,
+        desc="soft labels",
+    )
     try:
-        for lo in range(0, len(inputs), batch_size):
-            idx = order[lo : lo + batch_size]
-            batch = tokenizer(
-                [inputs[i] for i in idx],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            ).to(device)
+        for idx, batch in batches:
             logits[idx] = model(**batch).logits.float().cpu().numpy()  # (b, C)
             emb = _mean_pool(caught.pop(), batch["attention_mask"]).float().cpu().numpy()  # (b, H)
             if pooled is None:
-                pooled = np.zeros((len(inputs), emb.shape[1]), dtype=np.float32)
+                pooled = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
             pooled[idx] = emb
-            bar.update(len(idx))
     finally:
         handle.remove()
-        bar.close()
     assert pooled is not None, "no texts: _run_teacher handles that case"
     return logits, pooled
 
@@ -354,28 +348,16 @@ def _run_teacher(
             np.zeros((0, model.config.num_labels), dtype=np.float32),
             hidden if with_embeddings else None,
         )
+    opts: dict[str, Any] = {
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "prefix": prefix,
+        "progress": progress,
+    }
     if with_embeddings:
-        logits, embeddings = _logits_and_embeddings(
-            model,
-            tokenizer,
-            texts,
-            batch_size=batch_size,
-            max_length=max_length,
-            prefix=prefix,
-            progress=progress,
-        )
+        logits, embeddings = _logits_and_embeddings(model, tokenizer, texts, **opts)
         return model, logits, embeddings
-    logits = predict_logits(
-        model,
-        tokenizer,
-        texts,
-        batch_size=batch_size,
-        max_length=max_length,
-        prefix=prefix,
-        progress=progress,
-        desc="soft labels",
-    )
-    return model, logits, None
+    return model, predict_logits(model, tokenizer, texts, desc="soft labels", **opts), None
 
 
 def _entry_problem(manifest: Mapping[str, Any], ds: Dataset, key: str, n_rows: int) -> str | None:

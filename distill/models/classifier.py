@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -83,6 +83,38 @@ def _length_order(tokenizer: Any, texts: Sequence[str], max_length: int) -> np.n
     return np.argsort(-np.asarray(lengths), kind="stable")
 
 
+def length_sorted_batches(
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int,
+    max_length: int,
+    device: torch.device,
+    prefix: str = "",
+    progress: bool = False,
+    desc: str = "predict",
+) -> Iterator[tuple[np.ndarray, Any]]:
+    """Yield ``(row indices, tokenised batch)``, longest texts first, each batch padded to its longest.
+
+    Writing each batch's outputs to ``out[idx]`` restores the original order. A progress bar with
+    sentences per second is shown when ``progress`` is set.
+    """
+    inputs = [prefix + t for t in texts]
+    order = _length_order(tokenizer, inputs, max_length)
+    with tqdm(total=len(inputs), desc=desc, unit="sent", disable=not progress) as bar:
+        for lo in range(0, len(inputs), batch_size):
+            idx = order[lo : lo + batch_size]
+            batch = tokenizer(
+                [inputs[i] for i in idx],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(device)
+            yield idx, batch
+            bar.update(len(idx))
+
+
 @torch.inference_mode()
 def predict_logits(
     model: Any,
@@ -111,27 +143,21 @@ def predict_logits(
         float32 array of shape ``(len(texts), num_labels)``.
     """
     model.eval()
-    device = next(model.parameters()).device
-    inputs = [prefix + t for t in texts]
-    order = _length_order(tokenizer, inputs, max_length)
-    out = np.zeros((len(inputs), model.config.num_labels), dtype=np.float32)
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     start = time.perf_counter()
-    bar = tqdm(total=len(inputs), desc=desc, unit="sent", disable=not progress)
-    for lo in range(0, len(inputs), batch_size):
-        idx = order[lo : lo + batch_size]
-        batch = tokenizer(
-            [inputs[i] for i in idx],
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
-        ).to(device)
+    batches = length_sorted_batches(
+        tokenizer,
+        texts,
+        batch_size=batch_size,
+        max_length=max_length,
+        device=next(model.parameters()).device,
+        prefix=prefix,
+        progress=progress,
+        desc=desc,
+    )
+    for idx, batch in batches:
         out[idx] = model(**batch).logits.float().cpu().numpy()  # (b, C)
-        bar.update(len(idx))
-    bar.close()
-    if inputs:
+    if len(texts):
         seconds = time.perf_counter() - start
-        log.info(
-            "%s: %d texts in %.1f s (%.0f sentences/s)", desc, len(inputs), seconds, len(inputs) / seconds
-        )
+        log.info("%s: %d texts in %.1f s (%.0f sentences/s)", desc, len(texts), seconds, len(texts) / seconds)
     return out
