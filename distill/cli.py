@@ -44,12 +44,6 @@ def print_config(cfg: DictConfig) -> None:
     print(OmegaConf.to_yaml(cfg, resolve=True))
 
 
-def show_stage(cfg: DictConfig) -> None:
-    """A stage whose work arrives with the distillation core: print the config it would run with."""
-    print(f"# stage: {cfg.stage}")
-    print_config(cfg)
-
-
 def run_stage(cfg: DictConfig) -> Any:
     """``distill-run``: every stage in order (prepare, teacher, label, distill, evaluate, export)."""
     from distill.pipeline import run
@@ -65,6 +59,55 @@ def teacher_stage(cfg: DictConfig) -> Any:
     result = train_teacher(cfg)
     print(json.dumps(result.to_dict(), indent=2))
     return result
+
+
+def label_stage(cfg: DictConfig) -> Any:
+    """``distill-label``: the teacher's soft labels into the shared cache (a hit costs nothing)."""
+    from distill.pipeline import label
+
+    labelled = label(cfg)
+    print(f"teacher: {labelled.teacher.path} ({labelled.teacher.source})")
+    print(f"{'lang':6} {'split':11} {'rows':>6}  {'cache':5} key")
+    for lang, splits in labelled.soft.items():
+        for split, entry in splits.items():
+            print(f"{lang:6} {split:11} {len(entry):>6}  {'hit' if entry.hit else 'miss':5} {entry.key}")
+    return labelled
+
+
+def train_stage(cfg: DictConfig) -> Any:
+    """``distill-train``: every stage up to the trained student; prints the best checkpoint."""
+    from distill.pipeline import train
+
+    try:
+        _, _, _, best = train(cfg)
+    finally:
+        _finish_wandb()
+    print(f"best student checkpoint: {best}")
+    print(f"next: distill-eval checkpoint={best}")
+    return best
+
+
+def eval_stage(cfg: DictConfig) -> Any:
+    """``distill-eval checkpoint=...``: the student and the baselines on every test split."""
+    from distill.pipeline import evaluate
+
+    return evaluate(cfg).to_dict()
+
+
+def export_stage(cfg: DictConfig) -> Any:
+    """``distill-export checkpoint=...``: the student as a plain Hugging Face folder."""
+    from distill.pipeline import export
+
+    try:
+        return str(export(cfg))
+    finally:
+        _finish_wandb()
+
+
+def _finish_wandb() -> None:
+    from distill.pipeline import finish_wandb
+
+    finish_wandb()
 
 
 def _app(stage: str, fn: StageFn) -> Callable[[], None]:
@@ -94,7 +137,7 @@ def _app(stage: str, fn: StageFn) -> Callable[[], None]:
 
 run_main = _app("run", run_stage)
 teacher_main = _app("teacher", teacher_stage)
-label_main = _app("label", show_stage)
-train_main = _app("train", show_stage)
-eval_main = _app("eval", show_stage)
-export_main = _app("export", show_stage)
+label_main = _app("label", label_stage)
+train_main = _app("train", train_stage)
+eval_main = _app("eval", eval_stage)
+export_main = _app("export", export_stage)

@@ -1,8 +1,10 @@
-"""``run(cfg)``: every stage in order — prepare, teacher, label, distill, evaluate, export.
+"""The stages as plain functions: ``label``, ``train``, ``evaluate``, ``export`` and ``run`` (all).
 
 Stages talk through files (the shared cache and the run directory), never through globals, so each
-one can also run alone. ``run`` is a plain function returning ``(metrics, objects)``; the
-``distill-run`` console script only wraps it.
+one also runs alone: ``distill-label`` fills the soft-label cache, ``distill-train`` writes student
+checkpoints, ``distill-eval checkpoint=...`` scores a student with the baselines, and
+``distill-export checkpoint=...`` writes the Hugging Face folder. ``run(cfg)`` chains them in one
+process; the console scripts only wrap these functions.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +25,22 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from datasets import Dataset, DatasetDict
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from distill.data.datamodule import DistillCollator, DistillDataModule, distill_rows, label_ids
-from distill.evaluate import MetricsReport, format_table
+from distill.errors import DistillError
+from distill.evaluate import MetricsReport, format_table, load_metrics
+from distill.label import SoftLabels
 from distill.models.classifier import load_classifier, predict_logits
-from distill.student import DistillationSystem, freeze_word_embeddings
+from distill.student import DistillationSystem, freeze_word_embeddings, load_student_checkpoint
+from distill.teacher import TeacherResult
 from distill.utils.atomic import write_text_atomic
+from distill.utils.config import build
 from distill.utils.hashing import text_sha256
 
 log = logging.getLogger(__name__)
 TRAIN_SPLITS = ("train", "validation")
+STAGES = ("prepare", "teacher", "label", "distill", "evaluate", "export")
 
 
 class StageTimer:
@@ -48,6 +56,96 @@ class StageTimer:
         yield
         self.seconds[stage] = round(time.perf_counter() - start, 1)
         log.info("stage %s: %.1f s", stage, self.seconds[stage])
+
+    def line(self) -> str:
+        return "stage times (s): " + ", ".join(f"{k} {v}" for k, v in self.seconds.items())
+
+
+@dataclass
+class Labelled:
+    """What the label stage leaves for the next ones.
+
+    Attributes:
+        data: Target language -> its parallel pairs (train/validation/test).
+        teacher: The teacher stage's result (where the teacher is, its labels).
+        soft: Target language -> split -> the teacher's cached soft labels.
+    """
+
+    data: dict[str, DatasetDict]
+    teacher: TeacherResult
+    soft: dict[str, dict[str, SoftLabels]] = field(default_factory=dict)
+
+    def logits(self) -> dict[str, dict[str, np.ndarray]]:
+        """The cached teacher logits of the training splits, ``{lang: {split: (N, C)}}``."""
+        return {lang: {s: self.soft[lang][s].logits() for s in TRAIN_SPLITS} for lang in self.data}
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail on a bad loss, cycle or language setting before anything is trained.
+
+    Raises:
+        DistillError: A temperature <= 0, a negative or non-numeric loss weight, ``cycle.rounds``
+            < 1, ``cycle.mix`` outside [0, 1], no target language, or the source language among
+            the targets.
+    """
+    build(cfg.loss, "loss")  # the loss validates its temperature and weights
+    rounds, mix = cfg.cycle.rounds, cfg.cycle.mix
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise DistillError(f"cycle.rounds must be an integer >= 1, got {rounds!r}", fix="set cycle.rounds=1")
+    if (
+        isinstance(mix, bool)
+        or not isinstance(mix, int | float)
+        or not (0.0 <= mix <= 1.0 and math.isfinite(mix))
+    ):
+        raise DistillError(f"cycle.mix must be a number in [0, 1], got {mix!r}", fix="set cycle.mix=0.5")
+    langs = list(cfg.data.target_langs or [])
+    if not langs:
+        raise DistillError("data.target_langs is empty", fix="name at least one, e.g. data.target_langs=[it]")
+    if cfg.data.source_lang in langs:
+        raise DistillError(
+            f"data.target_langs={langs} contains the source language {cfg.data.source_lang!r}",
+            fix="list only the languages the student learns, e.g. data.target_langs=[it]",
+        )
+    if len(set(langs)) != len(langs):
+        raise DistillError(f"data.target_langs={langs} names a language twice")
+
+
+# --------------------------------------------------------------------------------------- label
+
+
+def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
+    """Prepare the data, get the teacher (cached) and fill the soft-label cache (``distill-label``)."""
+    from distill.label import label_stage
+    from distill.prepare import prepare
+    from distill.teacher import train_teacher
+
+    timer = timer or StageTimer()
+    out_dir = Path(cfg.paths.output_dir)
+    with timer("prepare"):
+        _, objects = prepare(cfg)
+    with timer("teacher"):
+        teacher = train_teacher(cfg)
+        write_text_atomic(out_dir / "teacher.json", json.dumps(teacher.to_dict(), indent=2))
+    with timer("label"):
+        soft = label_stage(
+            Path(teacher.path),
+            objects["data"],
+            mode=cfg.mode.name,
+            max_length=int(cfg.teacher.max_length),
+            batch_size=int(cfg.teacher.get("label_batch_size", 64)),
+        )
+    summary = {
+        lang: {s: {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
+        for lang, splits in soft.items()
+    }
+    write_text_atomic(out_dir / "labels.json", json.dumps(summary, indent=2))
+    return Labelled(data=objects["data"], teacher=teacher, soft=soft)
+
+
+# --------------------------------------------------------------------------------------- distill
 
 
 def mix_soft_labels(teacher: np.ndarray, student: np.ndarray, mix: float, tau: float) -> np.ndarray:
@@ -66,60 +164,85 @@ def mix_soft_labels(teacher: np.ndarray, student: np.ndarray, mix: float, tau: f
     return (tau * np.log(np.clip(p, 1e-12, None))).astype(np.float32)
 
 
+# A training split's targets: the teacher's logits, or (after a cyclic round) a pair of mixed
+# targets for the target side (kd) and the source side (back).
+Targets = Mapping[str, Mapping[str, "np.ndarray | tuple[np.ndarray, np.ndarray]"]]
+
+
 def _rows(
-    data: Mapping[str, DatasetDict], logits: Mapping[str, Mapping[str, Any]], labels: list[str]
+    data: Mapping[str, DatasetDict], targets: Targets, labels: list[str]
 ) -> dict[str, dict[str, Dataset]]:
     label2id = {name: i for i, name in enumerate(labels)}
-    return {
-        lang: {
-            s: distill_rows(data[lang][s], logits[lang][s], i, label2id, f"{lang}/{s}") for s in TRAIN_SPLITS
-        }
-        for i, lang in enumerate(data)
-    }
+    out: dict[str, dict[str, Dataset]] = {}
+    for i, lang in enumerate(data):
+        out[lang] = {}
+        for s in TRAIN_SPLITS:
+            t = targets[lang][s]
+            tgt, src = t if isinstance(t, tuple) else (t, None)
+            out[lang][s] = distill_rows(
+                data[lang][s], tgt, i, label2id, f"{lang}/{s}", teacher_src_logits=src
+            )
+    return out
 
 
-def _fit_round(
-    cfg: DictConfig, system: DistillationSystem, dm: DistillDataModule, round_idx: int
-) -> pl.Trainer:
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+def _fit_round(cfg: DictConfig, system: DistillationSystem, dm: DistillDataModule, round_idx: int) -> str:
+    """One round of ``trainer.fit``; load and return the best checkpoint by validation accuracy."""
+    loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items()]
+    callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items()]
+    trainer: pl.Trainer = build(cfg.trainer, "trainer", logger=loggers or False, callbacks=callbacks)
+    if round_idx == 0:
+        config = OmegaConf.to_container(cfg, resolve=True)
+        for logger in loggers:
+            logger.log_hyperparams(config)  # the resolved config, next to the metrics
     log.info("distill: round %d of %d", round_idx + 1, cfg.cycle.rounds)
     trainer.fit(system, datamodule=dm)
-    best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+    best = str(getattr(trainer.checkpoint_callback, "best_model_path", "") or "")
     if best:
         # Select on validation: evaluate (and relabel with) the best epoch, not the last one.
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         system.load_state_dict(state)
         log.info("distill: best checkpoint %s", best)
-    return trainer
+    return best
 
 
-def distill_student(
-    cfg: DictConfig,
-    data: Mapping[str, DatasetDict],
-    teacher_logits: Mapping[str, Mapping[str, Any]],
-    labels: list[str],
-) -> tuple[DistillationSystem, Any]:
-    """Train the student on cached soft labels, with ``cycle.rounds`` rounds of relabelling."""
+def build_student(cfg: DictConfig, labels: list[str], langs: list[str]) -> tuple[DistillationSystem, Any]:
+    """The student system (encoder + new head, the weighted loss, the optimizer) and its tokenizer."""
     model, tokenizer = load_classifier(cfg.student.model, labels)
     if cfg.student.get("freeze_word_embeddings"):
         freeze_word_embeddings(model)
-    loss = instantiate(cfg.loss)
-    optimizer = instantiate(cfg.student.optimizer)
-    system = DistillationSystem(model, loss, optimizer, langs=list(data), labels=labels)
+    system = DistillationSystem(
+        model,
+        build(cfg.loss, "loss"),
+        build(cfg.student.optimizer, "student.optimizer"),
+        langs=langs,
+        labels=labels,
+        base_model=str(cfg.student.model),
+    )
+    return system, tokenizer
+
+
+def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSystem, Any, str]:
+    """Train the student on cached soft labels, with ``cycle.rounds`` rounds of relabelling.
+
+    Returns:
+        ``(system, tokenizer, best checkpoint path)``; the system holds the best weights.
+    """
+    data, labels = labelled.data, labelled.teacher.labels
+    system, tokenizer = build_student(cfg, labels, list(data))
     collator = DistillCollator(
         tokenizer, cfg.student.max_length, cfg.student.get("prefix", ""), with_source=system.needs_source
     )
-    targets = {lang: dict(teacher_logits[lang]) for lang in data}
+    teacher_logits = labelled.logits()
+    targets: Targets = teacher_logits
+    best = ""
     for r in range(int(cfg.cycle.rounds)):
         if r > 0:
             targets = _relabel(cfg, system, tokenizer, data, teacher_logits)
         dm = DistillDataModule.from_languages(
             _rows(data, targets, labels), collator=collator, batch_size=cfg.student.batch_size, seed=cfg.seed
         )
-        _fit_round(cfg, system, dm, r)
-    return system, tokenizer
+        best = _fit_round(cfg, system, dm, r) or best
+    return system, tokenizer, best
 
 
 def _relabel(
@@ -127,30 +250,45 @@ def _relabel(
     system: DistillationSystem,
     tokenizer: Any,
     data: Mapping[str, DatasetDict],
-    teacher_logits: Mapping[str, Mapping[str, Any]],
+    teacher_logits: Mapping[str, Mapping[str, np.ndarray]],
 ) -> dict[str, dict[str, Any]]:
-    """The student relabels the target training pool; mix its soft labels with the teacher's."""
+    """The student relabels the target pool and the source side; mix both with the teacher.
+
+    The ``kd`` targets become ``mix * p_T + (1 - mix) * p_S(x_t)`` and the ``back`` targets
+    ``mix * p_T + (1 - mix) * p_S(x_s)`` (DESIGN.md section 3, cyclic training).
+    """
+    kw = {"max_length": cfg.student.max_length, "prefix": cfg.student.get("prefix", "")}
+    mix, tau = float(cfg.cycle.mix), float(cfg.loss.temperature)
     out: dict[str, dict[str, Any]] = {}
     for lang in data:
-        student = predict_logits(
-            system.model,
-            tokenizer,
-            data[lang]["train"]["tgt"],
-            max_length=cfg.student.max_length,
-            prefix=cfg.student.get("prefix", ""),
-            desc=f"relabel {lang}",
-        )
-        system.model.train()
-        teacher = _as_array(teacher_logits[lang]["train"])
+        pool = data[lang]["train"]
+        on_tgt = predict_logits(system.model, tokenizer, pool["tgt"], desc=f"relabel {lang}", **kw)
+        on_src = predict_logits(system.model, tokenizer, pool["src"], desc=f"relabel {lang} source", **kw)
+        teacher = teacher_logits[lang]["train"]
         out[lang] = {
-            "train": mix_soft_labels(teacher, student, float(cfg.cycle.mix), float(cfg.loss.temperature)),
+            "train": (mix_soft_labels(teacher, on_tgt, mix, tau), mix_soft_labels(teacher, on_src, mix, tau)),
             "validation": teacher_logits[lang]["validation"],
         }
+    system.model.train()
     return out
 
 
-def _as_array(x: Any) -> np.ndarray:
-    return np.asarray(x["logits"] if isinstance(x, Dataset) else x, dtype=np.float32)
+def train(cfg: DictConfig, timer: StageTimer | None = None) -> tuple[Labelled, DistillationSystem, Any, str]:
+    """Every stage up to the trained student (``distill-train``).
+
+    Returns:
+        ``(labelled, system, tokenizer, best checkpoint)``; checkpoints (student weights only) are
+        under ``<run dir>/checkpoints``.
+    """
+    check_config(cfg)
+    timer = timer or StageTimer()
+    labelled = label(cfg, timer)
+    with timer("distill"):
+        system, tokenizer, best = distill_student(cfg, labelled)
+    return labelled, system, tokenizer, best
+
+
+# -------------------------------------------------------------------------------------- evaluate
 
 
 def source_test_data(cfg: DictConfig) -> tuple[list[str], list[str]] | None:
@@ -179,6 +317,7 @@ def evaluate_run(
     for lang, dd in data.items():
         test = dd["test"]
         if "label" not in test.column_names:
+            log.warning("evaluate: the %s test pairs carry no labels; %s gets no test scores", lang, lang)
             continue
         gold = np.asarray(label_ids(test["label"], label2id, f"{lang}/test"))
         t_src = predict_logits(*teacher, test["src"], desc=f"teacher {cfg.data.source_lang} side", **t_kw)
@@ -199,6 +338,50 @@ def evaluate_run(
     return report
 
 
+def _checkpoint(cfg: DictConfig, stage: str) -> Path:
+    ref = cfg.get("checkpoint")
+    if not ref:
+        raise DistillError(
+            f"distill-{stage} needs the student to work on",
+            fix=f"pass checkpoint=<run dir>/checkpoints/last.ckpt (from distill-train) or an exported "
+            f"student folder, e.g. distill-{stage} checkpoint=outputs/<date>/<time>/checkpoints/last.ckpt",
+        )
+    return Path(str(ref)).expanduser()
+
+
+def _prepared(cfg: DictConfig, timer: StageTimer) -> tuple[dict[str, DatasetDict], TeacherResult]:
+    from distill.prepare import prepare
+    from distill.teacher import train_teacher
+
+    with timer("prepare"):
+        _, objects = prepare(cfg)
+    with timer("teacher"):
+        teacher = train_teacher(cfg)
+    return objects["data"], teacher
+
+
+def evaluate(cfg: DictConfig, timer: StageTimer | None = None) -> MetricsReport:
+    """Score the student at ``checkpoint`` and the baselines; write ``metrics.json`` (``distill-eval``)."""
+    from distill.teacher import load_teacher
+
+    check_config(cfg)
+    timer = timer or StageTimer()
+    ckpt = _checkpoint(cfg, "eval")
+    data, teacher = _prepared(cfg, timer)
+    with timer("evaluate"):
+        student = load_student_checkpoint(ckpt, cfg.student.model, teacher.labels)
+        report = evaluate_run(cfg, load_teacher(teacher.path), student, data, teacher.labels)
+    report.extras["student_checkpoint"] = str(ckpt)
+    report.extras["stage_seconds"] = timer.seconds
+    report.write(Path(cfg.paths.output_dir))
+    print(format_table(report))
+    print(timer.line())
+    return report
+
+
+# ---------------------------------------------------------------------------------------- export
+
+
 def data_hashes(data: Mapping[str, DatasetDict]) -> dict[str, str]:
     """A content hash of every language's and split's pairs (for the model card and provenance)."""
     return {
@@ -208,51 +391,98 @@ def data_hashes(data: Mapping[str, DatasetDict]) -> dict[str, str]:
     }
 
 
+def _command() -> str:
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def export_run(
+    cfg: DictConfig, model: Any, tokenizer: Any, data: Mapping[str, DatasetDict], report: MetricsReport | None
+) -> Path:
+    """Write ``<run dir>/student`` and log it as a W&B model artifact when a run is active."""
+    from distill.export import export_student, log_artifact
+
+    folder = export_student(
+        model,
+        tokenizer,
+        Path(cfg.paths.output_dir) / "student",
+        base_model=cfg.student.model,
+        teacher=cfg.teacher.get("path") or cfg.teacher.model,
+        languages=[cfg.data.source_lang, *data],
+        metrics=report,
+        data={"name": cfg.data.name, **data_hashes(data)},
+        command=_command(),
+        input_prefix=cfg.student.get("prefix", ""),
+    )
+    metadata = {"experiment": cfg.experiment_name, "seed": int(cfg.seed)}
+    if report is not None:
+        metadata["results"] = report.results
+    log_artifact(folder, name=f"student-{cfg.experiment_name}", metadata=metadata)
+    return folder
+
+
+def _metrics_near(ckpt: Path) -> MetricsReport | None:
+    """The ``metrics.json`` of the run that wrote ``ckpt`` (its run dir), if there is one."""
+    run_dir = ckpt.parent.parent if ckpt.is_file() else ckpt.parent
+    for path in (ckpt / "metrics.json", run_dir / "metrics.json"):
+        if path.is_file():
+            log.info("export: model card metrics from %s", path)
+            return load_metrics(path)
+    return None
+
+
+def export(cfg: DictConfig) -> Path:
+    """Export the student at ``checkpoint`` as a Hugging Face folder (``distill-export``).
+
+    The model card takes its metrics from the ``metrics.json`` of the run that wrote the checkpoint
+    (run ``distill-eval`` first for a run that has none).
+    """
+    from distill.prepare import prepare_data
+    from distill.teacher import classifier_labels, train_teacher
+
+    ckpt = _checkpoint(cfg, "export")
+    teacher = train_teacher(cfg) if not cfg.teacher.get("path") else None
+    labels = teacher.labels if teacher is not None else classifier_labels(str(cfg.teacher.path))
+    model, tokenizer = load_student_checkpoint(ckpt, cfg.student.model, labels)
+    report = _metrics_near(ckpt)
+    if report is None:
+        log.warning("export: no metrics.json next to %s; the model card has no metrics table", ckpt)
+    folder = export_run(cfg, model, tokenizer, prepare_data(cfg), report)
+    print(f"exported the student to {folder}")
+    return folder
+
+
+# ------------------------------------------------------------------------------------------- run
+
+
+def finish_wandb() -> None:
+    """Flush the (offline) W&B run, so its files are complete when the call returns."""
+    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+        sys.modules["wandb"].finish()
+
+
 def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run every stage; return ``(metrics, objects)``."""
-    from distill.export import export_student
-    from distill.label import label_stage
-    from distill.prepare import prepare
-    from distill.teacher import load_teacher, train_teacher
+    """Run every stage; return ``(metrics, objects)`` (``distill-run``)."""
+    from distill.teacher import load_teacher
 
     os.environ.setdefault("WANDB_MODE", "offline")
     pl.seed_everything(int(cfg.seed), workers=True)
     out_dir = Path(cfg.paths.output_dir)
     timer = StageTimer()
-    with timer("prepare"):
-        _, objects = prepare(cfg)
-        data: dict[str, DatasetDict] = objects["data"]
-    with timer("teacher"):
-        teacher = train_teacher(cfg)
-        write_text_atomic(out_dir / "teacher.json", json.dumps(teacher.to_dict(), indent=2))
-    with timer("label"):
-        soft = label_stage(
-            Path(teacher.path), data, mode=cfg.mode.name, max_length=int(cfg.teacher.max_length)
-        )
-        logits = {lang: {s: _as_array(soft[lang][s].dataset) for s in TRAIN_SPLITS} for lang in data}
-    with timer("distill"):
-        system, tokenizer = distill_student(cfg, data, logits, teacher.labels)
-    with timer("evaluate"):
-        report = evaluate_run(
-            cfg, load_teacher(teacher.path), (system.model, tokenizer), data, teacher.labels
-        )
-    with timer("export"):
-        export_student(
-            system.model,
-            tokenizer,
-            out_dir / "student",
-            base_model=cfg.student.model,
-            teacher=cfg.teacher.model,
-            languages=[cfg.data.source_lang, *data],
-            metrics=report,
-            data={"name": cfg.data.name, **data_hashes(data)},
-            command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        )
-    report.extras["stage_seconds"] = timer.seconds
-    report.write(out_dir)
-    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=False)
-    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
-        sys.modules["wandb"].finish()  # flush the (offline) run so its files are complete on return
+    try:
+        labelled, system, tokenizer, best = train(cfg, timer)
+        data, teacher = labelled.data, labelled.teacher
+        with timer("evaluate"):
+            report = evaluate_run(
+                cfg, load_teacher(teacher.path), (system.model, tokenizer), data, teacher.labels
+            )
+        report.extras["student_checkpoint"] = best
+        with timer("export"):
+            export_run(cfg, system.model, tokenizer, data, report)
+        report.extras["stage_seconds"] = timer.seconds
+        report.write(out_dir)
+        OmegaConf.save(cfg, out_dir / "config.yaml", resolve=False)
+    finally:
+        finish_wandb()
     print(format_table(report))
-    print("stage times (s): " + ", ".join(f"{k} {v}" for k, v in timer.seconds.items()))
+    print(timer.line())
     return report.to_dict(), {"system": system, "tokenizer": tokenizer, "teacher": teacher, "report": report}

@@ -8,7 +8,9 @@ so checkpoints hold the student alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -44,6 +46,8 @@ class DistillationSystem(pl.LightningModule):
         optimizer: A partial optimizer taking the trainable parameters.
         langs: Target language codes, in the id order of the batch's ``lang`` column.
         labels: Label names, in id order (checked against a checkpoint on resume).
+        base_model: The encoder the student started from (saved in checkpoints, so that
+            :func:`load_student_checkpoint` can rebuild the network from a ``.ckpt`` alone).
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class DistillationSystem(pl.LightningModule):
         optimizer: OptimizerFactory,
         langs: Sequence[str],
         labels: Sequence[str],
+        base_model: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model", "loss", "optimizer"])
@@ -124,15 +129,91 @@ class DistillationSystem(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse checkpoints that hold a teacher or were trained on another label set."""
-        teacher_keys = [k for k in checkpoint.get("state_dict", {}) if k.startswith(TEACHER_PREFIXES)]
-        if teacher_keys:
+        check_checkpoint(checkpoint, self.labels, where="checkpoint")
+
+
+def check_checkpoint(checkpoint: Mapping[str, Any], labels: Sequence[str] | None, where: str) -> None:
+    """Raise unless ``checkpoint`` holds a student only, trained on ``labels`` (when given).
+
+    Raises:
+        DistillError: Teacher weights in the state dict, or another label set.
+    """
+    teacher_keys = [k for k in checkpoint.get("state_dict", {}) if k.startswith(TEACHER_PREFIXES)]
+    if teacher_keys:
+        raise DistillError(
+            f"{where} contains teacher weights ({teacher_keys[0]}, ...)",
+            fix="use a student-only checkpoint written by distill-train or distill-run",
+        )
+    saved = checkpoint.get("hyper_parameters", {}).get("labels")
+    if labels is not None and saved is not None and list(saved) != list(labels):
+        raise DistillError(
+            f"{where} was trained on labels {list(saved)}, this run has {list(labels)}",
+            fix="use the same teacher and data as the run that wrote it, or start a new run",
+        )
+
+
+def load_student_checkpoint(
+    path: str | os.PathLike[str], base_model: str | None = None, labels: Sequence[str] | None = None
+) -> tuple[Any, Any]:
+    """Load a student from a Lightning checkpoint or an exported folder: ``(model, tokenizer)``.
+
+    Args:
+        path: A ``.ckpt`` written by the distill stage, or a student folder from the export stage.
+        base_model: The encoder the student started from; only needed for a checkpoint that does
+            not name it.
+        labels: If given, the student's labels must be exactly these (the teacher's).
+
+    Returns:
+        The student in eval mode and its tokenizer.
+
+    Raises:
+        DistillError: A missing path, a checkpoint with teacher weights or other labels, or one
+            that does not fit ``base_model``.
+    """
+    from distill.export import load_student
+    from distill.models.classifier import load_classifier
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        model, tokenizer = load_student(p)
+        own = [model.config.id2label[i] for i in sorted(model.config.id2label)]
+        if labels is not None and own != list(labels):
             raise DistillError(
-                f"checkpoint contains teacher weights ({teacher_keys[0]}, ...)",
-                fix="resume from a student-only checkpoint written by distill-train",
+                f"student {p} has labels {own}, this run has {list(labels)}",
+                fix="evaluate it with the teacher and data it was trained with",
             )
-        saved = list(checkpoint.get("hyper_parameters", {}).get("labels", self.labels))
-        if saved != self.labels:
-            raise DistillError(
-                f"checkpoint was trained on labels {saved}, this run has {self.labels}",
-                fix="resume with the same teacher and data, or start a new run",
-            )
+        return model, tokenizer
+    if not p.is_file():
+        raise DistillError(
+            f"no student checkpoint at {p}",
+            fix="pass checkpoint=<run dir>/checkpoints/<file>.ckpt or an exported student folder",
+        )
+    try:
+        checkpoint = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable file gets the same message
+        raise DistillError(
+            f"{p} is not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]})",
+            fix="pass a .ckpt written by distill-train or an exported student folder",
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise DistillError(f"{p} is not a Lightning checkpoint (no state_dict)")
+    check_checkpoint(checkpoint, labels, where=str(p))
+    hparams = checkpoint.get("hyper_parameters", {})
+    saved_labels, ref = hparams.get("labels") or labels, hparams.get("base_model") or base_model
+    if not saved_labels or not ref:
+        raise DistillError(
+            f"{p} does not name its labels or base model",
+            fix="pass student.model=<the encoder it was trained from> and the same teacher and data",
+        )
+    model, tokenizer = load_classifier(str(ref), list(saved_labels))
+    state = {
+        k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")
+    }
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise DistillError(
+            f"{p} does not fit the student {ref}: {str(exc).splitlines()[0][:300]}",
+            fix="pass the student= config the checkpoint was trained with",
+        ) from None
+    return model.eval(), tokenizer

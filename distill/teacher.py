@@ -109,7 +109,7 @@ class TeacherRecipe:
 
     @classmethod
     def from_cfg(cls, cfg: DictConfig) -> TeacherRecipe:
-        """Read ``cfg.teacher`` (missing keys take the defaults above) and ``cfg.seed``."""
+        """Read ``cfg.teacher`` (missing keys take the defaults; ``seed`` falls back to ``cfg.seed``)."""
         t = cfg.teacher
         d = cls(model="")
         return cls(
@@ -120,7 +120,8 @@ class TeacherRecipe:
             max_length=int(t.get("max_length", d.max_length)),
             weight_decay=float(t.get("weight_decay", d.weight_decay)),
             warmup_ratio=float(t.get("warmup_ratio", d.warmup_ratio)),
-            seed=int(cfg.get("seed", d.seed)),
+            # Its own seed, so that a sweep over the student's ``seed`` shares one teacher.
+            seed=int(t.get("seed", cfg.get("seed", d.seed))),
         )
 
 
@@ -237,7 +238,7 @@ def teacher_training_data(cfg: DictConfig) -> TeacherData:
         )
     if not data.train_texts:
         raise DistillError(f"data={cfg.data.name} has no labelled training examples for the teacher")
-    return cap_examples(data, cfg.teacher.get("max_train_examples"), int(cfg.get("seed", 0)))
+    return cap_examples(data, cfg.teacher.get("max_train_examples"), TeacherRecipe.from_cfg(cfg).seed)
 
 
 # ------------------------------------------------------------------------------------------- cache key

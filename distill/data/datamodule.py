@@ -36,22 +36,38 @@ def label_ids(labels: Sequence[str | None], label2id: Mapping[str, int], where: 
     return [IGNORE if x is None else label2id[x] for x in labels]
 
 
+def _logit_rows(logits: np.ndarray | Dataset) -> list[list[float]]:
+    array = np.asarray(logits["logits"] if isinstance(logits, Dataset) else logits, dtype=np.float32)
+    return array.tolist()  # type: ignore[no-any-return]
+
+
 def distill_rows(
     pairs: Dataset,
     teacher_logits: np.ndarray | Dataset,
     lang_id: int,
     label2id: Mapping[str, int],
     where: str,
+    teacher_src_logits: np.ndarray | Dataset | None = None,
 ) -> Dataset:
-    """One language's pairs with ``teacher_logits``, ``label`` ids and ``lang`` id columns."""
-    if len(pairs) != len(teacher_logits):
-        raise DistillError(f"{where}: {len(pairs)} pairs but {len(teacher_logits)} teacher rows")
+    """One language's pairs with ``teacher_logits``, ``label`` ids and ``lang`` id columns.
+
+    ``teacher_logits`` are the targets on the target side (``kd``); ``teacher_src_logits``, when
+    given, those on the source side (``back``), which differ from them after a cyclic round.
+    """
+    for name, rows in (("teacher", teacher_logits), ("teacher source-side", teacher_src_logits)):
+        if rows is not None and len(pairs) != len(rows):
+            raise DistillError(f"{where}: {len(pairs)} pairs but {len(rows)} {name} rows")
     golds = pairs["label"] if "label" in pairs.column_names else [None] * len(pairs)
-    rows = Dataset.from_dict({"tgt": pairs["tgt"], "src": pairs["src"]})
-    rows = rows.add_column("labels", label_ids(golds, label2id, where))
-    logits = teacher_logits["logits"] if isinstance(teacher_logits, Dataset) else teacher_logits
-    rows = rows.add_column("teacher_logits", [list(map(float, r)) for r in np.asarray(logits)])
-    return rows.add_column("lang", [lang_id] * len(pairs))
+    columns: dict[str, Any] = {
+        "tgt": pairs["tgt"],
+        "src": pairs["src"],
+        "labels": label_ids(golds, label2id, where),
+        "teacher_logits": _logit_rows(teacher_logits),
+        "lang": [lang_id] * len(pairs),
+    }
+    if teacher_src_logits is not None:
+        columns["teacher_src_logits"] = _logit_rows(teacher_src_logits)
+    return Dataset.from_dict(columns)
 
 
 class DistillCollator:
@@ -79,6 +95,12 @@ class DistillCollator:
             batch.update(self._encode([r["src"] for r in rows], "src"))
         batch["teacher_logits"] = torch.tensor(
             [r["teacher_logits"] for r in rows], dtype=torch.float32
+        )  # (B, C)
+        # Source-side targets of ``back``: the teacher's own logits unless a cyclic round mixed them.
+        batch["teacher_src_logits"] = (
+            torch.tensor([r["teacher_src_logits"] for r in rows], dtype=torch.float32)
+            if "teacher_src_logits" in rows[0]
+            else batch["teacher_logits"]
         )  # (B, C)
         batch["labels"] = torch.tensor([r["labels"] for r in rows], dtype=torch.long)  # (B,)
         batch["lang"] = torch.tensor([r["lang"] for r in rows], dtype=torch.long)  # (B,)

@@ -48,7 +48,8 @@ class BackTransferLoss(nn.Module):
         0.5409
     """
 
-    batch_keys: ClassVar[tuple[str, ...]] = ("student_src_logits", "teacher_logits")
+    # ``teacher_src_logits`` is T(x_s); after a cyclic round it is the mixed source-side target.
+    batch_keys: ClassVar[tuple[str, ...]] = ("student_src_logits", "teacher_src_logits")
     mask_key: ClassVar[str | None] = "teacher_mask"
 
     def __init__(self, temperature: float = 1.0) -> None:

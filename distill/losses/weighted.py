@@ -104,7 +104,7 @@ class WeightedDistillationLoss(nn.Module):
     term          tensors (shapes)                                                mask key
     ============  ==============================================================  ==================
     ``kd``        ``student_tgt_logits`` (B, C), ``teacher_logits`` (B, C)        ``teacher_mask``
-    ``back``      ``student_src_logits`` (B, C), ``teacher_logits`` (B, C)        ``teacher_mask``
+    ``back``      ``student_src_logits`` (B, C), ``teacher_src_logits`` (B, C)    ``teacher_mask``
     ``cycle``     ``student_tgt_logits`` (B, C), ``student_src_logits`` (B, C)    ``pair_mask``
     ``roundtrip`` ``student_tgt_logits`` (B, C), ``teacher_roundtrip_logits``     ``roundtrip_mask``
     ``ce``        ``student_tgt_logits`` (B, C), ``labels`` (B,) with -100 = none  --
@@ -154,6 +154,7 @@ class WeightedDistillationLoss(nn.Module):
         ...     "student_tgt_logits": torch.tensor([[0.5, 1.0, 1.5], [2.0, 0.0, -1.0]], requires_grad=True),
         ...     "student_src_logits": torch.tensor([[1.5, 0.0, 0.2], [0.3, 0.3, 1.0]], requires_grad=True),
         ...     "teacher_logits": torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]),
+        ...     "teacher_src_logits": torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]),
         ...     "labels": torch.tensor([1, -100]),
         ... }
         >>> out = loss_fn(batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,6 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
-STAGES = ["label", "train", "eval", "export"]
 
 
 def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -22,16 +22,68 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_stage_script_composes_config(stage: str, tmp_path: Path) -> None:
-    proc = _run(f"distill-{stage}", "student=me5_small_enpt", "data.target_langs=[it,ja]", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert f"stage: {stage}" in proc.stdout
-    assert "model: xlt-distill/multilingual-e5-small-enpt" in proc.stdout
-    assert "- ja" in proc.stdout
-    # Hydra wrote its run folder with the saved config under the working directory.
-    saved = list(tmp_path.glob("outputs/*/*/.hydra/config.yaml"))
-    assert len(saved) == 1
+TINY = ("debug=tiny", "logger=none", "trainer.max_epochs=1", "trainer.enable_progress_bar=false")
+
+
+def _error_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    assert "Traceback" not in proc.stderr
+    return [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+
+
+def test_stages_one_by_one_label_train_eval_export(tmp_path: Path) -> None:
+    """The stage scripts chained by hand in one run directory give what distill-run gives."""
+    cache, run_dir = tmp_path / "cache", tmp_path / "run"
+    common = (*TINY, f"paths.cache_dir={cache}", f"hydra.run.dir={run_dir}")
+
+    first = _run("distill-label", *common, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    rows = [line.split() for line in first.stdout.splitlines() if line.startswith("it ")]
+    assert [r[1] for r in rows] == ["train", "validation", "test"]
+    assert {r[3] for r in rows} == {"miss"}
+    again = _run("distill-label", *common, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert {line.split()[3] for line in again.stdout.splitlines() if line.startswith("it ")} == {"hit"}
+    assert "(cache)" in again.stdout  # the teacher was not trained again
+
+    train = _run("distill-train", *common, cwd=tmp_path)
+    assert train.returncode == 0, train.stderr
+    best = Path(
+        next(x for x in train.stdout.splitlines() if x.startswith("best student checkpoint: ")).split(": ")[1]
+    )
+    assert best.is_file() and best.parent == run_dir / "checkpoints"
+
+    ev = _run("distill-eval", *common, f"checkpoint={best}", cwd=tmp_path)
+    assert ev.returncode == 0, ev.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    systems = {(r["system"], r["lang"]) for r in metrics["results"]}
+    assert {
+        ("student", "it"),
+        ("teacher_zero_shot", "it"),
+        ("teacher_translate_test", "it"),
+        ("teacher", "en"),
+    } <= systems
+    assert metrics["student_checkpoint"] == str(best)
+
+    exp = _run("distill-export", *common, f"checkpoint={best}", cwd=tmp_path)
+    assert exp.returncode == 0, exp.stderr
+    student = run_dir / "student"
+    assert (student / "model.safetensors").is_file()
+    card = (student / "README.md").read_text()
+    assert "teacher_zero_shot" in card  # the metrics of distill-eval reached the model card
+
+
+@pytest.mark.parametrize("stage", ["eval", "export"])
+def test_eval_and_export_need_a_checkpoint(stage: str, tmp_path: Path) -> None:
+    proc = _run(f"distill-{stage}", *TINY, cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = _error_lines(proc)
+    assert f"distill-{stage} needs the student" in line and "checkpoint=" in line
+
+    missing = tmp_path / "nope.ckpt"
+    proc = _run(f"distill-{stage}", *TINY, f"checkpoint={missing}", cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = _error_lines(proc)
+    assert f"no student checkpoint at {missing}" in line
 
 
 def test_teacher_script_fine_tunes_and_reports(tmp_path: Path) -> None:
@@ -66,3 +118,35 @@ def test_run_prepares_tiny_models_and_data(tmp_path: Path) -> None:
         row = next(line for line in out.splitlines() if line.strip().startswith(f"en-{lang}"))
         train, valid, test = (int(x) for x in row.split()[1:4])
         assert 0 < valid <= 64 and 0 < test <= 64 and train == 64
+
+
+def test_multirun_jobs_share_one_teacher_pass(tmp_path: Path) -> None:
+    """A 2-job sweep over the student's seed: the teacher trains and labels once, in the first job."""
+    cache, sweep = tmp_path / "cache", tmp_path / "sweep"
+    proc = _run(
+        "distill-run",
+        "-m",
+        *TINY,
+        "seed=1,2",
+        f"paths.cache_dir={cache}",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted(p for p in sweep.iterdir() if p.name.isdigit())
+    assert [j.name for j in jobs] == ["0", "1"]
+    teachers = [json.loads((j / "teacher.json").read_text()) for j in jobs]
+    assert [t["source"] for t in teachers] == ["trained", "cache"]
+    assert teachers[0]["path"] == teachers[1]["path"]
+    assert len(list((cache / "teachers").iterdir())) == 1
+    hits = [
+        {
+            entry["hit"]
+            for splits in json.loads((j / "labels.json").read_text()).values()
+            for entry in splits.values()
+        }
+        for j in jobs
+    ]
+    assert hits == [{False}, {True}]  # the second job never ran the teacher
+    for j in jobs:
+        assert (j / "metrics.json").is_file() and (j / "student" / "model.safetensors").is_file()

@@ -510,6 +510,7 @@ def full_batch() -> dict[str, Tensor]:
         "student_tgt_logits": t(Z_TGT, grad=True),
         "student_src_logits": t(Z_SRC, grad=True),
         "teacher_logits": t(Z_TEACHER),
+        "teacher_src_logits": t(Z_TEACHER),
         "teacher_roundtrip_logits": t(Z_ROUNDTRIP),
         "labels": torch.tensor([1, -100]),
         "student_tgt_emb": t(H_TGT, grad=True),
@@ -579,7 +580,12 @@ def test_from_config_builds_only_weighted_terms() -> None:
 
 def test_missing_batch_key_names_the_key_and_term() -> None:
     loss_fn = WeightedDistillationLoss.from_config(1.0, {"kd": 1.0, "back": 0.5})
-    batch = {"student_tgt_logits": t(Z_TGT), "teacher_logits": t(Z_TEACHER), "student_src_logits": None}
+    batch = {
+        "student_tgt_logits": t(Z_TGT),
+        "teacher_logits": t(Z_TEACHER),
+        "teacher_src_logits": t(Z_TEACHER),
+        "student_src_logits": None,
+    }
     with pytest.raises(DistillError, match="'student_src_logits'") as info:
         loss_fn(batch)
     assert "loss.weights.back" in str(info.value)
