@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from distill.cli import config_dir
-from distill.pipeline import mix_soft_labels, run
+from distill.pipeline import evaluate, mix_soft_labels, run
 
 CONTRACT_ROW = {"system", "lang", "split", "accuracy", "macro_f1", "ece", "n"}
 
@@ -99,6 +99,36 @@ def test_offline_wandb_run_holds_the_logged_metrics(tiny_run: tuple[Path, dict])
     blob = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
     for key in (b"train/kd", b"train/back", b"train/cycle", b"val/acc_it", b"val/acc_ja"):
         assert key in blob, key
+    # Tags, the resolved config and the exported student as a model artifact.
+    for key in (b"mode:parallel", b"langs:it+ja", b"loss:kd+back+cycle", b"seed:42", b"max_pairs"):
+        assert key in blob, key
+    assert b"student-default" in blob and b"model.safetensors" in blob
+
+
+def test_distill_eval_of_the_export_reproduces_the_run_metrics(
+    tiny_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out, metrics = tiny_run
+    report = evaluate(_cfg(tmp_path, f"checkpoint={out / 'student'}", "logger=none"))
+    again = {(r["system"], r["lang"]): r for r in report.results}
+    for row in metrics["results"]:
+        got = again[(row["system"], row["lang"])]
+        assert got["accuracy"] == pytest.approx(row["accuracy"], abs=1e-6), row
+        assert got["ece"] == pytest.approx(row["ece"], abs=1e-5), row
+
+
+def test_load_student_convenience_matches_the_model_in_memory(tiny_run: tuple[Path, dict]) -> None:
+    import torch
+
+    import distill
+
+    out, _ = tiny_run
+    model, tokenizer = distill.load_student(out / "student")
+    enc = tokenizer(["ciao, come stai?", "che tempo fa"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(**enc).logits
+    assert logits.shape == (2, len(model.config.id2label))
+    assert not model.training
 
 
 def test_mix_soft_labels_is_the_mixture_of_tempered_distributions() -> None:
@@ -114,3 +144,22 @@ def test_mix_soft_labels_is_the_mixture_of_tempered_distributions() -> None:
 
     mixed = mix_soft_labels(t, s, 0.25, tau)
     assert np.allclose(p(mixed), 0.25 * p(t) + 0.75 * p(s), atol=1e-6)
+
+
+def test_cyclic_round_relabels_target_and_source_side(tmp_path: Path) -> None:
+    """R=2: the second round's kd and back targets are mixed with the student's own predictions."""
+    import numpy as np
+
+    from distill.pipeline import _relabel, build_student, label
+
+    cfg = _cfg(tmp_path, "data.target_langs=[it]", "cycle.rounds=2", "cycle.mix=0.25", "logger=none")
+    labelled = label(cfg)
+    system, tokenizer = build_student(cfg, labelled.teacher.labels, ["it"])
+    teacher = labelled.logits()
+    targets = _relabel(cfg, system, tokenizer, labelled.data, teacher)
+    on_tgt, on_src = targets["it"]["train"]
+    assert on_tgt.shape == on_src.shape == teacher["it"]["train"].shape
+    assert not np.allclose(on_tgt, on_src)  # the student reads different text on each side
+    assert not np.allclose(on_tgt, teacher["it"]["train"])
+    np.testing.assert_array_equal(targets["it"]["validation"], teacher["it"]["validation"])
+    assert system.model.training  # back to training mode for the next round
