@@ -37,7 +37,7 @@ import torch
 from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
 
 from distill.errors import DistillError
-from distill.models.classifier import length_sorted_batches, load_classifier, predict_logits
+from distill.models.classifier import length_sorted_batches, load_classifier, mean_pool, predict_logits
 from distill.utils.atomic import atomic_dir, write_text_atomic
 from distill.utils.hashing import file_sha256, text_sha256
 from distill.utils.paths import cache_dir
@@ -275,11 +275,6 @@ def _load_frozen(teacher_dir: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)  # (B, H)
-
-
 @torch.inference_mode()
 def _logits_and_embeddings(
     model: Any,
@@ -314,7 +309,7 @@ def _logits_and_embeddings(
     try:
         for idx, batch in batches:
             logits[idx] = model(**batch).logits.float().cpu().numpy()  # (b, C)
-            emb = _mean_pool(caught.pop(), batch["attention_mask"]).float().cpu().numpy()  # (b, H)
+            emb = mean_pool(caught.pop(), batch["attention_mask"]).float().cpu().numpy()  # (b, H)
             if pooled is None:
                 pooled = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
             pooled[idx] = emb

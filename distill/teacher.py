@@ -96,6 +96,8 @@ class TeacherRecipe:
         weight_decay: AdamW weight decay (not applied to biases and norms).
         warmup_ratio: Fraction of the steps with linear warmup; then linear decay to zero.
         seed: Seed of the head's initialisation, dropout and the data order.
+        pooling: What the new head reads: ``mean`` (mean of the last hidden states, as the
+            sentence encoder was trained) or ``cls`` (the ``[CLS]`` pooler).
     """
 
     model: str
@@ -106,6 +108,7 @@ class TeacherRecipe:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     seed: int = 42
+    pooling: str = "mean"
 
     @classmethod
     def from_cfg(cls, cfg: DictConfig) -> TeacherRecipe:
@@ -122,6 +125,7 @@ class TeacherRecipe:
             warmup_ratio=float(t.get("warmup_ratio", d.warmup_ratio)),
             # Its own seed, so that a sweep over the student's ``seed`` shares one teacher.
             seed=int(t.get("seed", cfg.get("seed", d.seed))),
+            pooling=str(t.get("pooling", d.pooling)),
         )
 
 
@@ -309,7 +313,7 @@ def _fit(
 
     # Seeded before the head is created, so the same recipe gives the same teacher.
     pl.seed_everything(recipe.seed, workers=True, verbose=False)
-    model, tokenizer = load_classifier(recipe.model, data.labels)
+    model, tokenizer = load_classifier(recipe.model, data.labels, pooling=recipe.pooling)
     _, label2id = label_maps(data.labels)
     datamodule = LabelledTextDataModule(
         list(zip(data.train_texts, (label2id[y] for y in data.train_labels), strict=True)),

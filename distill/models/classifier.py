@@ -1,9 +1,11 @@
 """Sequence classifiers (teacher and student) as plain ``transformers`` models, and batched inference.
 
-Both the teacher and the student are ``AutoModelForSequenceClassification`` models, so whatever this
-project trains loads anywhere with plain ``transformers``. A sentence encoder (all-MiniLM-L6-v2,
-multilingual-e5-small) gets a new classification head; a ready classifier is loaded as is and its
-label set is checked against the data's.
+The student is a plain ``AutoModelForSequenceClassification`` (the head reads the ``[CLS]`` pooler),
+so the export loads anywhere with plain ``transformers``. The teacher a sentence encoder becomes
+(all-MiniLM-L6-v2 was trained with mean pooling) reads the *mean* of the last hidden states instead,
+as in sentence-transformers: :class:`MeanPoolingBertForSequenceClassification`, marked in its
+``config.json`` with ``"classifier_pooling": "mean"`` so that :func:`load_classifier` rebuilds it.
+A ready classifier is loaded as is and its label set is checked against the data's.
 """
 
 from __future__ import annotations
@@ -28,6 +30,90 @@ def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:
     return dict(enumerate(labels)), {name: i for i, name in enumerate(labels)}
 
 
+POOLING_KEY = "classifier_pooling"
+POOLINGS = ("cls", "mean")
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``hidden`` ``(B, T, H)`` over the tokens where ``mask`` ``(B, T)`` is 1: ``(B, H)``."""
+    if mask is None:
+        return hidden.mean(1)
+    weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+def _mean_pooling_class() -> type:
+    """Built on first use, so importing this module does not import the BERT modelling code."""
+    from torch.nn import functional as F
+    from transformers import BertForSequenceClassification
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class MeanPoolingBertForSequenceClassification(BertForSequenceClassification):  # type: ignore[misc]
+        """A BERT classifier whose linear head reads the mean-pooled last hidden states.
+
+        The ``[CLS]`` pooler of :class:`BertForSequenceClassification` is dropped; the head is
+        ``classifier(dropout(mean_pool(last_hidden_state, attention_mask)))``.
+        """
+
+        def __init__(self, config: Any) -> None:
+            super().__init__(config)
+            self.bert.pooler = None
+            self.post_init()
+
+        def forward(  # type: ignore[override]
+            self,
+            input_ids: torch.Tensor | None = None,
+            attention_mask: torch.Tensor | None = None,
+            token_type_ids: torch.Tensor | None = None,
+            position_ids: torch.Tensor | None = None,
+            inputs_embeds: torch.Tensor | None = None,
+            labels: torch.Tensor | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            out = self.bert(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                position_ids=position_ids,
+                inputs_embeds=inputs_embeds,
+                **kwargs,
+            )
+            logits = self.classifier(self.dropout(mean_pool(out[0], attention_mask)))  # (B, C)
+            loss = None if labels is None else F.cross_entropy(logits, labels)
+            return SequenceClassifierOutput(
+                loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions
+            )
+
+    return MeanPoolingBertForSequenceClassification
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def classifier_class(config: Any, pooling: str | None) -> Any:
+    """The model class for ``config`` and ``pooling`` (``None``: what the config says, else ``cls``).
+
+    Raises:
+        DistillError: An unknown pooling, or mean pooling for an encoder that is not BERT-like.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    pooling = pooling or getattr(config, POOLING_KEY, None) or "cls"
+    if pooling not in POOLINGS:
+        raise DistillError(f"unknown classifier pooling {pooling!r}", fix=f"use one of {', '.join(POOLINGS)}")
+    if pooling == "cls":
+        return AutoModelForSequenceClassification
+    model_type = getattr(config, "model_type", None)
+    if model_type != "bert":
+        raise DistillError(
+            f"mean pooling is implemented for BERT encoders; this one is {model_type!r}",
+            fix="set teacher.pooling=cls for this encoder",
+        )
+    if "mean" not in _CLASSES:
+        _CLASSES["mean"] = _mean_pooling_class()
+    return _CLASSES["mean"]
+
+
 def _existing_labels(config: Any) -> list[str] | None:
     """The label names of a config that is already a classifier, else ``None``."""
     archs = getattr(config, "architectures", None) or []
@@ -37,13 +123,18 @@ def _existing_labels(config: Any) -> list[str] | None:
     return [id2label[i] for i in sorted(id2label)]
 
 
-def load_classifier(ref: str, labels: Sequence[str] | None = None) -> tuple[Any, Any]:
+def load_classifier(
+    ref: str, labels: Sequence[str] | None = None, pooling: str | None = None
+) -> tuple[Any, Any]:
     """Load a classifier and its tokenizer from a folder, hub id or packaged name.
 
     Args:
         ref: Model reference (see :func:`distill.models.resolve.resolve_model`).
         labels: The label names, in id order. An encoder gets a new head with these labels; a
             model that is already a classifier must have exactly these labels.
+        pooling: For an encoder's new head: ``cls`` (the ``[CLS]`` pooler, plain ``transformers``)
+            or ``mean`` (BERT encoders only). A ready classifier keeps the pooling it was saved
+            with (``classifier_pooling`` in its config).
 
     Returns:
         ``(model, tokenizer)``.
@@ -52,7 +143,7 @@ def load_classifier(ref: str, labels: Sequence[str] | None = None) -> tuple[Any,
         DistillError: When a ready classifier's labels differ from ``labels``, or an encoder is
             given without labels.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     location = resolve_model(ref).location
     config = AutoConfig.from_pretrained(location)
@@ -63,14 +154,18 @@ def load_classifier(ref: str, labels: Sequence[str] | None = None) -> tuple[Any,
                 f"classifier {ref} has labels {existing}, but the data has {list(labels)}",
                 fix="use a classifier trained on the same label set, or fine-tune a new teacher",
             )
-        model = AutoModelForSequenceClassification.from_pretrained(location)
+        model = classifier_class(config, None).from_pretrained(location)
     else:
         if not labels:
             raise DistillError(f"{ref} is an encoder without a classification head and no labels were given")
         id2label, label2id = label_maps(labels)
-        model = AutoModelForSequenceClassification.from_pretrained(
+        cls = classifier_class(config, pooling)
+        config = AutoConfig.from_pretrained(
             location, num_labels=len(labels), id2label=id2label, label2id=label2id
         )
+        if pooling == "mean":
+            setattr(config, POOLING_KEY, "mean")  # saved in config.json: reloads as mean pooling
+        model = cls.from_pretrained(location, config=config)
     tokenizer = AutoTokenizer.from_pretrained(location)
     return model, tokenizer
 

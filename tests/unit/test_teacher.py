@@ -81,6 +81,45 @@ def test_fine_tuned_teacher_is_a_plain_hf_classifier(isolated_cache: Path) -> No
     assert stamp["data"]["train"] == 128  # debug=tiny caps teacher.max_train_examples
 
 
+def test_teacher_head_reads_mean_pooled_states_and_reloads_as_such(isolated_cache: Path) -> None:
+    result = train_teacher(_cfg())
+    config = json.loads((Path(result.path) / "config.json").read_text())
+    assert config["classifier_pooling"] == "mean"
+    model, tokenizer = load_teacher(result.path)
+    assert type(model).__name__ == "MeanPoolingBertForSequenceClassification"
+    assert model.bert.pooler is None
+
+    enc = tokenizer(["hello there", "what is your favourite food today"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(**enc).logits
+        hidden = model.bert(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        by_hand = model.classifier((hidden * mask).sum(1) / mask.sum(1))
+        alone = model(**tokenizer(["hello there"], return_tensors="pt")).logits
+    torch.testing.assert_close(logits, by_hand)
+    torch.testing.assert_close(logits[:1], alone, atol=1e-5, rtol=1e-5)  # padding does not count
+
+
+def test_cls_pooling_stays_a_plain_transformers_classifier(isolated_cache: Path) -> None:
+    result = train_teacher(_cfg("teacher.pooling=cls"))
+    model, _ = load_teacher(result.path)
+    assert type(model).__name__ == "BertForSequenceClassification"
+    assert result.key != train_teacher(_cfg()).key  # pooling is part of the recipe, hence the key
+
+
+def test_mean_pooling_needs_a_bert_encoder() -> None:
+    from transformers import RobertaConfig
+
+    from distill.models.classifier import classifier_class
+
+    with pytest.raises(
+        DistillError, match=r"mean pooling is implemented for BERT encoders; this one is 'roberta'"
+    ):
+        classifier_class(RobertaConfig(), "mean")
+    with pytest.raises(DistillError, match="unknown classifier pooling 'max'"):
+        classifier_class(RobertaConfig(), "max")
+
+
 def test_same_config_reuses_the_cached_teacher(
     isolated_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
