@@ -1,7 +1,8 @@
 """The pipeline on the real packaged models (all-MiniLM-L6-v2 teacher, multilingual-e5-small student).
 
-A small slice of the chatterbot data keeps it short, but every stage runs on the real weights and
-the converted tokenizer, and the export is loaded by plain ``transformers`` in a fresh process.
+A small slice of the chatterbot data keeps it short (about 50 s on 2 cores, so it is not marked
+``slow``), but every stage runs on the real weights and the converted tokenizer, and the export is
+loaded by plain ``transformers`` in a fresh process.
 """
 
 from __future__ import annotations
@@ -11,14 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from distill.cli import config_dir
 from distill.pipeline import run
-
-pytestmark = pytest.mark.slow
 
 OVERRIDES = [
     "experiment=demo_it",
