@@ -110,6 +110,16 @@ def _finish_wandb() -> None:
     finish_wandb()
 
 
+# Per-language mappings a user fills key by key (`data.target_test.ja=ja_test.jsonl`): Hydra would
+# want `+` for a key the config does not declare, so the console scripts add `++` themselves.
+OPEN_MAPPINGS = ("data.target_test.", "data.parallel.")
+
+
+def open_mapping_overrides(args: list[str]) -> list[str]:
+    """``data.target_test.ja=x`` -> ``++data.target_test.ja=x`` (other arguments unchanged)."""
+    return ["++" + a if a.startswith(OPEN_MAPPINGS) and "=" in a else a for a in args]
+
+
 def _app(stage: str, fn: StageFn) -> Callable[[], None]:
     """Wrap ``fn`` as a Hydra app named ``distill-<stage>``."""
 
@@ -129,6 +139,7 @@ def _app(stage: str, fn: StageFn) -> Callable[[], None]:
             sys.exit(2)
 
     def entry() -> None:
+        sys.argv[1:] = open_mapping_overrides(sys.argv[1:])
         _main()
 
     entry.__doc__ = f"Console script for the {stage} stage."

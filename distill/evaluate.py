@@ -465,6 +465,20 @@ def _agreement_lines(report: MetricsReport) -> list[str]:
     return _md_table(["system", *langs], body)
 
 
+def _unlabelled_lines(report: MetricsReport) -> list[str]:
+    unlabelled = report.extras.get("unlabelled_agreement") or {}
+    if not unlabelled:
+        return []
+    body = [[lang, f"{v['agreement']:.3f}", str(v["n"])] for lang, v in unlabelled.items()]
+    return [
+        "",
+        "Languages without labelled test data: the student's agreement with the teacher on held-out",
+        "parallel pairs (the teacher reads the source side, the student the target side).",
+        "",
+        *_md_table(["lang", "agreement", "n"], body),
+    ]
+
+
 def metrics_markdown_tables(report: MetricsReport) -> str:
     """The score tables alone (one per split), as used in ``results.md`` and the model card."""
     lines: list[str] = ["Each cell: **accuracy** / macro-F1 / ECE (n examples)."]
@@ -497,6 +511,7 @@ def results_markdown(report: MetricsReport) -> str:
         f"How often the system picks the teacher's label on parallel pairs, split `{split}`.",
         "",
         *_agreement_lines(report),
+        *_unlabelled_lines(report),
         "",
         "## Systems",
         "",
@@ -551,4 +566,7 @@ def format_table(report: MetricsReport) -> str:
         lines.append(f"transfer gap (accuracy, {report.source_lang} minus target) {system}: {values}")
     if agree := report.agreement_by_lang():
         lines.append("teacher agreement (student): " + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()))
+    if unlabelled := report.extras.get("unlabelled_agreement"):
+        values = ", ".join(f"{k} {v['agreement']:.3f} (n={v['n']})" for k, v in unlabelled.items())
+        lines.append(f"teacher agreement on held-out unlabelled pairs (student): {values}")
     return "\n".join(lines)

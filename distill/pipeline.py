@@ -132,7 +132,9 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
     with timer("label"):
         soft = label_stage(
             Path(teacher.path),
-            objects["data"],
+            # The teacher labels what the student trains and validates on; test texts are scored
+            # directly by the evaluate stage.
+            {lang: DatasetDict({s: dd[s] for s in TRAIN_SPLITS}) for lang, dd in objects["data"].items()},
             mode=cfg.mode.name,
             max_length=int(cfg.teacher.max_length),
             batch_size=int(cfg.teacher.get("label_batch_size", 64)),
@@ -189,6 +191,11 @@ def _fit_round(cfg: DictConfig, system: DistillationSystem, dm: DistillDataModul
     """One round of ``trainer.fit``; load and return the best checkpoint by validation accuracy."""
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items()]
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items()]
+    if not any(x >= 0 for x in dm.val_rows["labels"]):
+        for cb in callbacks:
+            if isinstance(cb, pl.callbacks.ModelCheckpoint) and cb.monitor == "val/acc":
+                log.info("distill: no gold labels in validation; checkpoints selected on val/agreement")
+                cb.monitor = "val/agreement"
     trainer: pl.Trainer = build(cfg.trainer, "trainer", logger=loggers or False, callbacks=callbacks)
     if round_idx == 0:
         config = OmegaConf.to_container(cfg, resolve=True)
@@ -273,6 +280,14 @@ def _relabel(
     return out
 
 
+def check_test_labels(data: Mapping[str, DatasetDict], labels: list[str]) -> None:
+    """Fail before training when a test split holds labels the teacher does not have."""
+    label2id = {name: i for i, name in enumerate(labels)}
+    for lang, dd in data.items():
+        if "test" in dd and "label" in dd["test"].column_names:
+            label_ids(dd["test"]["label"], label2id, f"{lang}/test")
+
+
 def train(cfg: DictConfig, timer: StageTimer | None = None) -> tuple[Labelled, DistillationSystem, Any, str]:
     """Every stage up to the trained student (``distill-train``).
 
@@ -283,6 +298,7 @@ def train(cfg: DictConfig, timer: StageTimer | None = None) -> tuple[Labelled, D
     check_config(cfg)
     timer = timer or StageTimer()
     labelled = label(cfg, timer)
+    check_test_labels(labelled.data, labelled.teacher.labels)
     with timer("distill"):
         system, tokenizer, best = distill_student(cfg, labelled)
     return labelled, system, tokenizer, best
@@ -293,6 +309,14 @@ def train(cfg: DictConfig, timer: StageTimer | None = None) -> tuple[Labelled, D
 
 def source_test_data(cfg: DictConfig) -> tuple[list[str], list[str]] | None:
     """Labelled source-language test texts (for the ``teacher`` row and the student's source score)."""
+    if cfg.data.name == "files" and cfg.data.get("source_test"):
+        from distill.data.files import read_table
+
+        columns = dict(cfg.data.get("columns") or {})
+        test = read_table(
+            cfg.data.source_test, required=("text", "label"), columns=columns, what="data.source_test"
+        )
+        return list(test["text"]), list(test["label"])
     if cfg.data.name != "chatterbot":
         return None
     from distill.data.sources.chatterbot import load_chatterbot
@@ -316,17 +340,30 @@ def evaluate_run(
     report = MetricsReport(source_lang=cfg.data.source_lang, target_langs=list(data))
     for lang, dd in data.items():
         test = dd["test"]
+        parallel = "src" in test.column_names
+        t_src = (
+            predict_logits(*teacher, test["src"], desc=f"teacher {cfg.data.source_lang} side", **t_kw)
+            if parallel
+            else None
+        )
+        s_tgt = predict_logits(*student, test["tgt"], desc=f"student {lang}", **s_kw)
         if "label" not in test.column_names:
-            log.warning("evaluate: the %s test pairs carry no labels; %s gets no test scores", lang, lang)
+            # Unlabelled pairs: no accuracy, but how often the student agrees with the teacher.
+            assert t_src is not None
+            agree = float(np.mean(s_tgt.argmax(1) == t_src.argmax(1)))
+            report.extras.setdefault("unlabelled_agreement", {})[lang] = {
+                "agreement": round(agree, 6),
+                "n": len(test),
+            }
+            log.warning("evaluate: the %s test pairs carry no labels; reporting teacher agreement only", lang)
             continue
         gold = np.asarray(label_ids(test["label"], label2id, f"{lang}/test"))
-        t_src = predict_logits(*teacher, test["src"], desc=f"teacher {cfg.data.source_lang} side", **t_kw)
-        s_tgt = predict_logits(*student, test["tgt"], desc=f"student {lang}", **s_kw)
         report.add_predictions("student", lang, "test", s_tgt, gold, teacher_logits=t_src)
         report.add_predictions(
             "teacher_zero_shot", lang, "test", predict_logits(*teacher, test["tgt"], **t_kw), gold
         )
-        report.add_predictions("teacher_translate_test", lang, "test", t_src, gold)
+        if t_src is not None:
+            report.add_predictions("teacher_translate_test", lang, "test", t_src, gold)
     source = source_test_data(cfg)
     if source is not None:
         texts, names = source
@@ -385,7 +422,9 @@ def evaluate(cfg: DictConfig, timer: StageTimer | None = None) -> MetricsReport:
 def data_hashes(data: Mapping[str, DatasetDict]) -> dict[str, str]:
     """A content hash of every language's and split's pairs (for the model card and provenance)."""
     return {
-        f"{lang}/{split}": text_sha256(*ds["src"], *ds["tgt"])[:16]
+        f"{lang}/{split}": text_sha256(*(t for c in ("src", "tgt") if c in ds.column_names for t in ds[c]))[
+            :16
+        ]
         for lang, dd in data.items()
         for split, ds in dd.items()
     }

@@ -111,18 +111,23 @@ class DistillationSystem(pl.LightningModule):
                 self.val_agree[i].update(pred[rows], teacher_pred[rows])
 
     def on_validation_epoch_end(self) -> None:
-        accs = []
+        accs, agrees = [], []
         for i, lang in enumerate(self.langs):
             if self.val_acc[i].update_count:
                 acc = self.val_acc[i].compute()
                 self.log(f"val/acc_{lang}", acc)
                 accs.append(acc)
             if self.val_agree[i].update_count:
-                self.log(f"val/agreement_{lang}", self.val_agree[i].compute())
+                agree = self.val_agree[i].compute()
+                self.log(f"val/agreement_{lang}", agree)
+                agrees.append(agree)
             self.val_acc[i].reset()
             self.val_agree[i].reset()
         if accs:
             self.log("val/acc", torch.stack(accs).mean(), prog_bar=True)
+        if agrees:
+            # What checkpoints are selected on when the validation pairs carry no gold labels.
+            self.log("val/agreement", torch.stack(agrees).mean(), prog_bar=not accs)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory([p for p in self.parameters() if p.requires_grad])

@@ -182,8 +182,44 @@ def _chatterbot(cfg: DictConfig) -> TeacherData:
     )
 
 
+def _files(cfg: DictConfig) -> TeacherData | None:
+    """``data.source_train`` (and ``data.source_validation``, else 10% of it by a hash of the text)."""
+    from distill.data.files import read_table
+    from distill.data.parallel import split_by_hash
+
+    if not cfg.data.get("source_train"):
+        return None
+    columns = dict(cfg.data.get("columns") or {})
+
+    def read(key: str) -> Any:
+        return read_table(cfg.data[key], required=("text", "label"), columns=columns, what=f"data.{key}")
+
+    train = read("source_train")
+    if cfg.data.get("source_validation"):
+        val = read("source_validation")
+    else:
+        parts = split_by_hash(
+            train.add_column("id", train["text"]), {"train": (0, 90), "validation": (90, 100)}
+        )
+        train, val = parts["train"], parts["validation"]
+    labels = sorted(set(train["label"]))
+    known = set(labels)
+    kept = [(t, y) for t, y in zip(val["text"], val["label"], strict=True) if y in known]
+    return TeacherData(
+        train_texts=list(train["text"]),
+        train_labels=list(train["label"]),
+        val_texts=[t for t, _ in kept],
+        val_labels=[y for _, y in kept],
+        labels=labels,
+    )
+
+
 # data.name -> loader of its labelled source-language data; sources without labels map to None.
-_SOURCES: dict[str, Callable[[DictConfig], TeacherData] | None] = {"chatterbot": _chatterbot, "django": None}
+_SOURCES: dict[str, Callable[[DictConfig], TeacherData | None] | None] = {
+    "chatterbot": _chatterbot,
+    "django": None,
+    "files": _files,
+}
 
 
 def _source_data(cfg: DictConfig) -> TeacherData | None:
@@ -238,7 +274,8 @@ def teacher_training_data(cfg: DictConfig) -> TeacherData:
     if data is None:
         raise DistillError(
             f"data={cfg.data.name} has no labels to fine-tune a teacher on",
-            fix="give a ready classifier with teacher.path=<folder or hub id>",
+            fix="give a ready classifier with teacher.path=<folder or hub id>"
+            + (", or labelled source data with data.source_train=<file>" if cfg.data.name == "files" else ""),
         )
     if not data.train_texts:
         raise DistillError(f"data={cfg.data.name} has no labelled training examples for the teacher")

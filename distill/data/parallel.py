@@ -32,13 +32,13 @@ def _bucket(pair_id: str) -> int:
     return int(hashlib.sha256(pair_id.encode("utf-8")).hexdigest()[:8], 16) % 100
 
 
-def split_by_hash(pool: Dataset) -> DatasetDict:
+def split_by_hash(pool: Dataset, fractions: Mapping[str, tuple[int, int]] = HASH_SPLIT) -> DatasetDict:
     """Split a pool of pairs 80/10/10 by a hash of ``id`` (independent of order and seed)."""
     buckets = [_bucket(str(i)) for i in pool["id"]]
     return DatasetDict(
         {
             name: pool.select([i for i, b in enumerate(buckets) if lo <= b < hi])
-            for name, (lo, hi) in HASH_SPLIT.items()
+            for name, (lo, hi) in fractions.items()
         }
     )
 
@@ -49,9 +49,55 @@ def _django(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
     return split_by_hash(load_django_pairs(lang, min_words=int(cfg.get("min_words", 1))))
 
 
+def per_language(value: Any, lang: str, langs: list[str], key: str) -> Any:
+    """The entry of a per-language setting for ``lang``: a mapping lang -> value, or one value.
+
+    Raises:
+        DistillError: ``lang`` is not in the mapping (the message lists the codes present), or
+            one value is given for several target languages.
+    """
+    from distill.data.langs import format_codes, tag_key
+
+    if isinstance(value, Mapping):
+        by_key = {tag_key(str(k)): v for k, v in value.items()}
+        if tag_key(lang) not in by_key:
+            raise DistillError(
+                f"{key} has no entry for {lang!r}; it has {format_codes(map(str, value)) or 'none'}",
+                fix=f"add {key}.{lang}=<path>, or drop {lang} from data.target_langs",
+            )
+        return by_key[tag_key(lang)]
+    if len(langs) > 1:
+        raise DistillError(
+            f"{key} names one source for {len(langs)} target languages {langs}",
+            fix=f"give one per language, e.g. {key}.{langs[0]}=<path>",
+        )
+    return value
+
+
+def _files(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
+    from distill.data.files import read_parallel, read_table
+
+    langs = [str(x) for x in cfg.get("target_langs") or []]
+    columns = dict(cfg.get("columns") or {})
+    pool = read_parallel(per_language(cfg.get("parallel"), lang, langs, "data.parallel"), columns=columns)
+    tests = cfg.get("target_test") or {}
+    if not tests or lang not in tests:
+        return split_by_hash(pool)
+    dd = split_by_hash(pool, {"train": (0, 90), "validation": (90, 100)})
+    test = read_table(
+        per_language(tests, lang, langs, "data.target_test"),
+        required=("text", "label"),
+        columns=columns,
+        what=f"{lang} target test",
+    )
+    dd["test"] = test.rename_column("text", "tgt")
+    return dd
+
+
 SOURCES: dict[str, Callable[[Mapping[str, Any], str], DatasetDict]] = {
     "chatterbot": _chatterbot,
     "django": _django,
+    "files": _files,
 }
 
 

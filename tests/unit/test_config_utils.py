@@ -43,3 +43,20 @@ def test_resolvers() -> None:
         }
     )
     assert cfg.tag == "it+ja/kd"
+
+
+def test_per_language_keys_need_no_plus() -> None:
+    from distill.cli import open_mapping_overrides
+
+    args = [
+        "data=files",
+        "data.target_test.ja=ja.jsonl",
+        "data.parallel.it=[a.txt,b.txt]",
+        "data.parallel=x.tsv",
+    ]
+    assert open_mapping_overrides(args) == [
+        "data=files",
+        "++data.target_test.ja=ja.jsonl",
+        "++data.parallel.it=[a.txt,b.txt]",
+        "data.parallel=x.tsv",
+    ]
