@@ -214,7 +214,11 @@ def _fit_round(cfg: DictConfig, system: DistillationSystem, dm: DistillDataModul
 
 def build_student(cfg: DictConfig, labels: list[str], langs: list[str]) -> tuple[DistillationSystem, Any]:
     """The student system (encoder + new head, the weighted loss, the optimizer) and its tokenizer."""
-    model, tokenizer = load_classifier(cfg.student.model, labels)
+    network = cfg.student.get("network")
+    if network is None:
+        model, tokenizer = load_classifier(cfg.student.model, labels)
+    else:
+        model, tokenizer = build(network, "student.network")(labels=labels)
     if cfg.student.get("freeze_word_embeddings"):
         freeze_word_embeddings(model)
     system = DistillationSystem(

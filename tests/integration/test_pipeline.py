@@ -163,3 +163,23 @@ def test_cyclic_round_relabels_target_and_source_side(tmp_path: Path) -> None:
     assert not np.allclose(on_tgt, teacher["it"]["train"])
     np.testing.assert_array_equal(targets["it"]["validation"], teacher["it"]["validation"])
     assert system.model.training  # back to training mode for the next round
+
+
+def custom_network(ref: str, labels: list[str]):  # type: ignore[no-untyped-def]
+    """A user's own network factory, injected with student.network._target_."""
+    from distill.models.classifier import load_classifier
+
+    model, tokenizer = load_classifier(ref, labels)
+    model.config.built_by = "custom_network"
+    return model, tokenizer
+
+
+def test_student_network_is_injected_by_hydra(tmp_path: Path) -> None:
+    from distill.pipeline import build_student
+
+    target = f"{__name__}.custom_network"
+    cfg = _cfg(tmp_path, f"student.network._target_={target}", "logger=none")
+    system, _ = build_student(cfg, ["a", "b", "c"], ["it"])
+    assert system.model.config.built_by == "custom_network"
+    assert system.model.config.id2label == {0: "a", 1: "b", 2: "c"}
+    assert system.hparams["base_model"] == cfg.student.model
