@@ -67,7 +67,9 @@ _VOLATILE_KEYS = frozenset(
     {"_name_or_path", "name_or_path", "_commit_hash", "transformers_version", "is_local", "local_files_only"}
 )
 # The column each mode's teacher reads, per split (modes not listed arrive with their MT backends).
-TEACHER_COLUMNS = {"parallel": "src"}
+# The column the teacher reads in each mode: the source side (human, or MT of the target text in
+# translate-test); in ``direct`` mode a multilingual teacher reads the target text itself.
+TEACHER_COLUMNS = {"parallel": "src", "translate": "src", "direct": "tgt"}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 ModelLoader = Callable[[Path], tuple[Any, Any]]

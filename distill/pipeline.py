@@ -69,15 +69,29 @@ class Labelled:
         data: Target language -> its parallel pairs (train/validation/test).
         teacher: The teacher stage's result (where the teacher is, its labels).
         soft: Target language -> split -> the teacher's cached soft labels.
+        roundtrip: The same for the back-translations of the target text (``roundtrip`` loss),
+            empty when that term is off.
     """
 
     data: dict[str, DatasetDict]
     teacher: TeacherResult
     soft: dict[str, dict[str, SoftLabels]] = field(default_factory=dict)
+    roundtrip: dict[str, dict[str, SoftLabels]] = field(default_factory=dict)
 
     def logits(self) -> dict[str, dict[str, np.ndarray]]:
         """The cached teacher logits of the training splits, ``{lang: {split: (N, C)}}``."""
         return {lang: {s: self.soft[lang][s].logits() for s in TRAIN_SPLITS} for lang in self.data}
+
+    def targets(self) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+        """Every cached target column of the training splits, ``{lang: {split: {column: (N, C)}}}``."""
+        out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+        for lang in self.data:
+            out[lang] = {}
+            for s in TRAIN_SPLITS:
+                out[lang][s] = {"teacher_logits": self.soft[lang][s].logits()}
+                if lang in self.roundtrip:
+                    out[lang][s]["teacher_roundtrip_logits"] = self.roundtrip[lang][s].logits()
+        return out
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -111,6 +125,12 @@ def check_config(cfg: DictConfig) -> None:
         )
     if len(set(langs)) != len(langs):
         raise DistillError(f"data.target_langs={langs} names a language twice")
+    if uses_roundtrip(cfg) and not cfg.mode.get("translator"):
+        raise DistillError(
+            "loss.weights.roundtrip > 0 needs back-translations of the target text, but no translator is set",
+            fix="set mode.translator.backend=apertium (offline; es, ca, is), file or marian, "
+            "or loss.weights.roundtrip=0",
+        )
 
 
 # --------------------------------------------------------------------------------------- label
@@ -139,12 +159,36 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
             max_length=int(cfg.teacher.max_length),
             batch_size=int(cfg.teacher.get("label_batch_size", 64)),
         )
+        roundtrip: dict[str, dict[str, SoftLabels]] = {}
+        if uses_roundtrip(cfg):
+            # The same teacher on the back-translations MT(target -> source), read as a source side.
+            views = {
+                lang: DatasetDict({s: Dataset.from_dict({"src": dd[s]["src_bt"]}) for s in TRAIN_SPLITS})
+                for lang, dd in objects["data"].items()
+            }
+            roundtrip = label_stage(
+                Path(teacher.path),
+                views,
+                mode="parallel",
+                max_length=int(cfg.teacher.max_length),
+                batch_size=int(cfg.teacher.get("label_batch_size", 64)),
+            )
     summary = {
         lang: {s: {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
         for lang, splits in soft.items()
     }
+    for lang, splits in roundtrip.items():
+        summary[lang].update(
+            {f"{s}_roundtrip": {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
+        )
     write_text_atomic(out_dir / "labels.json", json.dumps(summary, indent=2))
-    return Labelled(data=objects["data"], teacher=teacher, soft=soft)
+    return Labelled(data=objects["data"], teacher=teacher, soft=soft, roundtrip=roundtrip)
+
+
+def uses_roundtrip(cfg: DictConfig) -> bool:
+    """Whether the ``roundtrip`` loss term is on (it needs back-translations of the target text)."""
+    weight = (cfg.loss.get("weights") or {}).get("roundtrip", 0) or 0
+    return isinstance(weight, int | float) and weight > 0
 
 
 # --------------------------------------------------------------------------------------- distill
@@ -166,25 +210,24 @@ def mix_soft_labels(teacher: np.ndarray, student: np.ndarray, mix: float, tau: f
     return (tau * np.log(np.clip(p, 1e-12, None))).astype(np.float32)
 
 
-# A training split's targets: the teacher's logits, or (after a cyclic round) a pair of mixed
-# targets for the target side (kd) and the source side (back).
-Targets = Mapping[str, Mapping[str, "np.ndarray | tuple[np.ndarray, np.ndarray]"]]
+# Per language and training split, the target columns of the rows: ``teacher_logits`` (kd), and
+# where present ``teacher_src_logits`` (back, after a cyclic round) and ``teacher_roundtrip_logits``.
+Targets = Mapping[str, Mapping[str, Mapping[str, np.ndarray]]]
 
 
 def _rows(
     data: Mapping[str, DatasetDict], targets: Targets, labels: list[str]
 ) -> dict[str, dict[str, Dataset]]:
     label2id = {name: i for i, name in enumerate(labels)}
-    out: dict[str, dict[str, Dataset]] = {}
-    for i, lang in enumerate(data):
-        out[lang] = {}
-        for s in TRAIN_SPLITS:
-            t = targets[lang][s]
-            tgt, src = t if isinstance(t, tuple) else (t, None)
-            out[lang][s] = distill_rows(
-                data[lang][s], tgt, i, label2id, f"{lang}/{s}", teacher_src_logits=src
+    return {
+        lang: {
+            s: distill_rows(
+                data[lang][s], lang_id=i, label2id=label2id, where=f"{lang}/{s}", **targets[lang][s]
             )
-    return out
+            for s in TRAIN_SPLITS
+        }
+        for i, lang in enumerate(data)
+    }
 
 
 def _fit_round(cfg: DictConfig, system: DistillationSystem, dm: DistillDataModule, round_idx: int) -> str:
@@ -243,12 +286,12 @@ def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSy
     collator = DistillCollator(
         tokenizer, cfg.student.max_length, cfg.student.get("prefix", ""), with_source=system.needs_source
     )
-    teacher_logits = labelled.logits()
-    targets: Targets = teacher_logits
+    teacher_targets = labelled.targets()
+    targets: Targets = teacher_targets
     best = ""
     for r in range(int(cfg.cycle.rounds)):
         if r > 0:
-            targets = _relabel(cfg, system, tokenizer, data, teacher_logits)
+            targets = _relabel(cfg, system, tokenizer, data, teacher_targets)
         dm = DistillDataModule.from_languages(
             _rows(data, targets, labels), collator=collator, batch_size=cfg.student.batch_size, seed=cfg.seed
         )
@@ -261,24 +304,29 @@ def _relabel(
     system: DistillationSystem,
     tokenizer: Any,
     data: Mapping[str, DatasetDict],
-    teacher_logits: Mapping[str, Mapping[str, np.ndarray]],
-) -> dict[str, dict[str, Any]]:
+    teacher_targets: Targets,
+) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """The student relabels the target pool and the source side; mix both with the teacher.
 
     The ``kd`` targets become ``mix * p_T + (1 - mix) * p_S(x_t)`` and the ``back`` targets
-    ``mix * p_T + (1 - mix) * p_S(x_s)`` (DESIGN.md section 3, cyclic training).
+    ``mix * p_T + (1 - mix) * p_S(x_s)`` (DESIGN.md section 3, cyclic training). Validation and
+    the roundtrip targets stay the teacher's.
     """
     kw = {"max_length": cfg.student.max_length, "prefix": cfg.student.get("prefix", "")}
     mix, tau = float(cfg.cycle.mix), float(cfg.loss.temperature)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for lang in data:
         pool = data[lang]["train"]
         on_tgt = predict_logits(system.model, tokenizer, pool["tgt"], desc=f"relabel {lang}", **kw)
         on_src = predict_logits(system.model, tokenizer, pool["src"], desc=f"relabel {lang} source", **kw)
-        teacher = teacher_logits[lang]["train"]
+        teacher = teacher_targets[lang]["train"]["teacher_logits"]
         out[lang] = {
-            "train": (mix_soft_labels(teacher, on_tgt, mix, tau), mix_soft_labels(teacher, on_src, mix, tau)),
-            "validation": teacher_logits[lang]["validation"],
+            "train": {
+                **teacher_targets[lang]["train"],
+                "teacher_logits": mix_soft_labels(teacher, on_tgt, mix, tau),
+                "teacher_src_logits": mix_soft_labels(teacher, on_src, mix, tau),
+            },
+            "validation": dict(teacher_targets[lang]["validation"]),
         }
     system.model.train()
     return out
@@ -363,9 +411,10 @@ def evaluate_run(
             continue
         gold = np.asarray(label_ids(test["label"], label2id, f"{lang}/test"))
         report.add_predictions("student", lang, "test", s_tgt, gold, teacher_logits=t_src)
-        report.add_predictions(
-            "teacher_zero_shot", lang, "test", predict_logits(*teacher, test["tgt"], **t_kw), gold
-        )
+        # A multilingual teacher (mode=direct) on target text is the direct-transfer baseline;
+        # a source-language teacher on target text is the zero-shot one.
+        on_target = "direct_transfer" if cfg.mode.name == "direct" else "teacher_zero_shot"
+        report.add_predictions(on_target, lang, "test", predict_logits(*teacher, test["tgt"], **t_kw), gold)
         if t_src is not None:
             report.add_predictions("teacher_translate_test", lang, "test", t_src, gold)
     source = source_test_data(cfg)

@@ -35,8 +35,36 @@ def prepare_models(cfg: DictConfig) -> dict[str, ModelInfo]:
 
 
 def prepare_data(cfg: DictConfig) -> dict[str, DatasetDict]:
-    """Parallel train/validation/test pairs for every target language."""
-    return {lang: load_parallel(cfg.data, lang) for lang in cfg.data.target_langs}
+    """Train/validation/test pairs for every target language (``mode=translate``: one side by MT).
+
+    With the ``roundtrip`` loss on, the training splits also get ``src_bt``: the back-translation
+    MT(target -> source) of the target text, which the teacher labels for that term.
+    """
+    if cfg.mode.name == "translate":
+        from distill.data.translated import translate_data
+
+        data = {lang: translate_data(cfg.data, cfg.mode, lang) for lang in cfg.data.target_langs}
+    else:
+        data = {lang: load_parallel(cfg.data, lang) for lang in cfg.data.target_langs}
+    weight = (cfg.loss.get("weights") or {}).get("roundtrip", 0) or 0
+    if weight > 0:
+        data = {lang: add_back_translations(cfg, lang, dd) for lang, dd in data.items()}
+    return data
+
+
+def add_back_translations(cfg: DictConfig, lang: str, dd: DatasetDict) -> DatasetDict:
+    """``src_bt`` = MT(``tgt`` -> source language) on the training splits (cached translations)."""
+    from distill.data.mt import cached_translate, make_translator
+
+    source = str(cfg.data.source_lang)
+    translator = make_translator(cfg.mode.get("translator"), lang, source)
+    out = DatasetDict(dd)
+    for split in ("train", "validation"):
+        texts = cached_translate(
+            translator, dd[split]["tgt"], what=f"back-translation {lang}->{source} {split}"
+        )
+        out[split] = dd[split].add_column("src_bt", texts)
+    return out
 
 
 def _fmt_int(value: int | None) -> str:

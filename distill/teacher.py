@@ -98,6 +98,8 @@ class TeacherRecipe:
         seed: Seed of the head's initialisation, dropout and the data order.
         pooling: What the new head reads: ``mean`` (mean of the last hidden states, as the
             sentence encoder was trained) or ``cls`` (the ``[CLS]`` pooler).
+        freeze_word_embeddings: Keep the input word embeddings fixed (a multilingual encoder's
+            250k-row matrix dominates the optimizer step and is what makes it multilingual).
     """
 
     model: str
@@ -109,6 +111,7 @@ class TeacherRecipe:
     warmup_ratio: float = 0.1
     seed: int = 42
     pooling: str = "mean"
+    freeze_word_embeddings: bool = False
 
     @classmethod
     def from_cfg(cls, cfg: DictConfig) -> TeacherRecipe:
@@ -126,6 +129,7 @@ class TeacherRecipe:
             # Its own seed, so that a sweep over the student's ``seed`` shares one teacher.
             seed=int(t.get("seed", cfg.get("seed", d.seed))),
             pooling=str(t.get("pooling", d.pooling)),
+            freeze_word_embeddings=bool(t.get("freeze_word_embeddings", d.freeze_word_embeddings)),
         )
 
 
@@ -351,6 +355,8 @@ def _fit(
     # Seeded before the head is created, so the same recipe gives the same teacher.
     pl.seed_everything(recipe.seed, workers=True, verbose=False)
     model, tokenizer = load_classifier(recipe.model, data.labels, pooling=recipe.pooling)
+    if recipe.freeze_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     _, label2id = label_maps(data.labels)
     datamodule = LabelledTextDataModule(
         list(zip(data.train_texts, (label2id[y] for y in data.train_labels), strict=True)),

@@ -48,13 +48,16 @@ def distill_rows(
     label2id: Mapping[str, int],
     where: str,
     teacher_src_logits: np.ndarray | Dataset | None = None,
+    teacher_roundtrip_logits: np.ndarray | Dataset | None = None,
 ) -> Dataset:
     """One language's pairs with ``teacher_logits``, ``label`` ids and ``lang`` id columns.
 
     ``teacher_logits`` are the targets on the target side (``kd``); ``teacher_src_logits``, when
-    given, those on the source side (``back``), which differ from them after a cyclic round.
+    given, those on the source side (``back``), which differ from them after a cyclic round;
+    ``teacher_roundtrip_logits`` the teacher on the back-translation of the target (``roundtrip``).
     """
-    for name, rows in (("teacher", teacher_logits), ("teacher source-side", teacher_src_logits)):
+    extra = {"teacher_src_logits": teacher_src_logits, "teacher_roundtrip_logits": teacher_roundtrip_logits}
+    for name, rows in (("teacher", teacher_logits), *extra.items()):
         if rows is not None and len(pairs) != len(rows):
             raise DistillError(f"{where}: {len(pairs)} pairs but {len(rows)} {name} rows")
     golds = pairs["label"] if "label" in pairs.column_names else [None] * len(pairs)
@@ -65,8 +68,7 @@ def distill_rows(
         "teacher_logits": _logit_rows(teacher_logits),
         "lang": [lang_id] * len(pairs),
     }
-    if teacher_src_logits is not None:
-        columns["teacher_src_logits"] = _logit_rows(teacher_src_logits)
+    columns.update({name: _logit_rows(rows) for name, rows in extra.items() if rows is not None})
     return Dataset.from_dict(columns)
 
 
@@ -102,6 +104,10 @@ class DistillCollator:
             if "teacher_src_logits" in rows[0]
             else batch["teacher_logits"]
         )  # (B, C)
+        if "teacher_roundtrip_logits" in rows[0]:
+            batch["teacher_roundtrip_logits"] = torch.tensor(
+                [r["teacher_roundtrip_logits"] for r in rows], dtype=torch.float32
+            )  # (B, C)
         batch["labels"] = torch.tensor([r["labels"] for r in rows], dtype=torch.long)  # (B,)
         batch["lang"] = torch.tensor([r["lang"] for r in rows], dtype=torch.long)  # (B,)
         return batch

@@ -155,13 +155,17 @@ def test_cyclic_round_relabels_target_and_source_side(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, "data.target_langs=[it]", "cycle.rounds=2", "cycle.mix=0.25", "logger=none")
     labelled = label(cfg)
     system, tokenizer = build_student(cfg, labelled.teacher.labels, ["it"])
-    teacher = labelled.logits()
+    teacher = labelled.targets()
     targets = _relabel(cfg, system, tokenizer, labelled.data, teacher)
-    on_tgt, on_src = targets["it"]["train"]
-    assert on_tgt.shape == on_src.shape == teacher["it"]["train"].shape
+    on_tgt = targets["it"]["train"]["teacher_logits"]
+    on_src = targets["it"]["train"]["teacher_src_logits"]
+    original = teacher["it"]["train"]["teacher_logits"]
+    assert on_tgt.shape == on_src.shape == original.shape
     assert not np.allclose(on_tgt, on_src)  # the student reads different text on each side
-    assert not np.allclose(on_tgt, teacher["it"]["train"])
-    np.testing.assert_array_equal(targets["it"]["validation"], teacher["it"]["validation"])
+    assert not np.allclose(on_tgt, original)
+    np.testing.assert_array_equal(
+        targets["it"]["validation"]["teacher_logits"], teacher["it"]["validation"]["teacher_logits"]
+    )
     assert system.model.training  # back to training mode for the next round
 
 
@@ -183,3 +187,44 @@ def test_student_network_is_injected_by_hydra(tmp_path: Path) -> None:
     assert system.model.config.built_by == "custom_network"
     assert system.model.config.id2label == {0: "a", 1: "b", 2: "c"}
     assert system.hparams["base_model"] == cfg.student.model
+
+
+def test_roundtrip_term_uses_the_teacher_on_back_translations(tmp_path: Path) -> None:
+    """Back-translations from a file (here: the human English side, so the numbers are checkable)."""
+    import numpy as np
+
+    from distill.data.sources.chatterbot import chatterbot_parallel
+    from distill.pipeline import label
+
+    rows = [chatterbot_parallel("it", s) for s in ("train", "validation")]
+    table = tmp_path / "it_en.jsonl"
+    table.write_text(
+        "".join(
+            json.dumps({"src": t, "tgt": s}, ensure_ascii=False) + "\n"
+            for ds in rows
+            for s, t in zip(ds["src"], ds["tgt"], strict=True)
+        ),
+        encoding="utf-8",
+    )
+    overrides = [
+        "data.target_langs=[it]",
+        "loss.weights.roundtrip=0.5",
+        "mode.translator={backend: file, path: " + str(table) + "}",
+        "logger=none",
+    ]
+    labelled = label(_cfg(tmp_path / "a", *overrides))
+    targets = labelled.targets()["it"]["train"]
+    # The back-translation is the human source here, so the roundtrip targets equal the kd targets.
+    np.testing.assert_allclose(targets["teacher_roundtrip_logits"], targets["teacher_logits"], atol=1e-6)
+    assert labelled.data["it"]["train"]["src_bt"] == labelled.data["it"]["train"]["src"]
+
+    metrics, _ = run(_cfg(tmp_path / "b", *overrides, "logger=csv"))
+    logged = "".join(p.read_text() for p in (tmp_path / "b").rglob("metrics.csv"))
+    assert "train/roundtrip" in logged and metrics["results"]
+
+
+def test_roundtrip_without_a_translator_is_refused_before_training(tmp_path: Path) -> None:
+    from distill.errors import DistillError
+
+    with pytest.raises(DistillError, match=r"loss.weights.roundtrip > 0 needs back-translations"):
+        run(_cfg(tmp_path, "loss.weights.roundtrip=0.5", "logger=none"))

@@ -1,0 +1,86 @@
+"""The transfer modes end to end on tiny models: translate (test and train direction) and direct."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from distill.cli import config_dir
+from distill.models.classifier import predict_logits
+from distill.pipeline import label, run
+from distill.prepare import prepare_data
+from distill.teacher import load_teacher
+
+
+def _cfg(out: Path, *overrides: str):  # type: ignore[no-untyped-def]
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=["debug=tiny", "logger=none", "trainer.max_epochs=1", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+def _systems(metrics: dict) -> set[tuple[str, str]]:
+    return {(r["system"], r["lang"]) for r in metrics["results"]}
+
+
+@pytest.mark.apertium
+def test_translate_test_labels_the_mt_of_target_text(tmp_path: Path, isolated_cache: Path) -> None:
+    cfg = _cfg(tmp_path / "a", "mode=translate", "mode.direction=test", "data.target_langs=[es]")
+    data = prepare_data(cfg)["es"]
+    # Spanish chatterbot text has no English pairs: the source side is Apertium's English.
+    assert all(s in data for s in ("train", "validation", "test"))
+    row = data["train"][0]
+    assert row["tgt"] != row["src"] and row["src"].strip()
+    assert "origen" not in set(data["test"]["label"])  # a topic the English teacher cannot know
+    metrics, _ = run(cfg)
+    assert {("student", "es"), ("teacher_zero_shot", "es"), ("teacher_translate_test", "es")} <= _systems(
+        metrics
+    )
+    entries = sorted(p.name for p in (isolated_cache / "translations").iterdir())
+    assert len(entries) == 3  # train, validation, test
+
+    # A second run translates nothing and runs no teacher: every cache hits.
+    run(_cfg(tmp_path / "b", "mode=translate", "mode.direction=test", "data.target_langs=[es]"))
+    assert sorted(p.name for p in (isolated_cache / "translations").iterdir()) == entries
+    labels = json.loads((tmp_path / "b" / "labels.json").read_text())
+    assert {e["hit"] for e in labels["es"].values()} == {True}
+
+
+@pytest.mark.apertium
+def test_translate_train_student_reads_the_mt_of_source_text(tmp_path: Path, isolated_cache: Path) -> None:
+    cfg = _cfg(tmp_path, "mode=translate", "mode.direction=train", "data.target_langs=[es]")
+    data = prepare_data(cfg)["es"]
+    train = data["train"]
+    # The source side is the labelled English training text; the target side its Spanish MT.
+    assert set(train["label"]) and all(t.strip() for t in train["tgt"])
+    assert sum(s != t for s, t in zip(train["src"], train["tgt"], strict=True)) > len(train) // 2
+    # The test split stays human Spanish (with an MT English side for the translate-test baseline).
+    from distill.data.sources.chatterbot import load_chatterbot
+
+    human = set(load_chatterbot(["es"])["test"]["text"])
+    assert set(data["test"]["tgt"]) <= human
+    metrics, _ = run(cfg)
+    assert {("student", "es"), ("teacher_translate_test", "es"), ("teacher", "en")} <= _systems(metrics)
+
+
+def test_direct_mode_teacher_reads_the_target_text(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "mode=direct", "loss=kd", "data.target_langs=[it]")
+    labelled = label(cfg)
+    teacher = load_teacher(labelled.teacher.path)
+    pairs = labelled.data["it"]["train"]
+    cached = labelled.soft["it"]["train"].logits()
+    on_tgt = predict_logits(*teacher, pairs["tgt"], max_length=int(cfg.teacher.max_length))
+    on_src = predict_logits(*teacher, pairs["src"], max_length=int(cfg.teacher.max_length))
+    np.testing.assert_allclose(cached, on_tgt, atol=1e-5)
+    assert not np.allclose(cached, on_src, atol=1e-3)
+
+    metrics, _ = run(cfg)
+    systems = _systems(metrics)
+    assert ("direct_transfer", "it") in systems and ("teacher_zero_shot", "it") not in systems
+    assert ("student", "it") in systems
