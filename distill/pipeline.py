@@ -369,6 +369,11 @@ def source_test_data(cfg: DictConfig) -> tuple[list[str], list[str]] | None:
             cfg.data.source_test, required=("text", "label"), columns=columns, what="data.source_test"
         )
         return list(test["text"]), list(test["label"])
+    if cfg.data.name == "hub" and cfg.data.get("source_test"):
+        from distill.data.hub import hub_labelled
+
+        test = hub_labelled(cfg.data.source_test, str(cfg.data.source_lang))
+        return list(test["text"]), list(test["label"])
     if cfg.data.name != "chatterbot":
         return None
     from distill.data.sources.chatterbot import load_chatterbot

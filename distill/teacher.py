@@ -189,7 +189,6 @@ def _chatterbot(cfg: DictConfig) -> TeacherData:
 def _files(cfg: DictConfig) -> TeacherData | None:
     """``data.source_train`` (and ``data.source_validation``, else 10% of it by a hash of the text)."""
     from distill.data.files import read_table
-    from distill.data.parallel import split_by_hash
 
     if not cfg.data.get("source_train"):
         return None
@@ -202,10 +201,36 @@ def _files(cfg: DictConfig) -> TeacherData | None:
     if cfg.data.get("source_validation"):
         val = read("source_validation")
     else:
-        parts = split_by_hash(
-            train.add_column("id", train["text"]), {"train": (0, 90), "validation": (90, 100)}
-        )
-        train, val = parts["train"], parts["validation"]
+        train, val = _hash_split(train)
+    return _teacher_data(train, val)
+
+
+def _hash_split(train: Any) -> tuple[Any, Any]:
+    """90/10 train/validation by a hash of the text."""
+    from distill.data.parallel import split_by_hash
+
+    parts = split_by_hash(train.add_column("id", train["text"]), {"train": (0, 90), "validation": (90, 100)})
+    return parts["train"], parts["validation"]
+
+
+def _hub(cfg: DictConfig) -> TeacherData | None:
+    """``data.source_train`` names a labelled dataset (``path``, ``name``, ``split``, ``text``, ``label``)."""
+    from distill.data.hub import hub_labelled
+
+    spec = cfg.data.get("source_train")
+    if not spec:
+        return None
+    lang = str(cfg.data.get("source_lang", "en"))
+    train = hub_labelled(spec, lang)
+    val_spec = cfg.data.get("source_validation")
+    val = hub_labelled(val_spec, lang) if val_spec else None
+    if val is None:
+        train, val = _hash_split(train)
+    return _teacher_data(train, val)
+
+
+def _teacher_data(train: Any, val: Any) -> TeacherData:
+    """Teacher data from ``text``/``label`` tables; validation rows with unseen labels are dropped."""
     labels = sorted(set(train["label"]))
     known = set(labels)
     kept = [(t, y) for t, y in zip(val["text"], val["label"], strict=True) if y in known]
@@ -223,6 +248,7 @@ _SOURCES: dict[str, Callable[[DictConfig], TeacherData | None] | None] = {
     "chatterbot": _chatterbot,
     "django": None,
     "files": _files,
+    "hub": _hub,
 }
 
 

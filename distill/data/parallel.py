@@ -94,10 +94,34 @@ def _files(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
     return dd
 
 
+def _hub(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
+    """``data.parallel`` names a dataset (see :mod:`distill.data.hub`).
+
+    ``data.parallel.splits`` maps our splits to the dataset's: ``{pool: validation, test: test}`` cuts
+    the pool 90/10 into train/validation by id and takes the test split as is; ``{train: train,
+    validation: validation, test: test}`` takes each; without it, the one ``split`` is cut 80/10/10.
+    """
+    from distill.data.hub import hub_parallel
+
+    spec = dict(cfg.get("parallel") or {})
+    source = str(cfg.get("source_lang", "en"))
+    own = dict(spec.pop("splits", None) or {})
+    if not own:
+        return split_by_hash(hub_parallel(spec, lang, source))
+    out = DatasetDict()
+    if "pool" in own:
+        fractions = {"train": (0, 90), "validation": (90, 100)} if "test" in own else HASH_SPLIT
+        out.update(split_by_hash(hub_parallel({**spec, "split": own.pop("pool")}, lang, source), fractions))
+    for ours, theirs in own.items():
+        out[ours] = hub_parallel({**spec, "split": theirs}, lang, source)
+    return out
+
+
 SOURCES: dict[str, Callable[[Mapping[str, Any], str], DatasetDict]] = {
     "chatterbot": _chatterbot,
     "django": _django,
     "files": _files,
+    "hub": _hub,
 }
 
 
