@@ -131,8 +131,11 @@ class Translator(abc.ABC):
             return out
         self.check()
         done = self._translate([texts[i].strip() for i in todo])
-        if len(done) != len(todo):  # a backend bug, not a user error
-            raise RuntimeError(f"{self.describe()} returned {len(done)} translations for {len(todo)} inputs")
+        if len(done) != len(todo):
+            raise DistillError(
+                f"translator {self.describe()} returned {len(done)} translations for {len(todo)} sentences",
+                fix="every sentence needs exactly one translation, in order; check the backend's output",
+            )
         for i, text in zip(todo, done, strict=True):
             out[i] = text
         return out

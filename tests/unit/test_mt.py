@@ -84,3 +84,15 @@ def test_a_failing_backend_leaves_no_entry(isolated_cache: Path) -> None:
     assert not (isolated_cache / "translations").exists() or not any(
         (isolated_cache / "translations").iterdir()
     )
+
+
+def test_a_backend_returning_fewer_lines_is_a_clear_error(isolated_cache: Path) -> None:
+    class Lossy(Upper):
+        def _translate(self, texts: list[str]) -> list[str]:
+            return [t.upper() for t in texts[:-1]]
+
+    with pytest.raises(DistillError, match=r"translator upper:v1 returned 2 translations for 3 sentences"):
+        cached_translate(Lossy(), ["uno", "dos", "tres"])
+    assert not (isolated_cache / "translations").exists() or not any(
+        (isolated_cache / "translations").iterdir()
+    )
