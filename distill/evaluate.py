@@ -42,10 +42,31 @@ SYSTEMS: dict[str, str] = {
     "teacher_translate_test": "the teacher on the source side (or on MT into the source) of the target test",
     "direct_transfer": "a multilingual model fine-tuned on source labels, applied to the target",
     "student_no_kd": "the student architecture trained without distillation (ablation)",
+    "student_untrained": "the student before distillation (embedding task baseline)",
     "supervised": "upper bound: trained on gold labels in the target language",
 }
 METRICS = ("accuracy", "macro_f1", "ece")
 ROW_KEYS = ("system", "lang", "split", *METRICS, "n")
+#: The scores every row of a task carries (the first one is the headline number).
+METRICS_BY_TASK = {
+    "classification": METRICS,
+    "embedding": ("retrieval_tgt2src", "retrieval_src2tgt", "mse"),
+}
+#: Scores that are not fractions in [0, 1].
+UNBOUNDED = ("mse",)
+
+
+def task_metrics(task: str) -> tuple[str, ...]:
+    """The score names of a task's rows.
+
+    Raises:
+        DistillError: An unknown task.
+    """
+    if task not in METRICS_BY_TASK:
+        raise DistillError(f"unknown task {task!r}", fix=f"use task= one of {', '.join(METRICS_BY_TASK)}")
+    return METRICS_BY_TASK[task]
+
+
 CONTRACT_KEYS = ("task", "source_lang", "target_langs", "results")
 #: Top-level keys recomputed from the rows on every write, so they never go stale.
 DERIVED_KEYS = ("transfer_gap", "agreement")
@@ -151,9 +172,10 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _row_problem(row: Mapping[str, Any]) -> str | None:
+def _row_problem(row: Mapping[str, Any], task: str = "classification") -> str | None:
     """What is wrong with a result row, or ``None``."""
-    missing = [k for k in ROW_KEYS if k not in row]
+    metrics = task_metrics(task)
+    missing = [k for k in ("system", "lang", "split", *metrics, "n") if k not in row]
     if missing:
         return f"missing keys {missing}"
     if row["system"] not in SYSTEMS:
@@ -161,8 +183,11 @@ def _row_problem(row: Mapping[str, Any]) -> str | None:
     for key in ("lang", "split"):
         if not isinstance(row[key], str) or not row[key]:
             return f"{key!r} must be a non-empty string, got {row[key]!r}"
-    for key in (*METRICS, *(("agreement",) if "agreement" in row else ())):
-        if not _is_number(row[key]) or not 0.0 <= row[key] <= 1.0:
+    for key in (*metrics, *(("agreement",) if "agreement" in row else ())):
+        if key in UNBOUNDED:
+            if not _is_number(row[key]) or row[key] < 0:
+                return f"{key!r} must be a number >= 0, got {row[key]!r}"
+        elif not _is_number(row[key]) or not 0.0 <= row[key] <= 1.0:
             return f"{key!r} must be a number in [0, 1], got {row[key]!r}"
     if not isinstance(row["n"], int) or isinstance(row["n"], bool) or row["n"] < 1:
         return f"'n' must be a positive integer, got {row['n']!r}"
@@ -205,10 +230,10 @@ class MetricsReport:
                 ``(system, lang, split)``.
         """
         row: dict[str, Any] = {"system": system, "lang": lang, "split": split}
-        row.update({k: metrics[k] for k in (*METRICS, "n") if k in metrics})
+        row.update({k: metrics[k] for k in (*self.metrics, "n") if k in metrics})
         if agreement is not None:
             row["agreement"] = float(agreement)
-        problem = _row_problem(row)
+        problem = _row_problem(row, self.task)
         if problem:
             raise DistillError(f"bad result row {row}: {problem}")
         if self.get(system, lang, split) is not None:
@@ -256,11 +281,18 @@ class MetricsReport:
         present = {r["system"] for r in self.results}
         return [s for s in SYSTEMS if s in present]
 
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The score names of this report's task (the first is the headline)."""
+        return task_metrics(self.task)
+
     def primary_split(self) -> str:
         """The split the summary numbers use: ``test`` when there is one."""
         return self.splits[0] if self.results else "test"
 
-    def transfer_gap(self, metric: str = "accuracy", split: str | None = None) -> dict[str, dict[str, float]]:
+    def transfer_gap(
+        self, metric: str | None = None, split: str | None = None
+    ) -> dict[str, dict[str, float]]:
         """Source-language score minus target-language score, per system and target language.
 
         For a system with a row in the source language, its gap in language ``L`` is its source
@@ -269,13 +301,14 @@ class MetricsReport:
         mean the target language is worse.
 
         Args:
-            metric: ``accuracy`` (default), ``macro_f1``.
+            metric: Defaults to the task's headline score (``accuracy`` for classification).
             split: Defaults to :meth:`primary_split`.
 
         Returns:
             ``{system: {lang: gap}}``, only for pairs where both rows exist.
         """
         split = split or self.primary_split()
+        metric = metric or self.metrics[0]
         gaps: dict[str, dict[str, float]] = {}
         for system in self.systems:
             source = self.get(system, self.source_lang, split)
@@ -334,15 +367,18 @@ class MetricsReport:
 
 
 def report_from_rows(
-    rows: Iterable[Mapping[str, Any]], source_lang: str, target_langs: Sequence[str]
+    rows: Iterable[Mapping[str, Any]],
+    source_lang: str,
+    target_langs: Sequence[str],
+    task: str = "classification",
 ) -> MetricsReport:
     """Build a :class:`MetricsReport` from plain result rows (validated like :meth:`MetricsReport.add`)."""
-    report = MetricsReport(source_lang=source_lang, target_langs=list(target_langs))
+    report = MetricsReport(source_lang=source_lang, target_langs=list(target_langs), task=task)
     for row in rows:
-        problem = _row_problem(row)
+        problem = _row_problem(row, task)
         if problem:
             raise DistillError(f"bad result row {dict(row)}: {problem}")
-        metrics = {k: row[k] for k in (*METRICS, "n")}
+        metrics = {k: row[k] for k in (*report.metrics, "n")}
         report.add(row["system"], row["lang"], row["split"], metrics, agreement=row.get("agreement"))
     return report
 
@@ -363,8 +399,10 @@ def _contract_problem(data: Any) -> str | None:
         return "'target_langs' must be a list of strings"
     if not isinstance(data["results"], list):
         return "'results' must be a list"
+    if data["task"] not in METRICS_BY_TASK:
+        return f"unknown task {data['task']!r}"
     for i, row in enumerate(data["results"]):
-        problem = "not an object" if not isinstance(row, dict) else _row_problem(row)
+        problem = "not an object" if not isinstance(row, dict) else _row_problem(row, data["task"])
         if problem:
             return f"results[{i}]: {problem}"
     return None
@@ -422,17 +460,18 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def _md_cell(row: dict[str, Any] | None) -> str:
+def _md_cell(row: dict[str, Any] | None, metrics: Sequence[str] = METRICS) -> str:
     if row is None:
         return "–"
-    return f"**{row['accuracy']:.3f}** / {row['macro_f1']:.3f} / {row['ece']:.3f} ({row['n']})"
+    head, *rest = metrics
+    return f"**{row[head]:.3f}** / " + " / ".join(f"{row[m]:.3f}" for m in rest) + f" ({row['n']})"
 
 
 def _score_lines(report: MetricsReport, split: str) -> list[str]:
     langs = [lang for lang in report.languages if any(report.get(s, lang, split) for s in report.systems)]
     header = ["system", *(_lang_header(report, lang) for lang in langs)]
     body = [
-        [f"`{system}`", *(_md_cell(report.get(system, lang, split)) for lang in langs)]
+        [f"`{system}`", *(_md_cell(report.get(system, lang, split), report.metrics) for lang in langs)]
         for system in report.systems
         if any(report.get(system, lang, split) for lang in langs)
     ]
@@ -481,7 +520,12 @@ def _unlabelled_lines(report: MetricsReport) -> list[str]:
 
 def metrics_markdown_tables(report: MetricsReport) -> str:
     """The score tables alone (one per split), as used in ``results.md`` and the model card."""
-    lines: list[str] = ["Each cell: **accuracy** / macro-F1 / ECE (n examples)."]
+    legend = {
+        "classification": "Each cell: **accuracy** / macro-F1 / ECE (n examples).",
+        "embedding": "Each cell: **retrieval accuracy target->source** / source->target / MSE to the "
+        "teacher's source embedding (n pairs).",
+    }
+    lines: list[str] = [legend.get(report.task, "")]
     for split in report.splits:
         lines += ["", f"Split `{split}`:", "", *_score_lines(report, split)]
     return "\n".join(lines) + "\n"
@@ -539,13 +583,15 @@ def _terminal_block(report: MetricsReport, split: str) -> list[str]:
     header = [f"[{split}] system"]
     for lang in langs:
         tag = f"{lang}*" if lang == report.source_lang else lang
-        header += [f"{tag} acc", "F1", "ECE"]
+        header += (
+            [f"{tag} acc", "F1", "ECE"] if report.task == "classification" else [f"{tag} t2s", "s2t", "MSE"]
+        )
     rows = [header]
     for system in report.systems:
         cells = [system]
         for lang in langs:
             row = report.get(system, lang, split)
-            cells += [f"{row[m]:.3f}" for m in METRICS] if row else ["-"] * 3
+            cells += [f"{row[m]:.3f}" for m in report.metrics] if row else ["-"] * len(report.metrics)
         if any(c != "-" for c in cells[1:]):
             rows.append(cells)
     return _align(rows)
@@ -570,3 +616,31 @@ def format_table(report: MetricsReport) -> str:
         values = ", ".join(f"{k} {v['agreement']:.3f} (n={v['n']})" for k, v in unlabelled.items())
         lines.append(f"teacher agreement on held-out unlabelled pairs (student): {values}")
     return "\n".join(lines)
+
+
+def retrieval_metrics(
+    src_emb: ArrayLike, tgt_emb: ArrayLike, teacher_src_emb: ArrayLike | None = None
+) -> dict[str, Any]:
+    """Translation retrieval between the embeddings of aligned pairs (row i of each is one pair).
+
+    Returns:
+        ``retrieval_tgt2src``: how often the nearest source sentence (cosine) of a target sentence
+        is its translation; ``retrieval_src2tgt`` the other way; ``mse``: mean squared error of
+        the target embeddings to the teacher's source embeddings (``teacher_src_emb``; to
+        ``src_emb`` when not given); ``n``: pairs.
+    """
+    src = _tensor(src_emb, torch.float32)
+    tgt = _tensor(tgt_emb, torch.float32)
+    if src.ndim != 2 or src.shape != tgt.shape or len(src) == 0:
+        raise DistillError(
+            f"retrieval needs two (N, D) arrays of one shape, got {tuple(src.shape)}, {tuple(tgt.shape)}"
+        )
+    ref = src if teacher_src_emb is None else _tensor(teacher_src_emb, torch.float32)
+    sim = torch.nn.functional.normalize(tgt, dim=1) @ torch.nn.functional.normalize(src, dim=1).T  # (N, N)
+    gold = torch.arange(len(src))
+    return {
+        "retrieval_tgt2src": _round((sim.argmax(1) == gold).float().mean()),
+        "retrieval_src2tgt": _round((sim.argmax(0) == gold).float().mean()),
+        "mse": _round(((tgt - ref) ** 2).mean()) if ref.shape == tgt.shape else float("nan"),
+        "n": len(src),
+    }

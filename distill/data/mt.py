@@ -8,23 +8,15 @@ pair, model or file hash) and the input texts; written atomically with a manifes
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
-
-from datasets import Dataset, load_from_disk
 
 from distill.data.translate import Translator, build_translator
 from distill.errors import DistillError
-from distill.utils.atomic import atomic_dir
-from distill.utils.hashing import text_sha256
-from distill.utils.paths import cache_dir
+from distill.utils.cache_table import cached_table, table_key
 
 log = logging.getLogger(__name__)
-MANIFEST = "xlt_distill_translations.json"
 CACHE_VERSION = 1
 
 # ISO 639-1 -> the ISO 639-3 codes Apertium names its pairs with (the languages of Debian's pairs).
@@ -76,60 +68,16 @@ def make_translator(node: Mapping[str, Any] | None, src_lang: str, tgt_lang: str
     return build_translator(backend, **options)
 
 
-def _entry_ok(path: Path, key: str, n: int) -> list[str] | None:
-    if not path.is_dir():
-        return None
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        ds = load_from_disk(str(path))
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("translations: cache entry %s is unreadable (%s); rebuilding it", path, exc)
-        return None
-    if (
-        not isinstance(ds, Dataset)
-        or manifest.get("key") != key
-        or len(ds) != n
-        or manifest.get("n_rows") != n
-    ):
-        log.warning("translations: cache entry %s does not match its key or size; rebuilding it", path)
-        return None
-    return list(ds["translation"])
-
-
 def cached_translate(translator: Translator, texts: Sequence[str], *, what: str = "") -> list[str]:
     """``translator.translate(texts)``, read from the cache when these texts were translated before."""
     desc = translator.describe()
-    key = text_sha256(json.dumps({"v": CACHE_VERSION, "translator": desc}), *texts)[:32]
-    path = cache_dir("translations", key)
-    hit = _entry_ok(path, key, len(texts))
-    if hit is not None:
-        log.info(
-            "translations: cache hit %s (%s, %d sentences%s)",
-            key,
-            desc,
-            len(texts),
-            f", {what}" if what else "",
-        )
-        return hit
-    start = time.perf_counter()
-    out = translator.translate(list(texts))
-    seconds = time.perf_counter() - start
-    log.info(
-        "translations: cache miss %s: %s translated %d sentences in %.1f s (%.0f/s)%s",
+    key = table_key({"v": CACHE_VERSION, "translator": desc}, *texts)
+    entry = cached_table(
+        "translations",
         key,
-        desc,
         len(texts),
-        seconds,
-        len(texts) / max(seconds, 1e-9),
-        f", {what}" if what else "",
+        lambda: {"translation": translator.translate(list(texts))},
+        what=f"{desc}{', ' + what if what else ''}",
+        translator=desc,
     )
-    manifest = {"key": key, "translator": desc, "n_rows": len(texts), "seconds": round(seconds, 2)}
-    try:
-        with atomic_dir(path, overwrite=path.exists()) as tmp:
-            Dataset.from_dict({"translation": out}).save_to_disk(str(tmp), num_shards=1)
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    except OSError:
-        if not path.is_dir():
-            raise
-        log.info("translations: %s was written by another job meanwhile; keeping it", key)
-    return out
+    return list(entry.dataset["translation"])

@@ -110,6 +110,7 @@ def sample_report() -> MetricsReport:
     report.add("direct_transfer", "it", "test", {**m, "accuracy": 0.55})
     report.add("student_no_kd", "it", "test", {**m, "accuracy": 0.52})
     report.add("supervised", "it", "test", {**m, "accuracy": 0.9})
+    report.add("student_untrained", "it", "test", {**m, "accuracy": 0.05})
     report.add("student", "it", "validation", {**m, "accuracy": 0.7})
     return report
 
@@ -198,16 +199,19 @@ def test_load_metrics_round_trip_keeps_extras(tmp_path: Path) -> None:
             r"missing top-level keys \['target_langs'\]",
         ),
         (
-            '{"task": "c", "source_lang": "en", "target_langs": ["it"], "results": [{"system": "student"}]}',
+            '{"task": "classification", "source_lang": "en", "target_langs": ["it"], '
+            '"results": [{"system": "student"}]}',
             r"results\[0\]: missing keys",
         ),
         (
-            '{"task": "c", "source_lang": "en", "target_langs": ["it"], "results": [{"system": "oracle", '
+            '{"task": "classification", "source_lang": "en", "target_langs": ["it"], '
+            '"results": [{"system": "oracle", '
             '"lang": "it", "split": "test", "accuracy": 0.5, "macro_f1": 0.5, "ece": 0.1, "n": 3}]}',
             "unknown system 'oracle'",
         ),
         (
-            '{"task": "c", "source_lang": "en", "target_langs": ["it"], "results": [{"system": "student", '
+            '{"task": "classification", "source_lang": "en", "target_langs": ["it"], '
+            '"results": [{"system": "student", '
             '"lang": "it", "split": "test", "accuracy": "high", "macro_f1": 0.5, "ece": 0.1, "n": 3}]}',
             "'accuracy' must be a number",
         ),

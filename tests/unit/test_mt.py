@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from distill.data.mt import MANIFEST, apertium_pair, cached_translate, make_translator
+from distill.data.mt import apertium_pair, cached_translate, make_translator
 from distill.data.translate import ApertiumTranslator, Translator
 from distill.errors import DistillError
+from distill.utils.cache_table import MANIFEST
 
 
 class Upper(Translator):
