@@ -604,9 +604,12 @@ def format_table(report: MetricsReport) -> str:
     lines: list[str] = []
     for split in report.splits:
         lines += [*_terminal_block(report, split), ""]
-    lines.append(
-        f"(* = source language; ECE lower is better; split for the lines below: {report.primary_split()})"
+    legend = (
+        "ECE lower is better"
+        if report.task == "classification"
+        else "t2s/s2t: translation retrieval accuracy; MSE to the teacher, lower is better"
     )
+    lines.append(f"(* = source language; {legend}; split for the lines below: {report.primary_split()})")
     for system, gap in report.transfer_gap().items():
         values = ", ".join(f"{lang} {_signed(v)}" for lang, v in gap.items())
         lines.append(f"transfer gap (accuracy, {report.source_lang} minus target) {system}: {values}")

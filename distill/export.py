@@ -115,7 +115,24 @@ def _metrics_lines(card: ModelCard) -> list[str]:
     return [metrics_markdown_tables(report).rstrip("\n"), "", *legend]
 
 
+def _embedding_usage_lines(name: str) -> list[str]:
+    return [
+        "```python",
+        "from sentence_transformers import SentenceTransformer",
+        "",
+        f'model = SentenceTransformer("{name}")',
+        'embeddings = model.encode(["Ciao, come stai?", "Hello, how are you?"])',
+        "",
+        "# or with plain transformers: mean-pool the last hidden states over the attention mask",
+        "from transformers import AutoModel, AutoTokenizer",
+        f'tokenizer, encoder = AutoTokenizer.from_pretrained("{name}"), AutoModel.from_pretrained("{name}")',
+        "```",
+    ]
+
+
 def _usage_lines(card: ModelCard, name: str) -> list[str]:
+    if card.pipeline_tag == "sentence-similarity":
+        return _embedding_usage_lines(name)
     prefix = card.input_prefix
     text = f"{prefix}Ciao, come stai?" if prefix else "Ciao, come stai?"
     note = [f"The student expects every text to start with `{prefix!r}`.", ""] if prefix else []
@@ -139,15 +156,25 @@ def render_card(card: ModelCard, labels: Sequence[str], name: str = "path/to/stu
     """The ``README.md`` text: YAML header, then what the model is, metrics, data, command, usage."""
     source, targets = card.languages[0], card.languages[1:]
     title = card.title or f"xlt-distill student ({source} -> {', '.join(targets) or source})"
+    if card.pipeline_tag == "sentence-similarity":
+        about = [
+            f"A sentence encoder for {', '.join(card.languages)}, made with xlt-distill by multilingual "
+            f"knowledge distillation (Reimers & Gurevych, 2020): a fine-tuned `{card.base_model}` learned "
+            f"to map `{source}` sentences and their translations onto the teacher's `{source}` embedding.",
+        ]
+    else:
+        about = [
+            f"A `{card.pipeline_tag}` model for {', '.join(card.languages)}, made with xlt-distill "
+            "by teacher-student distillation "
+            f"for cross-lingual transfer: the teacher's soft labels on `{source}` text taught this "
+            f"student, a fine-tuned `{card.base_model}`, to classify text in {', '.join(targets) or source}.",
+            "",
+            f"Labels: {', '.join(f'`{label}`' for label in labels)}.",
+        ]
     lines = [
         f"# {title}",
         "",
-        f"A `{card.pipeline_tag}` model for {', '.join(card.languages)}, made with xlt-distill "
-        "by teacher-student distillation "
-        f"for cross-lingual transfer: the teacher's soft labels on `{source}` text taught this "
-        f"student, a fine-tuned `{card.base_model}`, to classify text in {', '.join(targets) or source}.",
-        "",
-        f"Labels: {', '.join(f'`{label}`' for label in labels)}.",
+        *about,
         "",
         "## Teacher",
         "",

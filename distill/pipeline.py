@@ -105,7 +105,9 @@ def check_config(cfg: DictConfig) -> None:
             < 1, ``cycle.mix`` outside [0, 1], no target language, or the source language among
             the targets.
     """
-    build(cfg.loss, "loss")  # the loss validates its temperature and weights
+    emb = (cfg.loss.get("weights") or {}).get("emb", 0) or 0
+    dims = {"student_dim": 1, "teacher_dim": 1} if isinstance(emb, int | float) and emb > 0 else {}
+    build(cfg.loss, "loss", **dims)  # the loss validates its temperature and weights (dims come later)
     rounds, mix = cfg.cycle.rounds, cfg.cycle.mix
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise DistillError(f"cycle.rounds must be an integer >= 1, got {rounds!r}", fix="set cycle.rounds=1")
@@ -560,6 +562,11 @@ def finish_wandb() -> None:
 def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run every stage; return ``(metrics, objects)`` (``distill-run``)."""
     from distill.teacher import load_teacher
+
+    if cfg.get("task", "classification") == "embedding":
+        from distill.embedding import run_embedding
+
+        return run_embedding(cfg)
 
     os.environ.setdefault("WANDB_MODE", "offline")
     pl.seed_everything(int(cfg.seed), workers=True)

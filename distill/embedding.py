@@ -1,0 +1,440 @@
+"""``task=embedding``: multilingual sentence embeddings by distillation (Reimers & Gurevych, 2020).
+
+The teacher is a source-language sentence encoder used as is (all-MiniLM-L6-v2: mean pooling, then
+L2 normalisation, as sentence-transformers runs it). Its embeddings of the source side of every
+pair are computed once into the shared cache. The student (multilingual-e5-small or any encoder,
+mean pooling) learns with the ``emb`` loss to put both the source sentence and its translation onto
+the teacher's source embedding (through a learned projection when the widths differ).
+
+Evaluation on held-out pairs, per target language: translation retrieval accuracy in both
+directions (nearest neighbour by cosine) and the MSE of the target embedding to the teacher's source
+embedding, for the ``student``, the ``student_untrained`` (the same encoder before distillation)
+and the teacher itself on the target text (``teacher_zero_shot``). The export is a plain
+``AutoModel`` folder that also loads as a ``SentenceTransformer``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from datasets import Dataset, DatasetDict, concatenate_datasets
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from distill.errors import DistillError
+from distill.evaluate import MetricsReport, format_table, retrieval_metrics
+from distill.models.classifier import length_sorted_batches, mean_pool
+from distill.utils.cache_table import cached_table, table_key
+from distill.utils.config import build
+
+log = logging.getLogger(__name__)
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SPLITS = ("train", "validation")
+
+
+# ------------------------------------------------------------------------------------------ encoders
+
+
+def load_encoder(ref: str) -> tuple[Any, Any]:
+    """An encoder (``AutoModel``, no head) and its tokenizer from a folder, hub id or packaged name."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from distill.models.resolve import resolve_model
+
+    location = resolve_model(ref).location
+    return AutoModel.from_pretrained(location), AutoTokenizer.from_pretrained(location)
+
+
+def pooled(model: Any, batch: Mapping[str, Tensor], normalize: bool) -> Tensor:
+    """Mean-pooled last hidden states ``(B, H)``, L2-normalised when ``normalize``."""
+    hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    emb = mean_pool(hidden, batch["attention_mask"])  # (B, H)
+    return nn.functional.normalize(emb, dim=-1) if normalize else emb
+
+
+@torch.inference_mode()
+def encode(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    normalize: bool,
+    max_length: int = 128,
+    batch_size: int = 64,
+    prefix: str = "",
+    desc: str = "encode",
+) -> np.ndarray:
+    """Sentence embeddings ``(N, H)`` in length-sorted batches, original order kept."""
+    was_training = model.training
+    model.eval()
+    out = np.zeros((len(texts), int(model.config.hidden_size)), dtype=np.float32)
+    device = next(model.parameters()).device
+    batches = length_sorted_batches(
+        tokenizer,
+        texts,
+        batch_size=batch_size,
+        max_length=max_length,
+        device=device,
+        prefix=prefix,
+        desc=desc,
+    )
+    for idx, batch in batches:
+        out[idx] = pooled(model, batch, normalize).float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def teacher_embeddings(cfg: DictConfig, texts: Sequence[str], what: str) -> tuple[np.ndarray, bool]:
+    """The teacher's embeddings of ``texts`` from the cache (computed on a miss): ``(array, hit)``."""
+    from distill.teacher import weights_fingerprint
+
+    t = cfg.teacher
+    spec: dict[str, Any] = {
+        "v": 1,
+        "weights": weights_fingerprint(str(t.model)),
+        "max_length": int(t.max_length),
+        "normalize": bool(t.get("normalize", True)),
+        "pooling": "mean",
+        "prefix": str(t.get("prefix", "")),
+    }
+    key = table_key(spec, *texts)
+
+    def compute() -> dict[str, Any]:
+        model, tokenizer = load_encoder(str(t.model))
+        emb = encode(
+            model,
+            tokenizer,
+            texts,
+            normalize=spec["normalize"],
+            max_length=spec["max_length"],
+            prefix=spec["prefix"],
+            desc=f"teacher embeddings {what}",
+        )
+        return {"embedding": list(emb)}
+
+    entry = cached_table("embeddings", key, len(texts), compute, what=what, **spec)
+    return np.asarray(entry.dataset.with_format("numpy")["embedding"], dtype=np.float32), entry.hit
+
+
+# ---------------------------------------------------------------------------------------- the system
+
+
+class EmbeddingSystem(pl.LightningModule):
+    """The student encoder and the weighted loss (``emb``); the teacher's embeddings arrive in the batch.
+
+    Args:
+        encoder: The student, an ``AutoModel``.
+        loss: The weighted loss; reads ``student_tgt_emb``, ``student_src_emb``, ``teacher_emb``.
+        optimizer: A partial optimizer over the trainable parameters (encoder and projection).
+        langs: Target language codes, in the id order of the batch's ``lang`` column.
+        base_model: The encoder the student started from (kept in checkpoints).
+        normalize: L2-normalise the student's embeddings (as the teacher's are).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        loss: nn.Module,
+        optimizer: OptimizerFactory,
+        langs: Sequence[str],
+        base_model: str | None = None,
+        normalize: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder", "loss", "optimizer"])
+        self.encoder = encoder.train()
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.normalize = normalize
+
+    def _embed(self, batch: Mapping[str, Tensor], side: str) -> Tensor:
+        inputs = {k.removeprefix(f"{side}_"): v for k, v in batch.items() if k.startswith(f"{side}_")}
+        return pooled(self.encoder, inputs, self.normalize)
+
+    def _step(self, batch: Mapping[str, Tensor], stage: str) -> Tensor:
+        out = dict(batch)
+        out["student_tgt_emb"] = self._embed(batch, "tgt")
+        out["student_src_emb"] = self._embed(batch, "src")
+        result = self.loss(out)
+        self.log_dict(result.to_log(stage), batch_size=len(batch["teacher_emb"]), prog_bar=stage == "val")
+        return result.total
+
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
+
+
+class EmbeddingCollator:
+    """Tokenise target and source text (dynamic padding); stack the teacher's embeddings."""
+
+    def __init__(self, tokenizer: Any, max_length: int, prefix: str = "") -> None:
+        self.tokenizer, self.max_length, self.prefix = tokenizer, max_length, prefix
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Tensor]:
+        batch: dict[str, Tensor] = {}
+        for side in ("tgt", "src"):
+            enc = self.tokenizer(
+                [self.prefix + r[side] for r in rows],
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            batch.update({f"{side}_{k}": v for k, v in enc.items()})
+        batch["teacher_emb"] = torch.tensor(np.asarray([r["teacher_emb"] for r in rows]), dtype=torch.float32)
+        batch["lang"] = torch.tensor([r["lang"] for r in rows], dtype=torch.long)
+        return batch
+
+
+class EmbeddingDataModule(pl.LightningDataModule):
+    """Train/validation loaders over (target text, source text, teacher embedding, language) rows."""
+
+    def __init__(
+        self, train: Dataset, val: Dataset, collator: EmbeddingCollator, batch_size: int, seed: int
+    ) -> None:
+        super().__init__()
+        self.train_rows, self.val_rows = train, val
+        self.collator, self.batch_size, self.seed = collator, batch_size, seed
+
+    def train_dataloader(self) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.train_rows,  # type: ignore[arg-type]
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=gen,
+            collate_fn=self.collator,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.val_rows,  # type: ignore[arg-type]
+            batch_size=self.batch_size * 2,
+            collate_fn=self.collator,
+        )
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+def _rows(pairs: Dataset, emb: np.ndarray, lang_id: int) -> Dataset:
+    return Dataset.from_dict(
+        {
+            "tgt": pairs["tgt"],
+            "src": pairs["src"],
+            "teacher_emb": emb.tolist(),
+            "lang": [lang_id] * len(pairs),
+        }
+    )
+
+
+def _system(cfg: DictConfig, langs: list[str], teacher_dim: int) -> tuple[EmbeddingSystem, Any]:
+    encoder, tokenizer = load_encoder(str(cfg.student.model))
+    if cfg.student.get("freeze_word_embeddings"):
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    loss = build(cfg.loss, "loss", student_dim=int(encoder.config.hidden_size), teacher_dim=teacher_dim)
+    system = EmbeddingSystem(
+        encoder,
+        loss,
+        build(cfg.student.optimizer, "student.optimizer"),
+        langs=langs,
+        base_model=str(cfg.student.model),
+        normalize=bool(cfg.student.get("normalize", True)),
+    )
+    return system, tokenizer
+
+
+def _scores(
+    report: MetricsReport,
+    system: str,
+    lang: str,
+    src: np.ndarray,
+    tgt: np.ndarray,
+    teacher_src: np.ndarray,
+    project: Callable[[np.ndarray], np.ndarray] = lambda x: x,
+) -> None:
+    """Retrieval between ``src`` and ``tgt`` in the system's own space; MSE of ``project(tgt)``
+    (into the teacher's space) to the teacher's source embeddings."""
+    metrics = retrieval_metrics(src, tgt)
+    metrics["mse"] = round(float(np.mean((project(tgt) - teacher_src) ** 2)), 6)
+    report.add(system, lang, "test", metrics)
+
+
+def _projector(system: EmbeddingSystem) -> Callable[[np.ndarray], np.ndarray]:
+    """The student -> teacher projection of the ``emb`` term (identity when the widths match)."""
+    terms = getattr(system.loss, "terms", {})
+    projection = getattr(terms["emb"], "projection", None) if "emb" in terms else None
+
+    @torch.inference_mode()
+    def project(x: np.ndarray) -> np.ndarray:
+        if projection is None:
+            return x
+        return projection(torch.as_tensor(x)).float().numpy()  # type: ignore[no-any-return]
+
+    return project
+
+
+def _fit(cfg: DictConfig, system: EmbeddingSystem, dm: EmbeddingDataModule) -> str:
+    loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items()]
+    callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items()]
+    for cb in callbacks:
+        if isinstance(cb, pl.callbacks.ModelCheckpoint) and cb.monitor == "val/acc":
+            cb.monitor, cb.mode = "val/loss", "min"  # no accuracy here: keep the lowest validation loss
+            cb.kth_value = torch.tensor(float("inf"))
+            cb.best_model_score = None
+    trainer: pl.Trainer = build(cfg.trainer, "trainer", logger=loggers or False, callbacks=callbacks)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams(config)
+    trainer.fit(system, datamodule=dm)
+    best = str(getattr(trainer.checkpoint_callback, "best_model_path", "") or "")
+    if best:
+        system.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    return best
+
+
+def export_encoder(
+    cfg: DictConfig, system: EmbeddingSystem, tokenizer: Any, report: MetricsReport, langs: list[str]
+) -> Path:
+    """``<run dir>/student``: an ``AutoModel`` folder with the sentence-transformers files beside it."""
+    from distill.export import ModelCard, log_artifact, render_card
+    from distill.utils.atomic import atomic_dir
+
+    out = Path(cfg.paths.output_dir) / "student"
+    card = ModelCard(
+        base_model=str(cfg.student.model),
+        teacher=str(cfg.teacher.model),
+        languages=[str(cfg.data.source_lang), *langs],
+        command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        metrics=report,
+        data={"name": str(cfg.data.name)},
+        pipeline_tag="sentence-similarity",
+    )
+    normalize = bool(cfg.student.get("normalize", True))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    if normalize:
+        modules.append(
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        )
+    encoder: Any = system.encoder
+    hidden = int(encoder.config.hidden_size)
+    with atomic_dir(out) as tmp:
+        encoder.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "modules.json").write_text(json.dumps(modules, indent=2))
+        (tmp / "sentence_bert_config.json").write_text(
+            json.dumps({"max_seq_length": int(cfg.student.max_length), "do_lower_case": False}, indent=2)
+        )
+        (tmp / "1_Pooling").mkdir()
+        (tmp / "1_Pooling" / "config.json").write_text(
+            json.dumps({"word_embedding_dimension": hidden, "pooling_mode_mean_tokens": True}, indent=2)
+        )
+        if normalize:
+            (tmp / "2_Normalize").mkdir()
+        (tmp / "README.md").write_text(render_card(card, []), encoding="utf-8")
+        if any(p.suffix in {".bin", ".pt", ".pth", ".pkl", ".ckpt"} for p in tmp.rglob("*")):
+            raise DistillError("export would contain pickle files; only safetensors are allowed")
+    log_artifact(out, name=f"student-{cfg.experiment_name}", metadata={"results": report.results})
+    return out
+
+
+def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every stage of the embedding task; ``(metrics, objects)`` like :func:`distill.pipeline.run`."""
+    from distill.pipeline import StageTimer, check_config, finish_wandb
+    from distill.prepare import prepare
+
+    os.environ.setdefault("WANDB_MODE", "offline")
+    check_config(cfg)
+    pl.seed_everything(int(cfg.seed), workers=True)
+    timer, out_dir = StageTimer(), Path(cfg.paths.output_dir)
+    try:
+        with timer("prepare"):
+            _, objects = prepare(cfg)
+            data: dict[str, DatasetDict] = objects["data"]
+        langs = list(data)
+        with timer("label"):
+            emb = {
+                lang: {
+                    s: teacher_embeddings(cfg, dd[s]["src"], f"{lang}/{s}")[0]
+                    for s in ("train", "validation", "test")
+                }
+                for lang, dd in data.items()
+            }
+        teacher_dim = next(iter(emb.values()))["train"].shape[1]
+        system, tokenizer = _system(cfg, langs, teacher_dim)
+        s_kw: dict[str, Any] = {
+            "normalize": system.normalize,
+            "max_length": int(cfg.student.max_length),
+            "prefix": cfg.student.get("prefix", ""),
+        }
+        report = MetricsReport(source_lang=str(cfg.data.source_lang), target_langs=langs, task="embedding")
+        with timer("baselines"):  # the untrained student and the teacher on target text
+            teacher, t_tok = load_encoder(str(cfg.teacher.model))
+            t_kw: dict[str, Any] = {
+                "normalize": bool(cfg.teacher.get("normalize", True)),
+                "max_length": int(cfg.teacher.max_length),
+            }
+            for lang, dd in data.items():
+                test = dd["test"]
+                t_src = emb[lang]["test"]
+                _scores(
+                    report,
+                    "teacher_zero_shot",
+                    lang,
+                    t_src,
+                    encode(teacher, t_tok, test["tgt"], **t_kw),
+                    t_src,
+                )
+                src = encode(system.encoder, tokenizer, test["src"], **s_kw)
+                tgt = encode(system.encoder, tokenizer, test["tgt"], **s_kw)
+                _scores(report, "student_untrained", lang, src, tgt, t_src, _projector(system))
+        with timer("distill"):
+            rows = {
+                s: concatenate_datasets(
+                    [_rows(data[lang][s], emb[lang][s], i) for i, lang in enumerate(langs)]
+                )
+                for s in SPLITS
+            }
+            dm = EmbeddingDataModule(
+                rows["train"],
+                rows["validation"],
+                EmbeddingCollator(tokenizer, int(cfg.student.max_length), cfg.student.get("prefix", "")),
+                batch_size=int(cfg.student.batch_size),
+                seed=int(cfg.seed),
+            )
+            best = _fit(cfg, system, dm)
+        with timer("evaluate"):
+            for lang, dd in data.items():
+                test = dd["test"]
+                src = encode(system.encoder, tokenizer, test["src"], **s_kw)
+                tgt = encode(system.encoder, tokenizer, test["tgt"], **s_kw)
+                _scores(report, "student", lang, src, tgt, emb[lang]["test"], _projector(system))
+        report.extras["student_checkpoint"] = best
+        with timer("export"):
+            export_encoder(cfg, system, tokenizer, report, langs)
+        report.extras["stage_seconds"] = timer.seconds
+        report.write(out_dir)
+        OmegaConf.save(cfg, out_dir / "config.yaml", resolve=False)
+    finally:
+        finish_wandb()
+    print(format_table(report))
+    print(timer.line())
+    return report.to_dict(), {"system": system, "tokenizer": tokenizer, "report": report}

@@ -1,0 +1,100 @@
+"""task=embedding end to end on tiny models and Django pairs; the export loads as a SentenceTransformer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from distill.cli import config_dir
+from distill.embedding import encode, teacher_embeddings
+from distill.evaluate import load_metrics, retrieval_metrics
+from distill.pipeline import run
+
+
+def _cfg(out: Path, *overrides: str):  # type: ignore[no-untyped-def]
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                "experiment=embed_django",
+                "debug=tiny",
+                "logger=csv",
+                "trainer.max_epochs=1",
+                "trainer.log_every_n_steps=1",
+                "trainer.enable_progress_bar=false",
+                "data.target_langs=[it,sw]",
+                *overrides,
+            ],
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def embed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    out = tmp_path_factory.mktemp("embed")
+    metrics, objects = run(_cfg(out))
+    return out, metrics, objects
+
+
+def test_metrics_rows_for_every_language_and_baseline(embed_run: tuple[Path, dict, dict]) -> None:
+    out, metrics, _ = embed_run
+    assert metrics["task"] == "embedding" and metrics["target_langs"] == ["it", "sw"]
+    rows = {(r["system"], r["lang"]): r for r in metrics["results"]}
+    for lang in ("it", "sw"):
+        for system in ("student", "student_untrained", "teacher_zero_shot"):
+            row = rows[(system, lang)]
+            assert 0.0 <= row["retrieval_tgt2src"] <= 1.0 and 0.0 <= row["retrieval_src2tgt"] <= 1.0
+            assert row["mse"] >= 0.0 and row["n"] > 0
+    assert load_metrics(out / "metrics.json").task == "embedding"
+    assert "retrieval accuracy target->source" in (out / "results.md").read_text()
+    logged = "".join(p.read_text() for p in out.rglob("metrics.csv"))
+    assert "train/emb" in logged and "val/loss" in logged
+
+
+def test_export_loads_as_sentence_transformer_without_distill(embed_run: tuple[Path, dict, dict]) -> None:
+    out, _, objects = embed_run
+    student = out / "student"
+    assert (student / "model.safetensors").is_file() and (student / "modules.json").is_file()
+    texts = ["Salva le modifiche", "Save changes"]
+    code = (
+        "import json, sys; from sentence_transformers import SentenceTransformer; "
+        "from transformers import AutoModel; "
+        f"m = SentenceTransformer({str(student)!r}, device='cpu'); "
+        f"e = m.encode({texts!r}); AutoModel.from_pretrained({str(student)!r}); "
+        "print(json.dumps([e.tolist(), 'distill' in sys.modules]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=out, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    vectors, imported = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert imported is False
+    system, tokenizer = objects["system"], objects["tokenizer"]
+    mine = encode(system.encoder, tokenizer, texts, normalize=True, max_length=32)
+    np.testing.assert_allclose(np.asarray(vectors), mine, atol=1e-5)
+
+
+def test_teacher_embeddings_are_cached(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    texts = ["Delete", "Save and continue editing", "Log out"]
+    first, _ = teacher_embeddings(cfg, texts, "t")  # computed, or already cached by an earlier run
+    again, hit = teacher_embeddings(cfg, texts, "t")
+    assert hit and first.shape[0] == 3
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)  # normalised like ST
+
+
+def test_retrieval_metrics_by_hand() -> None:
+    src = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    tgt = np.array([[0.9, 0.1], [1.0, 0.2], [0.7, 0.8]])  # row 1 is nearer to source 0 than to 1
+    m = retrieval_metrics(src, tgt)
+    assert m["retrieval_tgt2src"] == pytest.approx(2 / 3, abs=1e-6)
+    assert m["n"] == 3
+    assert m["mse"] == pytest.approx(float(np.mean((tgt - src) ** 2)), abs=1e-6)
