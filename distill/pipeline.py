@@ -28,6 +28,7 @@ from datasets import Dataset, DatasetDict
 from omegaconf import DictConfig, OmegaConf
 
 from distill.data.datamodule import DistillCollator, DistillDataModule, distill_rows, label_ids
+from distill.data.langs import check_lang_codes
 from distill.errors import DistillError
 from distill.evaluate import MetricsReport, format_table, load_metrics
 from distill.label import SoftLabels
@@ -120,6 +121,8 @@ def check_config(cfg: DictConfig) -> None:
     langs = list(cfg.data.target_langs or [])
     if not langs:
         raise DistillError("data.target_langs is empty", fix="name at least one, e.g. data.target_langs=[it]")
+    check_lang_codes([cfg.data.source_lang], "data.source_lang")
+    check_lang_codes(langs, "data.target_langs")
     if cfg.data.source_lang in langs:
         raise DistillError(
             f"data.target_langs={langs} contains the source language {cfg.data.source_lang!r}",

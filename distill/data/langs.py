@@ -48,3 +48,21 @@ def tag_key(code: str) -> str:
 def format_codes(codes: Iterable[str]) -> str:
     """Return codes as one sorted, comma-separated string for error messages."""
     return ", ".join(sorted(set(codes)))
+
+
+def check_lang_codes(codes: Iterable[str], key: str) -> None:
+    """Refuse tags that are not languages (``xx``, ``english``), naming the config key.
+
+    Raises:
+        DistillError: A tag that is not a valid BCP-47 / ISO 639 language tag.
+    """
+    import langcodes
+
+    from distill.errors import DistillError
+
+    for code in codes:
+        if not isinstance(code, str) or not langcodes.tag_is_valid(normalize_tag(code)):
+            raise DistillError(
+                f"{key}: {code!r} is not an ISO 639 language code",
+                fix="use ISO 639-1/-3 codes (BCP-47 tags), e.g. it, ja, pt-BR, zh-Hant",
+            )

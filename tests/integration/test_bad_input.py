@@ -51,6 +51,8 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
         ("cycle.mix=1.5", r"cycle\.mix must be a number in \[0, 1\], got 1\.5"),
         ("data.target_langs=[]", r"data\.target_langs is empty"),
         ("data.target_langs=[en]", r"contains the source language 'en'"),
+        ("data.target_langs=[xx]", r"data\.target_langs: 'xx' is not an ISO 639 language code"),
+        ("data.source_lang=english", r"data\.source_lang: 'english' is not an ISO 639 language code"),
     ],
 )
 def test_bad_settings_fail_before_the_teacher_trains(
@@ -72,8 +74,8 @@ def test_target_language_without_test_pairs_is_an_error_listing_the_usable_ones(
 
 
 def test_unknown_language_code_lists_the_codes_present(tmp_path: Path, no_training: None) -> None:
-    with pytest.raises(DistillError, match=r"no language 'xx'; available codes: bn, de, en"):
-        run(_cfg(tmp_path, "data.target_langs=[xx]"))
+    with pytest.raises(DistillError, match=r"no language 'fi'; available codes: bn, de, en"):
+        run(_cfg(tmp_path, "data.target_langs=[fi]"))  # Finnish: a language, absent from the data
 
 
 def test_parallel_set_empty_after_filtering(tmp_path: Path, tmp_path_factory: Any, no_training: None) -> None:
