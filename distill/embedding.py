@@ -29,8 +29,8 @@ import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
+from distill.data.datamodule import DistillDataModule
 from distill.errors import DistillError
 from distill.evaluate import MetricsReport, format_table, retrieval_metrics
 from distill.models.classifier import length_sorted_batches, mean_pool
@@ -201,34 +201,6 @@ class EmbeddingCollator:
         return batch
 
 
-class EmbeddingDataModule(pl.LightningDataModule):
-    """Train/validation loaders over (target text, source text, teacher embedding, language) rows."""
-
-    def __init__(
-        self, train: Dataset, val: Dataset, collator: EmbeddingCollator, batch_size: int, seed: int
-    ) -> None:
-        super().__init__()
-        self.train_rows, self.val_rows = train, val
-        self.collator, self.batch_size, self.seed = collator, batch_size, seed
-
-    def train_dataloader(self) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            self.train_rows,  # type: ignore[arg-type]
-            batch_size=self.batch_size,
-            shuffle=True,
-            generator=gen,
-            collate_fn=self.collator,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.val_rows,  # type: ignore[arg-type]
-            batch_size=self.batch_size * 2,
-            collate_fn=self.collator,
-        )
-
-
 # ------------------------------------------------------------------------------------------ the run
 
 
@@ -289,7 +261,7 @@ def _projector(system: EmbeddingSystem) -> Callable[[np.ndarray], np.ndarray]:
     return project
 
 
-def _fit(cfg: DictConfig, system: EmbeddingSystem, dm: EmbeddingDataModule) -> str:
+def _fit(cfg: DictConfig, system: EmbeddingSystem, dm: DistillDataModule) -> str:
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items()]
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items()]
     for cb in callbacks:
@@ -358,13 +330,13 @@ def export_encoder(
 
 def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every stage of the embedding task; ``(metrics, objects)`` like :func:`distill.pipeline.run`."""
-    from distill.pipeline import StageTimer, check_config, finish_wandb
+    from distill.pipeline import StageTimer, check_config, finish_wandb, write_run
     from distill.prepare import prepare
 
     os.environ.setdefault("WANDB_MODE", "offline")
     check_config(cfg)
     pl.seed_everything(int(cfg.seed), workers=True)
-    timer, out_dir = StageTimer(), Path(cfg.paths.output_dir)
+    timer = StageTimer()
     try:
         with timer("prepare"):
             _, objects = prepare(cfg)
@@ -413,7 +385,7 @@ def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                 )
                 for s in SPLITS
             }
-            dm = EmbeddingDataModule(
+            dm = DistillDataModule(
                 rows["train"],
                 rows["validation"],
                 EmbeddingCollator(tokenizer, int(cfg.student.max_length), cfg.student.get("prefix", "")),
@@ -430,9 +402,7 @@ def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         report.extras["student_checkpoint"] = best
         with timer("export"):
             export_encoder(cfg, system, tokenizer, report, langs)
-        report.extras["stage_seconds"] = timer.seconds
-        report.write(out_dir)
-        OmegaConf.save(cfg, out_dir / "config.yaml", resolve=False)
+        write_run(cfg, report, timer)
     finally:
         finish_wandb()
     print(format_table(report))

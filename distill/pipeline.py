@@ -573,7 +573,6 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
     os.environ.setdefault("WANDB_MODE", "offline")
     pl.seed_everything(int(cfg.seed), workers=True)
-    out_dir = Path(cfg.paths.output_dir)
     timer = StageTimer()
     try:
         labelled, system, tokenizer, best = train(cfg, timer)
@@ -585,11 +584,17 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         report.extras["student_checkpoint"] = best
         with timer("export"):
             export_run(cfg, system.model, tokenizer, data, report)
-        report.extras["stage_seconds"] = timer.seconds
-        report.write(out_dir)
-        OmegaConf.save(cfg, out_dir / "config.yaml", resolve=False)
+        write_run(cfg, report, timer)
     finally:
         finish_wandb()
     print(format_table(report))
     print(timer.line())
     return report.to_dict(), {"system": system, "tokenizer": tokenizer, "teacher": teacher, "report": report}
+
+
+def write_run(cfg: DictConfig, report: MetricsReport, timer: StageTimer) -> None:
+    """``metrics.json`` (with the stage times), ``results.md`` and the config into the run folder."""
+    out_dir = Path(cfg.paths.output_dir)
+    report.extras["stage_seconds"] = timer.seconds
+    report.write(out_dir)
+    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=False)

@@ -7,7 +7,7 @@ corpus). Tokenisation happens in the collate function with dynamic padding.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -119,7 +119,8 @@ class DistillDataModule(pl.LightningDataModule):
     Args:
         train: Rows from :func:`distill_rows`, all languages concatenated.
         val: The same for validation.
-        collator: Turns rows into tensors.
+        collator: Turns rows into tensors (:class:`DistillCollator`, or any callable such as the
+            embedding task's collator).
         batch_size: Rows per batch.
         num_workers: DataLoader workers (0 keeps everything in the main process).
         seed: Seed of the shuffling generator.
@@ -129,7 +130,7 @@ class DistillDataModule(pl.LightningDataModule):
         self,
         train: Dataset,
         val: Dataset,
-        collator: DistillCollator,
+        collator: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]],
         batch_size: int = 32,
         num_workers: int = 0,
         seed: int = 0,

@@ -12,24 +12,19 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from distill.cli import config_dir
 from distill.errors import DistillError
 from distill.models.classifier import load_classifier
 from distill.pipeline import evaluate, export, run
 from distill.teacher import train_teacher
+from tests.integration.helpers import compose_cfg
 
 TINY = "xlt-distill/tiny-random-bert"
 
 
 def _cfg(out: Path, *overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=["debug=tiny", "logger=none", "trainer.max_epochs=1", *overrides])
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-    return cfg
+    return compose_cfg(out, "debug=tiny", "logger=none", "trainer.max_epochs=1", *overrides)
 
 
 @pytest.fixture

@@ -9,33 +9,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from omegaconf import DictConfig
 
-from distill.cli import config_dir
 from distill.embedding import encode, teacher_embeddings
 from distill.evaluate import load_metrics, retrieval_metrics
 from distill.pipeline import run
+from tests.integration.helpers import compose_cfg
 
 
-def _cfg(out: Path, *overrides: str):  # type: ignore[no-untyped-def]
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "experiment=embed_django",
-                "debug=tiny",
-                "logger=csv",
-                "trainer.max_epochs=1",
-                "trainer.log_every_n_steps=1",
-                "trainer.enable_progress_bar=false",
-                "data.target_langs=[it,sw]",
-                *overrides,
-            ],
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-    return cfg
+def _cfg(out: Path, *overrides: str) -> DictConfig:
+    return compose_cfg(
+        out,
+        "experiment=embed_django",
+        "debug=tiny",
+        "logger=csv",
+        "trainer.max_epochs=1",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+        "data.target_langs=[it,sw]",
+        *overrides,
+    )
 
 
 @pytest.fixture(scope="module")

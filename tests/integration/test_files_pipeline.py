@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from omegaconf import DictConfig
 
-from distill.cli import config_dir
 from distill.data.sources.chatterbot import chatterbot_parallel, load_chatterbot
 from distill.pipeline import run
+from tests.integration.helpers import compose_cfg
 
 BIN = Path(sys.executable).parent
 
@@ -48,15 +47,8 @@ def user_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _cfg(out: Path, *overrides: str):  # type: ignore[no-untyped-def]
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=["debug=tiny", "logger=none", "trainer.max_epochs=1", "data=files", *overrides],
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-    return cfg
+def _cfg(out: Path, *overrides: str) -> DictConfig:
+    return compose_cfg(out, "debug=tiny", "logger=none", "trainer.max_epochs=1", "data=files", *overrides)
 
 
 def test_the_readme_command_runs_every_stage_on_files(user_files: dict[str, Path], tmp_path: Path) -> None:

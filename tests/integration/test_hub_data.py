@@ -11,24 +11,19 @@ from pathlib import Path
 
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from omegaconf import DictConfig
 
-from distill.cli import config_dir
 from distill.data.hub import hub_parallel
 from distill.data.parallel import load_parallel
 from distill.data.sources.chatterbot import chatterbot_parallel, load_chatterbot
 from distill.errors import DistillError
 from distill.pipeline import run
 from distill.teacher import train_teacher
+from tests.integration.helpers import compose_cfg
 
 
-def _cfg(out: Path, *overrides: str):  # type: ignore[no-untyped-def]
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=["debug=tiny", "logger=none", "trainer.max_epochs=1", *overrides])
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-    return cfg
+def _cfg(out: Path, *overrides: str) -> DictConfig:
+    return compose_cfg(out, "debug=tiny", "logger=none", "trainer.max_epochs=1", *overrides)
 
 
 def _pairs(split: str) -> Dataset:

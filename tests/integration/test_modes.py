@@ -7,22 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from omegaconf import DictConfig
 
-from distill.cli import config_dir
 from distill.models.classifier import predict_logits
 from distill.pipeline import label, run
 from distill.prepare import prepare_data
 from distill.teacher import load_teacher
+from tests.integration.helpers import compose_cfg
 
 
-def _cfg(out: Path, *overrides: str):  # type: ignore[no-untyped-def]
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=["debug=tiny", "logger=none", "trainer.max_epochs=1", *overrides])
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-    return cfg
+def _cfg(out: Path, *overrides: str) -> DictConfig:
+    return compose_cfg(out, "debug=tiny", "logger=none", "trainer.max_epochs=1", *overrides)
 
 
 def _systems(metrics: dict) -> set[tuple[str, str]]:

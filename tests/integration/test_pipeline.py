@@ -9,32 +9,25 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from omegaconf import DictConfig
 
-from distill.cli import config_dir
 from distill.pipeline import evaluate, mix_soft_labels, run
+from tests.integration.helpers import compose_cfg
 
 CONTRACT_ROW = {"system", "lang", "split", "accuracy", "macro_f1", "ece", "n"}
 
 
-def _cfg(out: Path, *overrides: str):  # type: ignore[no-untyped-def]
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "debug=tiny",
-                "logger=wandb",
-                "trainer.max_epochs=1",
-                "trainer.log_every_n_steps=1",
-                "trainer.enable_progress_bar=false",
-                "data.target_langs=[it,ja]",
-                *overrides,
-            ],
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-    return cfg
+def _cfg(out: Path, *overrides: str) -> DictConfig:
+    return compose_cfg(
+        out,
+        "debug=tiny",
+        "logger=wandb",
+        "trainer.max_epochs=1",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+        "data.target_langs=[it,ja]",
+        *overrides,
+    )
 
 
 @pytest.fixture(scope="module")
