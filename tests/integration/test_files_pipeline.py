@@ -128,3 +128,44 @@ def test_target_test_with_labels_the_teacher_lacks_fails_before_distilling(
             )
         )
     assert "DistillationSystem" not in calls  # the student never started training
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "txt"])
+def test_every_parallel_format_runs_end_to_end(
+    kind: str, user_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """The same pairs as CSV, Parquet or two aligned text files give a complete run."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lines = user_files["parallel"].read_text(encoding="utf-8").splitlines()[1:]
+    pairs = [dict(zip(("src", "tgt"), line.split("\t"), strict=True)) for line in lines]
+    if kind == "csv":
+        path = tmp_path / "en_ja.csv"
+        with path.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["src", "tgt"])
+            writer.writeheader()
+            writer.writerows(pairs)
+        spec = str(path)
+    elif kind == "parquet":
+        path = tmp_path / "en_ja.parquet"
+        pq.write_table(pa.Table.from_pylist(pairs), path)
+        spec = str(path)
+    else:
+        (tmp_path / "en.txt").write_text("".join(p["src"] + "\n" for p in pairs), encoding="utf-8")
+        (tmp_path / "ja.txt").write_text("".join(p["tgt"] + "\n" for p in pairs), encoding="utf-8")
+        spec = f"[{tmp_path / 'en.txt'},{tmp_path / 'ja.txt'}]"
+    metrics, _ = run(
+        _cfg(
+            tmp_path / "run",
+            f"data.source_train={user_files['source_train']}",
+            f"data.parallel={spec}",
+            f"++data.target_test.ja={user_files['ja_test']}",
+            "data.target_langs=[ja]",
+        )
+    )
+    assert {("student", "ja"), ("teacher_zero_shot", "ja")} <= {
+        (r["system"], r["lang"]) for r in metrics["results"]
+    }
