@@ -99,12 +99,17 @@ def _files_source(data: Mapping[str, Any]) -> DatasetDict:
 
     if not data.get("source_train"):
         raise DistillError(
-            "mode.direction=train translates the labelled source data, but data.source_train is not set",
-            fix="set data.source_train=<file with text,label>, or use mode.direction=test",
+            "mode.direction=train translates the source data, but data.source_train is not set",
+            fix="set data.source_train=<file with a text column; labels optional>, or mode.direction=test",
         )
     columns = dict(data.get("columns") or {})
+    # Labels are optional: unlabelled source text is translated and labelled by the teacher alike.
     train = read_table(
-        data["source_train"], required=("text", "label"), columns=columns, what="data.source_train"
+        data["source_train"],
+        required=("text",),
+        optional=("label",),
+        columns=columns,
+        what="data.source_train",
     )
     train = train.rename_column("text", "src")
     return split_by_hash(

@@ -79,3 +79,31 @@ def test_direct_mode_teacher_reads_the_target_text(tmp_path: Path) -> None:
     systems = _systems(metrics)
     assert ("direct_transfer", "it") in systems and ("teacher_zero_shot", "it") not in systems
     assert ("student", "it") in systems
+
+
+def test_translate_train_takes_unlabelled_source_text(tmp_path: Path, isolated_cache: Path) -> None:
+    """Unlabelled English text, translated by a file backend (no Apertium needed)."""
+    english = [f"Sentence number {i} about the weather" for i in range(40)]
+    (tmp_path / "en.jsonl").write_text(
+        "".join(json.dumps({"text": t}) + "\n" for t in english), encoding="utf-8"
+    )
+    table = tmp_path / "en_es.tsv"
+    rows = "".join(f"{t}\tFrase {i} sobre el tiempo\n" for i, t in enumerate(english))
+    table.write_text("src\ttgt\n" + rows + "Hace sol\tIt is sunny\n")  # both directions in one table
+    (tmp_path / "es_test.jsonl").write_text(json.dumps({"text": "Hace sol", "label": "weather"}) + "\n")
+    cfg = _cfg(
+        tmp_path / "run",
+        "data=files",
+        f"data.source_train={tmp_path / 'en.jsonl'}",
+        "data.parallel=null",
+        f"++data.target_test.es={tmp_path / 'es_test.jsonl'}",
+        "data.target_langs=[es]",
+        "mode=translate",
+        "mode.direction=train",
+        "mode.translator.backend=file",
+        f"++mode.translator.path={table}",
+    )
+    data = prepare_data(cfg)["es"]
+    assert "label" not in data["train"].column_names
+    assert all(t.startswith("Frase ") for t in data["train"]["tgt"])
+    assert len(data["train"]) + len(data["validation"]) == 40
