@@ -27,11 +27,10 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from distill.data.datamodule import DistillDataModule
-from distill.errors import DistillError
 from distill.evaluate import MetricsReport, format_table, retrieval_metrics
 from distill.models.classifier import length_sorted_batches, mean_pool
 from distill.utils.cache_table import cached_table, table_key
@@ -261,30 +260,11 @@ def _projector(system: EmbeddingSystem) -> Callable[[np.ndarray], np.ndarray]:
     return project
 
 
-def _fit(cfg: DictConfig, system: EmbeddingSystem, dm: DistillDataModule) -> str:
-    loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items()]
-    callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items()]
-    for cb in callbacks:
-        if isinstance(cb, pl.callbacks.ModelCheckpoint) and cb.monitor == "val/acc":
-            cb.monitor, cb.mode = "val/loss", "min"  # no accuracy here: keep the lowest validation loss
-            cb.kth_value = torch.tensor(float("inf"))
-            cb.best_model_score = None
-    trainer: pl.Trainer = build(cfg.trainer, "trainer", logger=loggers or False, callbacks=callbacks)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    for logger in loggers:
-        logger.log_hyperparams(config)
-    trainer.fit(system, datamodule=dm)
-    best = str(getattr(trainer.checkpoint_callback, "best_model_path", "") or "")
-    if best:
-        system.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-    return best
-
-
 def export_encoder(
     cfg: DictConfig, system: EmbeddingSystem, tokenizer: Any, report: MetricsReport, langs: list[str]
 ) -> Path:
     """``<run dir>/student``: an ``AutoModel`` folder with the sentence-transformers files beside it."""
-    from distill.export import ModelCard, log_artifact, render_card
+    from distill.export import ModelCard, check_export_folder, log_artifact, render_card
     from distill.utils.atomic import atomic_dir
 
     out = Path(cfg.paths.output_dir) / "student"
@@ -322,15 +302,14 @@ def export_encoder(
         if normalize:
             (tmp / "2_Normalize").mkdir()
         (tmp / "README.md").write_text(render_card(card, []), encoding="utf-8")
-        if any(p.suffix in {".bin", ".pt", ".pth", ".pkl", ".ckpt"} for p in tmp.rglob("*")):
-            raise DistillError("export would contain pickle files; only safetensors are allowed")
+        check_export_folder(tmp)
     log_artifact(out, name=f"student-{cfg.experiment_name}", metadata={"results": report.results})
     return out
 
 
 def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every stage of the embedding task; ``(metrics, objects)`` like :func:`distill.pipeline.run`."""
-    from distill.pipeline import StageTimer, check_config, finish_wandb, write_run
+    from distill.pipeline import StageTimer, check_config, finish_wandb, fit_and_load_best, write_run
     from distill.prepare import prepare
 
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -392,7 +371,7 @@ def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                 batch_size=int(cfg.student.batch_size),
                 seed=int(cfg.seed),
             )
-            best = _fit(cfg, system, dm)
+            best = fit_and_load_best(cfg, system, dm, monitor=("val/loss", "min"))  # no accuracy here
         with timer("evaluate"):
             for lang, dd in data.items():
                 test = dd["test"]

@@ -222,7 +222,7 @@ def _check_inputs(model: Any, card: ModelCard, out: Path) -> None:
         )
 
 
-def _check_folder(folder: Path) -> None:
+def check_export_folder(folder: Path) -> None:
     """Fail (so the atomic write is abandoned) unless the folder holds safetensors weights only."""
     pickled = sorted(p.name for p in folder.rglob("*") if p.suffix in _PICKLE_SUFFIXES)
     if pickled:
@@ -272,7 +272,7 @@ def export_student(
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         (tmp / "README.md").write_text(readme, encoding="utf-8")
-        _check_folder(tmp)
+        check_export_folder(tmp)
     log.info("exported the student to %s", out)
     return out
 

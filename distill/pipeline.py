@@ -36,7 +36,7 @@ from distill.models.classifier import load_classifier, predict_logits
 from distill.student import DistillationSystem, freeze_word_embeddings, load_student_checkpoint
 from distill.teacher import TeacherResult
 from distill.utils.atomic import write_text_atomic
-from distill.utils.config import build
+from distill.utils.config import build, loss_weight
 from distill.utils.hashing import text_sha256
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,7 @@ def check_config(cfg: DictConfig) -> None:
             < 1, ``cycle.mix`` outside [0, 1], no target language, or the source language among
             the targets.
     """
-    emb = (cfg.loss.get("weights") or {}).get("emb", 0) or 0
-    dims = {"student_dim": 1, "teacher_dim": 1} if isinstance(emb, int | float) and emb > 0 else {}
+    dims = {"student_dim": 1, "teacher_dim": 1} if loss_weight(cfg, "emb") > 0 else {}
     build(cfg.loss, "loss", **dims)  # the loss validates its temperature and weights (dims come later)
     rounds, mix = cfg.cycle.rounds, cfg.cycle.mix
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
@@ -192,8 +191,7 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
 
 def uses_roundtrip(cfg: DictConfig) -> bool:
     """Whether the ``roundtrip`` loss term is on (it needs back-translations of the target text)."""
-    weight = (cfg.loss.get("weights") or {}).get("roundtrip", 0) or 0
-    return isinstance(weight, int | float) and weight > 0
+    return loss_weight(cfg, "roundtrip") > 0
 
 
 # --------------------------------------------------------------------------------------- distill
@@ -235,21 +233,38 @@ def _rows(
     }
 
 
-def _fit_round(cfg: DictConfig, system: DistillationSystem, dm: DistillDataModule, round_idx: int) -> str:
-    """One round of ``trainer.fit``; load and return the best checkpoint by validation accuracy."""
+def fit_and_load_best(
+    cfg: DictConfig,
+    system: pl.LightningModule,
+    dm: pl.LightningDataModule,
+    *,
+    monitor: tuple[str, str] | None = None,
+    log_config: bool = True,
+) -> str:
+    """``trainer.fit`` with the configured loggers and callbacks; load and return the best checkpoint.
+
+    Args:
+        monitor: ``(metric, mode)`` for checkpoints configured to select on ``val/acc``, when this
+            run has no accuracy to select on (``("val/agreement", "max")``, ``("val/loss", "min")``).
+        log_config: Log the resolved config to the loggers (once per run).
+    """
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items()]
-    callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items()]
-    if not any(x >= 0 for x in dm.val_rows["labels"]):
-        for cb in callbacks:
-            if isinstance(cb, pl.callbacks.ModelCheckpoint) and cb.monitor == "val/acc":
-                log.info("distill: no gold labels in validation; checkpoints selected on val/agreement")
-                cb.monitor = "val/agreement"
+    callbacks = []
+    for k, c in (cfg.get("callbacks") or {}).items():
+        override = {}
+        if (
+            monitor
+            and str(c.get("_target_", "")).endswith("ModelCheckpoint")
+            and c.get("monitor") == "val/acc"
+        ):
+            override = {"monitor": monitor[0], "mode": monitor[1]}
+            log.info("distill: checkpoints selected on %s (%s)", *monitor)
+        callbacks.append(build(c, f"callbacks.{k}", **override))
     trainer: pl.Trainer = build(cfg.trainer, "trainer", logger=loggers or False, callbacks=callbacks)
-    if round_idx == 0:
+    if log_config:
         config = OmegaConf.to_container(cfg, resolve=True)
         for logger in loggers:
             logger.log_hyperparams(config)  # the resolved config, next to the metrics
-    log.info("distill: round %d of %d", round_idx + 1, cfg.cycle.rounds)
     trainer.fit(system, datamodule=dm)
     best = str(getattr(trainer.checkpoint_callback, "best_model_path", "") or "")
     if best:
@@ -258,6 +273,15 @@ def _fit_round(cfg: DictConfig, system: DistillationSystem, dm: DistillDataModul
         system.load_state_dict(state)
         log.info("distill: best checkpoint %s", best)
     return best
+
+
+def _fit_round(cfg: DictConfig, system: DistillationSystem, dm: DistillDataModule, round_idx: int) -> str:
+    """One round of distillation; checkpoints on ``val/agreement`` when validation has no gold labels."""
+    log.info("distill: round %d of %d", round_idx + 1, cfg.cycle.rounds)
+    gold = any(x >= 0 for x in dm.val_rows["labels"])
+    return fit_and_load_best(
+        cfg, system, dm, monitor=None if gold else ("val/agreement", "max"), log_config=round_idx == 0
+    )
 
 
 def build_student(cfg: DictConfig, labels: list[str], langs: list[str]) -> tuple[DistillationSystem, Any]:

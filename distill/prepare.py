@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from distill.data.parallel import load_parallel
 from distill.models.info import ModelInfo, model_info
 from distill.models.resolve import resolve_model
+from distill.utils.config import loss_weight
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,7 @@ def prepare_data(cfg: DictConfig) -> dict[str, DatasetDict]:
         data = {lang: translate_data(cfg.data, cfg.mode, lang) for lang in cfg.data.target_langs}
     else:
         data = {lang: load_parallel(cfg.data, lang) for lang in cfg.data.target_langs}
-    weight = (cfg.loss.get("weights") or {}).get("roundtrip", 0) or 0
-    if weight > 0:
+    if loss_weight(cfg, "roundtrip") > 0:
         data = {lang: add_back_translations(cfg, lang, dd) for lang, dd in data.items()}
     return data
 

@@ -33,10 +33,11 @@ def _known_labels(ds: Dataset, known: set[str] | None, where: str) -> Dataset:
     """Drop rows whose gold label the teacher cannot have (reported, never silent)."""
     if known is None or "label" not in ds.column_names:
         return ds
-    drop = [i for i, y in enumerate(ds["label"]) if y is not None and y not in known]
+    labels = ds["label"]
+    drop = [i for i, y in enumerate(labels) if y is not None and y not in known]
     if not drop:
         return ds
-    dropped = sorted({ds["label"][i] for i in drop})
+    dropped = sorted({labels[i] for i in drop})
     log.warning(
         "%s: dropped %d rows with labels the source data does not have: %s", where, len(drop), dropped
     )

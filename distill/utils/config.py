@@ -37,3 +37,9 @@ def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
             f"cannot build `{key}` ({target}): {detail}",
             fix=f"check the keys and values under `{key}` in the config (print it with --cfg job)",
         ) from None
+
+
+def loss_weight(cfg: DictConfig, name: str) -> float:
+    """``loss.weights.<name>`` as a number (0 when absent or not a number; the loss validates it)."""
+    value = (cfg.loss.get("weights") or {}).get(name, 0) or 0
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
