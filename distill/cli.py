@@ -44,12 +44,63 @@ def print_config(cfg: DictConfig) -> None:
     print(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+OBJECTIVES = (None, "val")
+
+
+def sweep_direction() -> str | None:
+    """The direction of the running Optuna sweep (``maximize`` / ``minimize``); None without one."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    direction = HydraConfig.get().sweeper.get("direction")
+    return None if direction is None else str(getattr(direction, "name", direction))
+
+
+def check_objective(cfg: DictConfig) -> None:
+    """Fail before training on an unknown ``objective`` or a sweep that optimises it the wrong way.
+
+    The classification student is selected on ``val/acc`` (or ``val/agreement``), higher is better;
+    the embedding student on ``val/loss``, lower is better.
+    """
+    objective = cfg.get("objective")
+    if objective not in OBJECTIVES:
+        raise DistillError(f"objective must be null or val, got {objective!r}", fix="set objective=val")
+    want = "minimize" if cfg.get("task") == "embedding" else "maximize"
+    got = sweep_direction()
+    if objective == "val" and got is not None and got != want:
+        metric = "val/loss, lower" if want == "minimize" else "val/acc, higher"
+        raise DistillError(
+            f"task={cfg.get('task')} selects the student on {metric} is better, "
+            f"but this sweep would {got} it",
+            fix=f"set hydra.sweeper.direction={want}",
+        )
+
+
+def objective_value(metrics: dict[str, Any]) -> float:
+    """The student's best validation score in a run's metrics (``best_val``), printed."""
+    best = metrics.get("best_val") or {}
+    if best.get("score") is None:
+        raise DistillError(
+            "objective=val, but the run has no best validation score",
+            fix="keep callbacks=default (its ModelCheckpoint monitors the validation metric)",
+        )
+    print(f"objective: best {best['metric']} = {best['score']:.6g}")
+    return float(best["score"])
+
+
 def run_stage(cfg: DictConfig) -> Any:
-    """``distill-run``: every stage in order (prepare, teacher, label, distill, evaluate, export)."""
+    """``distill-run``: every stage in order (prepare, teacher, label, distill, evaluate, export).
+
+    Returns:
+        The metrics; with ``objective=val`` the student's best validation score, a float (the
+        value an Optuna sweep, ``hparams_search=...``, optimises).
+    """
     from distill.pipeline import run
 
+    check_objective(cfg)
     metrics, _ = run(cfg)
-    return metrics
+    return metrics if cfg.get("objective") is None else objective_value(metrics)
 
 
 def teacher_stage(cfg: DictConfig) -> Any:
@@ -82,9 +133,9 @@ def train_stage(cfg: DictConfig) -> Any:
         _, _, _, best = train(cfg)
     finally:
         _finish_wandb()
-    print(f"best student checkpoint: {best}")
-    print(f"next: distill-eval checkpoint={best}")
-    return best
+    print(f"best student checkpoint: {best.path}")
+    print(f"next: distill-eval checkpoint={best.path}")
+    return best.path
 
 
 def eval_stage(cfg: DictConfig) -> Any:

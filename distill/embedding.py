@@ -378,7 +378,8 @@ def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                 src = encode(system.encoder, tokenizer, test["src"], **s_kw)
                 tgt = encode(system.encoder, tokenizer, test["tgt"], **s_kw)
                 _scores(report, "student", lang, src, tgt, emb[lang]["test"], _projector(system))
-        report.extras["student_checkpoint"] = best
+        report.extras["student_checkpoint"] = best.path
+        report.extras["best_val"] = best.to_dict()  # val/loss (min): sweep it with direction=minimize
         with timer("export"):
             export_encoder(cfg, system, tokenizer, report, langs)
         write_run(cfg, report, timer)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from distill.errors import DistillError
-from distill.utils.atomic import write_text_atomic
+from distill.utils.atomic import atomic_file, write_text_atomic
 
 #: The allowed ``system`` names, in the order tables list them, with what each one means.
 SYSTEMS: dict[str, str] = {
@@ -213,6 +213,15 @@ class MetricsReport:
     task: str = "classification"
     results: list[dict[str, Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Per-example outcomes of the rows added from logits, ``(system, lang, split)`` ->
+    #: ``{"gold", "pred", "confidence"}`` arrays in test order; written to ``predictions.parquet``
+    #: (paired bootstrap intervals and reliability diagrams in ``distill-report``).
+    predictions: dict[tuple[str, str, str], dict[str, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    #: Student sentence embeddings of parallel test pairs, written to ``embeddings.parquet``:
+    #: ``{"lang", "pair", "vector"}`` (the source side carries the source language's code).
+    embeddings: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def add(
         self,
@@ -254,7 +263,15 @@ class MetricsReport:
         """Compute :func:`classification_metrics` (and :func:`agreement`) and add the row."""
         metrics = classification_metrics(logits, labels)
         agree = None if teacher_logits is None else agreement(logits, teacher_logits)
-        return self.add(system, lang, split, metrics, agreement=agree)
+        row = self.add(system, lang, split, metrics, agreement=agree)
+        probs = _check_logits(logits).softmax(dim=-1)  # (N, C)
+        confidence, pred = probs.max(dim=-1)
+        self.predictions[(system, lang, split)] = {
+            "gold": _tensor(labels, torch.long).numpy().astype(np.int32),
+            "pred": pred.numpy().astype(np.int32),
+            "confidence": confidence.numpy().astype(np.float32),
+        }
+        return row
 
     def get(self, system: str, lang: str, split: str = "test") -> dict[str, Any] | None:
         """The row for ``(system, lang, split)``, or ``None``."""
@@ -361,9 +378,48 @@ class MetricsReport:
         return path
 
     def write(self, run_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``metrics.json`` and ``results.md`` into ``run_dir``."""
+        """Write ``metrics.json`` and ``results.md`` into ``run_dir`` (and the per-example files)."""
         run_dir = Path(run_dir)
+        if self.predictions:
+            write_predictions(self.predictions, run_dir / PREDICTIONS_FILE)
+        if self.embeddings:
+            write_table_atomic(self.embeddings, run_dir / EMBEDDINGS_FILE)
         return self.write_json(run_dir / "metrics.json"), self.write_markdown(run_dir / "results.md")
+
+
+PREDICTIONS_FILE = "predictions.parquet"
+EMBEDDINGS_FILE = "embeddings.parquet"
+
+
+def write_table_atomic(columns: Mapping[str, Any], path: Path) -> None:
+    """Write ``columns`` (equal-length lists or arrays) as a Parquet file, atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {k: list(v) if isinstance(v, np.ndarray) and v.ndim > 1 else v for k, v in columns.items()}
+    )
+    with atomic_file(path, "wb") as fh:
+        pq.write_table(table, fh)
+
+
+def write_predictions(
+    predictions: Mapping[tuple[str, str, str], Mapping[str, np.ndarray]], path: Path
+) -> None:
+    """One row per (system, language, split, example): gold and predicted ids and the confidence."""
+    columns: dict[str, list[Any]] = {k: [] for k in ("system", "lang", "split", "index", *PREDICTION_COLUMNS)}
+    for (system, lang, split), arrays in predictions.items():
+        n = len(arrays["gold"])
+        columns["system"] += [system] * n
+        columns["lang"] += [lang] * n
+        columns["split"] += [split] * n
+        columns["index"] += list(range(n))
+        for k in PREDICTION_COLUMNS:
+            columns[k] += np.asarray(arrays[k]).tolist()
+    write_table_atomic(columns, path)
+
+
+PREDICTION_COLUMNS = ("gold", "pred", "confidence")
 
 
 def report_from_rows(

@@ -41,7 +41,7 @@ from distill.utils.hashing import text_sha256
 
 log = logging.getLogger(__name__)
 TRAIN_SPLITS = ("train", "validation")
-STAGES = ("prepare", "teacher", "label", "distill", "evaluate", "export")
+STAGES = ("prepare", "teacher", "label", "distill", "baselines", "evaluate", "export")
 
 
 class StageTimer:
@@ -218,7 +218,7 @@ def mix_soft_labels(teacher: np.ndarray, student: np.ndarray, mix: float, tau: f
 Targets = Mapping[str, Mapping[str, Mapping[str, np.ndarray]]]
 
 
-def _rows(
+def training_rows(
     data: Mapping[str, DatasetDict], targets: Targets, labels: list[str]
 ) -> dict[str, dict[str, Dataset]]:
     label2id = {name: i for i, name in enumerate(labels)}
@@ -233,6 +233,27 @@ def _rows(
     }
 
 
+@dataclass(frozen=True)
+class BestCheckpoint:
+    """The checkpoint a fit selected on validation (``path`` is "" when no checkpoint was kept).
+
+    Attributes:
+        path: The best checkpoint file.
+        metric: The validation metric it was selected on (``val/acc``, ``val/loss``, ...).
+        mode: ``max`` or ``min``.
+        score: Its value of ``metric`` (None when nothing was monitored).
+    """
+
+    path: str = ""
+    metric: str | None = None
+    mode: str | None = None
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``best_val`` entry of ``metrics.json`` (what ``objective=val`` returns)."""
+        return {"metric": self.metric, "mode": self.mode, "score": self.score}
+
+
 def fit_and_load_best(
     cfg: DictConfig,
     system: pl.LightningModule,
@@ -240,7 +261,7 @@ def fit_and_load_best(
     *,
     monitor: tuple[str, str] | None = None,
     log_config: bool = True,
-) -> str:
+) -> BestCheckpoint:
     """``trainer.fit`` with the configured loggers and callbacks; load and return the best checkpoint.
 
     Args:
@@ -266,16 +287,26 @@ def fit_and_load_best(
         for logger in loggers:
             logger.log_hyperparams(config)  # the resolved config, next to the metrics
     trainer.fit(system, datamodule=dm)
-    best = str(getattr(trainer.checkpoint_callback, "best_model_path", "") or "")
+    ckpt = trainer.checkpoint_callback
+    best = str(getattr(ckpt, "best_model_path", "") or "")
     if best:
         # Select on validation: evaluate (and relabel with) the best epoch, not the last one.
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         system.load_state_dict(state)
         log.info("distill: best checkpoint %s", best)
-    return best
+    score = getattr(ckpt, "best_model_score", None)
+    value = float(score) if score is not None else None
+    return BestCheckpoint(
+        path=best,
+        metric=getattr(ckpt, "monitor", None),
+        mode=getattr(ckpt, "mode", None),
+        score=value if value is not None and math.isfinite(value) else None,  # strict JSON
+    )
 
 
-def _fit_round(cfg: DictConfig, system: DistillationSystem, dm: DistillDataModule, round_idx: int) -> str:
+def _fit_round(
+    cfg: DictConfig, system: DistillationSystem, dm: DistillDataModule, round_idx: int
+) -> BestCheckpoint:
     """One round of distillation; checkpoints on ``val/agreement`` when validation has no gold labels."""
     log.info("distill: round %d of %d", round_idx + 1, cfg.cycle.rounds)
     gold = any(x >= 0 for x in dm.val_rows["labels"])
@@ -304,11 +335,11 @@ def build_student(cfg: DictConfig, labels: list[str], langs: list[str]) -> tuple
     return system, tokenizer
 
 
-def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSystem, Any, str]:
+def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSystem, Any, BestCheckpoint]:
     """Train the student on cached soft labels, with ``cycle.rounds`` rounds of relabelling.
 
     Returns:
-        ``(system, tokenizer, best checkpoint path)``; the system holds the best weights.
+        ``(system, tokenizer, best checkpoint of the last round)``; the system holds its weights.
     """
     data, labels = labelled.data, labelled.teacher.labels
     system, tokenizer = build_student(cfg, labels, list(data))
@@ -317,14 +348,17 @@ def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSy
     )
     teacher_targets = labelled.targets()
     targets: Targets = teacher_targets
-    best = ""
+    best = BestCheckpoint()
     for r in range(int(cfg.cycle.rounds)):
         if r > 0:
             targets = _relabel(cfg, system, tokenizer, data, teacher_targets)
         dm = DistillDataModule.from_languages(
-            _rows(data, targets, labels), collator=collator, batch_size=cfg.student.batch_size, seed=cfg.seed
+            training_rows(data, targets, labels),
+            collator=collator,
+            batch_size=cfg.student.batch_size,
+            seed=cfg.seed,
         )
-        best = _fit_round(cfg, system, dm, r) or best
+        best = _fit_round(cfg, system, dm, r)
     return system, tokenizer, best
 
 
@@ -369,7 +403,9 @@ def check_test_labels(data: Mapping[str, DatasetDict], labels: list[str]) -> Non
             label_ids(dd["test"]["label"], label2id, f"{lang}/test")
 
 
-def train(cfg: DictConfig, timer: StageTimer | None = None) -> tuple[Labelled, DistillationSystem, Any, str]:
+def train(
+    cfg: DictConfig, timer: StageTimer | None = None
+) -> tuple[Labelled, DistillationSystem, Any, BestCheckpoint]:
     """Every stage up to the trained student (``distill-train``).
 
     Returns:
@@ -405,9 +441,12 @@ def source_test_data(cfg: DictConfig) -> tuple[list[str], list[str]] | None:
         return list(test["text"]), list(test["label"])
     if cfg.data.name != "chatterbot":
         return None
-    from distill.data.sources.chatterbot import load_chatterbot
+    from distill.data.sources.chatterbot import chatterbot_topics, load_chatterbot
 
     test = load_chatterbot([cfg.data.source_lang])["test"]
+    topics = chatterbot_topics(cfg.data)
+    if topics is not None:
+        test = test.filter(lambda row: row["topic"] in topics)
     return list(test["text"]), list(test["topic"])
 
 
@@ -417,13 +456,20 @@ def evaluate_run(
     student: tuple[Any, Any],
     data: Mapping[str, DatasetDict],
     labels: list[str],
+    baselines: Mapping[str, Baseline] | None = None,
 ) -> MetricsReport:
-    """Student and baselines on every language's test split (DESIGN.md sections 6 and 8)."""
+    """Student and baselines on every language's test split (DESIGN.md sections 6 and 8).
+
+    Args:
+        baselines: Further systems scored on the target text, ``{system name: Baseline}``
+            (``direct_transfer``, ``supervised``; see :mod:`distill.baselines`).
+    """
     label2id = {name: i for i, name in enumerate(labels)}
     kw = {"batch_size": cfg.eval.batch_size}
     t_kw = {**kw, "max_length": cfg.teacher.max_length}
     s_kw = {**kw, "max_length": cfg.student.max_length, "prefix": cfg.student.get("prefix", "")}
     report = MetricsReport(source_lang=cfg.data.source_lang, target_langs=list(data))
+    report.embeddings = student_embeddings(cfg, student, data)
     for lang, dd in data.items():
         test = dd["test"]
         parallel = "src" in test.column_names
@@ -451,6 +497,11 @@ def evaluate_run(
         report.add_predictions(on_target, lang, "test", predict_logits(*teacher, test["tgt"], **t_kw), gold)
         if t_src is not None:
             report.add_predictions("teacher_translate_test", lang, "test", t_src, gold)
+        for name, base in (baselines or {}).items():
+            logits = predict_logits(
+                base.model, base.tokenizer, test["tgt"], desc=f"{name} {lang}", **kw, **base.kw
+            )
+            report.add_predictions(name, lang, "test", logits, gold)
     source = source_test_data(cfg)
     if source is not None:
         texts, names = source
@@ -460,6 +511,70 @@ def evaluate_run(
         s_src = predict_logits(*student, texts, desc="student source test", **s_kw)
         report.add_predictions("student", cfg.data.source_lang, "test", s_src, gold, teacher_logits=t_src)
     return report
+
+
+@dataclass
+class Baseline:
+    """A further system the evaluate stage scores on the target text."""
+
+    model: Any
+    tokenizer: Any
+    #: ``max_length`` and ``prefix`` for :func:`~distill.models.classifier.predict_logits`.
+    kw: dict[str, Any] = field(default_factory=dict)
+
+
+def baseline_systems(cfg: DictConfig, labelled: Labelled | None, labels: list[str]) -> dict[str, Baseline]:
+    """The ``baselines=`` systems: ``direct_transfer`` (cached) and, given ``labelled``, ``supervised``."""
+    from distill.baselines import direct_transfer_teacher, train_supervised
+
+    out: dict[str, Baseline] = {}
+    direct = direct_transfer_teacher(cfg, labels)
+    if direct is not None:
+        sub, (model, tokenizer) = direct
+        out["direct_transfer"] = Baseline(model, tokenizer, {"max_length": int(sub.teacher.max_length)})
+    if labelled is not None:
+        supervised = train_supervised(cfg, labelled)
+        if supervised is not None:
+            kw = {"max_length": int(cfg.student.max_length), "prefix": cfg.student.get("prefix", "")}
+            out["supervised"] = Baseline(*supervised, kw)
+    elif (cfg.get("baselines") or {}).get("supervised"):
+        log.warning("baselines: supervised is trained by distill-run only; distill-eval leaves it out")
+    return out
+
+
+#: Parallel test pairs per language whose student embeddings go to ``embeddings.parquet``.
+EMBEDDING_PAIRS = 200
+
+
+def student_embeddings(
+    cfg: DictConfig, student: tuple[Any, Any], data: Mapping[str, DatasetDict]
+) -> dict[str, Any]:
+    """Mean-pooled student sentence embeddings of both sides of the parallel test pairs.
+
+    The ``distill-report`` projection plot: a student that maps translations close together shows
+    the languages mixed, one that does not shows them apart.
+    """
+    from distill.embedding import encode
+
+    model, tokenizer = student
+    encoder = getattr(model, "base_model", model)
+    kw = {
+        "max_length": int(cfg.student.max_length),
+        "prefix": cfg.student.get("prefix", ""),
+        "normalize": True,
+    }
+    out: dict[str, Any] = {"lang": [], "pair": [], "vector": []}
+    for lang, dd in data.items():
+        test = dd["test"]
+        if "src" not in test.column_names or "tgt" not in test.column_names:
+            continue
+        n = min(len(test), EMBEDDING_PAIRS)
+        for side, code in (("src", cfg.data.source_lang), ("tgt", lang)):
+            vectors = encode(encoder, tokenizer, test[side][:n], desc=f"embed {lang} {side}", **kw)
+            out["lang"] += [code] * n
+            out["pair"] += [f"{lang}:{i}" for i in range(n)]
+            out["vector"] += list(vectors)
+    return out if out["lang"] else {}
 
 
 def _checkpoint(cfg: DictConfig, stage: str) -> Path:
@@ -494,8 +609,10 @@ def evaluate(cfg: DictConfig, timer: StageTimer | None = None) -> MetricsReport:
     data, teacher = _prepared(cfg, timer)
     with timer("evaluate"):
         student = load_student_checkpoint(ckpt, cfg.student.model, teacher.labels)
-        report = evaluate_run(cfg, load_teacher(teacher.path), student, data, teacher.labels)
+        extra = baseline_systems(cfg, None, teacher.labels)
+        report = evaluate_run(cfg, load_teacher(teacher.path), student, data, teacher.labels, extra)
     report.extras["student_checkpoint"] = str(ckpt)
+    report.extras["run"] = run_info(cfg)
     report.extras["stage_seconds"] = timer.seconds
     report.write(Path(cfg.paths.output_dir))
     print(format_table(report))
@@ -601,13 +718,17 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         labelled, system, tokenizer, best = train(cfg, timer)
         data, teacher = labelled.data, labelled.teacher
+        with timer("baselines"):
+            extra = baseline_systems(cfg, labelled, teacher.labels)
         with timer("evaluate"):
             report = evaluate_run(
-                cfg, load_teacher(teacher.path), (system.model, tokenizer), data, teacher.labels
+                cfg, load_teacher(teacher.path), (system.model, tokenizer), data, teacher.labels, extra
             )
-        report.extras["student_checkpoint"] = best
-        with timer("export"):
-            export_run(cfg, system.model, tokenizer, data, report)
+        report.extras["student_checkpoint"] = best.path
+        report.extras["best_val"] = best.to_dict()  # what `objective=val` returns to a sweep
+        if cfg.get("export_student", True):
+            with timer("export"):
+                export_run(cfg, system.model, tokenizer, data, report)
         write_run(cfg, report, timer)
     finally:
         finish_wandb()
@@ -616,9 +737,41 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     return report.to_dict(), {"system": system, "tokenizer": tokenizer, "teacher": teacher, "report": report}
 
 
+def student_variant(cfg: DictConfig) -> str:
+    """A short name of how the student was made: loss terms, cyclic rounds and mode.
+
+    ``distill-report`` shows student rows of different runs under this name, e.g. ``kd``,
+    ``kd+back+cycle R=2`` or ``kd direct``; ``variant=`` in the config overrides it.
+    """
+    if cfg.get("variant"):
+        return str(cfg.variant)
+    from distill.utils.resolvers import active_terms
+
+    name = active_terms(cfg.loss.weights)
+    if int(cfg.cycle.rounds) > 1:
+        name += f" R={int(cfg.cycle.rounds)}"
+    if cfg.mode.name != "parallel":
+        name += f" {cfg.mode.name}" + (f"-{cfg.mode.direction}" if cfg.mode.get("direction") else "")
+    return name
+
+
+def run_info(cfg: DictConfig) -> dict[str, Any]:
+    """What identifies a run among others (``metrics.json`` key ``run``, read by ``distill-report``)."""
+    return {
+        "experiment": str(cfg.experiment_name),
+        "variant": student_variant(cfg),
+        "seed": int(cfg.seed),
+        "mode": str(cfg.mode.name),
+        "teacher": str(cfg.teacher.name),
+        "student": str(cfg.student.name),
+        "data": str(cfg.data.name),
+    }
+
+
 def write_run(cfg: DictConfig, report: MetricsReport, timer: StageTimer) -> None:
     """``metrics.json`` (with the stage times), ``results.md`` and the config into the run folder."""
     out_dir = Path(cfg.paths.output_dir)
+    report.extras["run"] = run_info(cfg)
     report.extras["stage_seconds"] = timer.seconds
     report.write(out_dir)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=False)

@@ -166,11 +166,15 @@ class TeacherResult:
 
 
 def _chatterbot(cfg: DictConfig) -> TeacherData:
-    from distill.data.sources.chatterbot import chatterbot_labels, load_chatterbot
+    from distill.data.sources.chatterbot import chatterbot_labels, chatterbot_topics, load_chatterbot
 
     lang = str(cfg.data.get("source_lang", "en"))
     dd = load_chatterbot([lang])
     labels = chatterbot_labels("train", lang)
+    topics = chatterbot_topics(cfg.data)
+    if topics is not None:
+        labels = [y for y in labels if y in topics]
+        dd = dd.filter(lambda row: row["topic"] in topics)
     known = set(labels)
     # A topic with very few conversations may have validation rows but no training row: the
     # teacher cannot predict it, so such rows would only add noise to the validation score.

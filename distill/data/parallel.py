@@ -22,10 +22,12 @@ CAP_SEED = 0
 
 
 def _chatterbot(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
-    from distill.data.sources.chatterbot import chatterbot_parallel
+    from distill.data.sources.chatterbot import chatterbot_parallel, chatterbot_topics
 
     src = cfg.get("source_lang", "en")
-    return DatasetDict({s: chatterbot_parallel(lang, s, source_lang=src) for s in SPLITS})
+    dd = DatasetDict({s: chatterbot_parallel(lang, s, source_lang=src) for s in SPLITS})
+    topics = chatterbot_topics(cfg)
+    return dd if topics is None else dd.filter(lambda row: row["label"] in topics)
 
 
 def _bucket(pair_id: str) -> int:

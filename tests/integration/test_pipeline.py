@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from distill.pipeline import evaluate, mix_soft_labels, run
+from distill.pipeline import STAGES, evaluate, mix_soft_labels, run
 from tests.integration.helpers import compose_cfg
 
 CONTRACT_ROW = {"system", "lang", "split", "accuracy", "macro_f1", "ece", "n"}
@@ -51,7 +51,16 @@ def test_metrics_json_follows_the_contract(tiny_run: tuple[Path, dict]) -> None:
     for row in saved["results"]:
         assert set(row) >= CONTRACT_ROW
         assert 0.0 <= row["accuracy"] <= 1.0
-    assert set(saved["stage_seconds"]) == {"prepare", "teacher", "label", "distill", "evaluate", "export"}
+    assert set(saved["stage_seconds"]) == set(STAGES)
+    assert saved["run"] == {
+        "experiment": "default",
+        "variant": "kd+back+cycle",
+        "seed": 42,
+        "mode": "parallel",
+        "teacher": "tiny",
+        "student": "tiny",
+        "data": "chatterbot",
+    }
     results_md = (out / "results.md").read_text()
     assert "teacher_translate_test" in results_md
     assert metrics["target_langs"] == ["it", "ja"]
@@ -221,3 +230,39 @@ def test_roundtrip_without_a_translator_is_refused_before_training(tmp_path: Pat
 
     with pytest.raises(DistillError, match=r"loss.weights.roundtrip > 0 needs back-translations"):
         run(_cfg(tmp_path, "loss.weights.roundtrip=0.5", "logger=none"))
+
+
+def test_report_of_a_real_tiny_run(tiny_run: tuple[Path, dict], tmp_path: Path) -> None:
+    """distill-report on a real run: table, bootstrap against the baselines and all three plots."""
+    from distill.report import main
+
+    run_dir, metrics = tiny_run
+    assert (run_dir / "predictions.parquet").is_file() and (run_dir / "embeddings.parquet").is_file()
+    assert main([str(run_dir), "--out", str(tmp_path), "--bootstrap", "200"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    student = next(r for r in metrics["results"] if r["system"] == "student" and r["lang"] == "it")
+    assert f"{100 * student['accuracy']:.1f} ± 0.0 (1)" in text
+    for lang in ("it", "ja"):
+        assert f"| {lang} | `student` | `teacher_zero_shot` |" in text
+    for plot in ("accuracy", "reliability", "embeddings"):
+        assert (tmp_path / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_baselines_train_beside_the_student(tmp_path: Path) -> None:
+    """baselines=tiny: direct_transfer (a cached teacher recipe) and supervised rows per language."""
+    import pyarrow.parquet as pq
+
+    cfg = _cfg(
+        tmp_path / "run", "baselines=tiny", "logger=csv", "data.topics=aligned", "export_student=false"
+    )
+    metrics, objects = run(cfg)
+    got = {(r["system"], r["lang"]) for r in metrics["results"]}
+    for lang in ("it", "ja"):
+        assert {("direct_transfer", lang), ("supervised", lang)} <= got
+    run_dir = tmp_path / "run"
+    assert (run_dir / "checkpoints" / "supervised" / "last.ckpt").is_file()
+    assert not (run_dir / "student").exists()  # export_student=false
+    predictions = pq.read_table(run_dir / "predictions.parquet").to_pydict()
+    assert {"direct_transfer", "supervised"} <= set(predictions["system"])
+    # aligned topics: the teacher learns only the topics Italian or Japanese translate.
+    assert "trivia" not in objects["teacher"].labels and "emotion" in objects["teacher"].labels

@@ -295,3 +295,19 @@ def test_build_is_fast_and_cached() -> None:
     first = cb._corpus(None)
     assert time.perf_counter() - start < 5.0  # ~0.2 s with the C YAML loader
     assert cb._corpus(None) is first
+
+
+def test_topics_option_selects_labels() -> None:
+    from distill.data.sources.chatterbot import chatterbot_parallel_labels, chatterbot_topics
+
+    assert chatterbot_topics({"topics": "all", "target_langs": ["it"]}) is None
+    aligned = chatterbot_topics({"topics": "aligned", "target_langs": ["zh"]})
+    assert aligned == frozenset(chatterbot_parallel_labels("zh", "train")) | frozenset(
+        chatterbot_parallel_labels("zh", "test")
+    ) | frozenset(chatterbot_parallel_labels("zh", "validation"))
+    assert "trivia" not in aligned
+    assert chatterbot_topics({"topics": ["food", "emotion"]}) == {"food", "emotion"}
+    with pytest.raises(DistillError, match=r"lacks: \['cooking'\]"):
+        chatterbot_topics({"topics": ["food", "cooking"]})
+    with pytest.raises(DistillError, match="not all, aligned or a list"):
+        chatterbot_topics({"topics": "some"})

@@ -678,6 +678,43 @@ def chatterbot_parallel_labels(
     return sorted(set(chatterbot_parallel(target_lang, split, source_lang, data_dir=data_dir)["label"]))
 
 
+def chatterbot_topics(data_cfg: Mapping[str, Any]) -> frozenset[str] | None:
+    """The topics a run keeps (``data.topics``), or ``None`` for every topic.
+
+    ``all`` (the default) keeps every English topic; the teacher then also learns topics no target
+    language translates (``trivia``, ``coding``), which the student never reads. ``aligned`` keeps
+    the topics that occur in the aligned pairs of at least one of ``data.target_langs`` (any
+    split), for the teacher, its validation and the source-language test alike; a list names the
+    topics outright.
+
+    Raises:
+        DistillError: An unknown ``data.topics`` value or a listed topic the corpus lacks.
+    """
+    value = data_cfg.get("topics", "all")
+    if value in (None, "all"):
+        return None
+    source = str(data_cfg.get("source_lang", SOURCE_LANG))
+    if value == "aligned":
+        topics: set[str] = set()
+        for lang in data_cfg.get("target_langs") or []:
+            for split in SPLITS:
+                topics.update(chatterbot_parallel_labels(str(lang), split, source))
+        return frozenset(topics)
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise DistillError(
+            f"data.topics={value!r} is not all, aligned or a list of topics",
+            fix="set data.topics=aligned, data.topics=all or data.topics=[emotion,food]",
+        )
+    known = set(chatterbot_labels("train", source))
+    unknown = sorted(str(t) for t in value if t not in known)
+    if unknown:
+        raise DistillError(
+            f"data.topics names topics the chatterbot corpus lacks: {unknown}",
+            fix=f"choose among {sorted(known)}",
+        )
+    return frozenset(str(t) for t in value)
+
+
 def chatterbot_report(data_dir: str | os.PathLike[str] | None = None) -> list[ChatterbotLanguageReport]:
     """Return the per-language alignment report, English first, then by aligned pairs (descending)."""
     reports = _corpus(data_dir).reports.values()

@@ -1,0 +1,119 @@
+"""Systems trained next to the student, so every result has its baselines beside it (``baselines=``).
+
+- ``direct_transfer``: a multilingual encoder fine-tuned on the source-language labels and applied to
+  the target text as is (XTREME-style zero-shot transfer). It is a teacher recipe
+  (``baselines.direct_transfer`` holds a ``teacher/`` config, ``me5_en`` in ``baselines=full``), so
+  it is trained once and cached like any teacher; ``mode=direct`` runs already have it (their
+  teacher on target text).
+- ``supervised``: the student's architecture trained with cross-entropy on the target language's
+  gold labels (the upper bound no transfer method should beat). Its checkpoints go to
+  ``<run dir>/checkpoints/supervised``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from distill.errors import DistillError
+
+log = logging.getLogger(__name__)
+
+#: Loss weights of the supervised baseline: gold labels only.
+SUPERVISED_WEIGHTS = {"kd": 0.0, "back": 0.0, "cycle": 0.0, "roundtrip": 0.0, "ce": 1.0, "emb": 0.0}
+
+
+def _baselines(cfg: DictConfig) -> Any:
+    return cfg.get("baselines") or {}
+
+
+def direct_transfer_config(cfg: DictConfig) -> DictConfig | None:
+    """The run's config with ``teacher`` replaced by the direct-transfer recipe, or ``None`` when off.
+
+    Off as well in ``mode=direct``, where the teacher itself is the direct-transfer model.
+    """
+    spec = _baselines(cfg).get("direct_transfer")
+    if not spec:
+        return None
+    if cfg.mode.name == "direct":
+        log.info("baselines: mode=direct already scores its teacher as direct_transfer")
+        return None
+    sub = cfg.copy()
+    with open_dict(sub):
+        sub.teacher = OmegaConf.merge(cfg.teacher, spec)
+    return sub
+
+
+def direct_transfer_teacher(cfg: DictConfig, labels: list[str]) -> tuple[DictConfig, tuple[Any, Any]] | None:
+    """Fine-tune (or reuse from the cache) the direct-transfer model; ``(its config, (model, tokenizer))``.
+
+    Raises:
+        DistillError: Its labels differ from the teacher's (it must learn the same label set).
+    """
+    from distill.teacher import load_teacher, train_teacher
+
+    sub = direct_transfer_config(cfg)
+    if sub is None:
+        return None
+    result = train_teacher(sub)
+    if list(result.labels) != list(labels):
+        raise DistillError(
+            f"baselines.direct_transfer learned labels {result.labels}, the teacher has {labels}",
+            fix="train both on the same data (baselines.direct_transfer is a teacher config)",
+        )
+    log.info("baselines: direct_transfer model %s (%s)", result.path, result.source)
+    return sub, load_teacher(result.path)
+
+
+def supervised_config(cfg: DictConfig) -> DictConfig:
+    """The run's config for the supervised baseline: cross-entropy only, one round, own checkpoints.
+
+    Loggers are off for this fit: its curves would mix with the student's in the same W&B run; its
+    scores are rows of ``metrics.json`` (system ``supervised``).
+    """
+    sub = cfg.copy()
+    with open_dict(sub):
+        sub.loss.weights = dict(SUPERVISED_WEIGHTS)
+        sub.cycle.rounds = 1
+        sub.logger = {}
+        for callback in (sub.get("callbacks") or {}).values():
+            if "dirpath" in callback:
+                callback.dirpath = str(Path(str(callback.dirpath)) / "supervised")
+    return sub
+
+
+def train_supervised(cfg: DictConfig, labelled: Any) -> tuple[Any, Any] | None:
+    """Train the supervised upper bound on the target gold labels; ``(model, tokenizer)`` or ``None``.
+
+    Raises:
+        DistillError: A target language's training pairs carry no gold labels.
+    """
+    from distill.data.datamodule import DistillCollator, DistillDataModule
+    from distill.pipeline import build_student, fit_and_load_best, training_rows
+
+    if not _baselines(cfg).get("supervised"):
+        return None
+    for lang, dd in labelled.data.items():
+        if "label" not in dd["train"].column_names or not any(y is not None for y in dd["train"]["label"]):
+            raise DistillError(
+                f"baselines.supervised needs gold labels in the {lang} training pairs, which have none",
+                fix="use data with target labels or set baselines.supervised=false",
+            )
+    sub = supervised_config(cfg)
+    labels = labelled.teacher.labels
+    system, tokenizer = build_student(sub, labels, list(labelled.data))
+    collator = DistillCollator(
+        tokenizer, sub.student.max_length, sub.student.get("prefix", ""), with_source=False
+    )
+    dm = DistillDataModule.from_languages(
+        training_rows(labelled.data, labelled.targets(), labels),
+        collator=collator,
+        batch_size=sub.student.batch_size,
+        seed=sub.seed,
+    )
+    log.info("baselines: training the supervised upper bound on the target gold labels")
+    fit_and_load_best(sub, system, dm, log_config=False)
+    return system.model, tokenizer

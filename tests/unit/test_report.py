@@ -1,0 +1,169 @@
+"""distill-report on synthetic metrics.json files: pooling over seeds, the table, the bootstrap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from distill.errors import DistillError
+from distill.evaluate import MetricsReport
+from distill.report import (
+    load_runs,
+    main,
+    paired_bootstrap,
+    pca_2d,
+    pool,
+    reliability_bins,
+    table_markdown,
+    write_report,
+)
+
+
+def _row(system: str, lang: str, acc: float, n: int = 100) -> dict:
+    return {
+        "system": system,
+        "lang": lang,
+        "split": "test",
+        "accuracy": acc,
+        "macro_f1": acc,
+        "ece": 0.1,
+        "n": n,
+    }
+
+
+def _write_run(
+    folder: Path, seed: int, variant: str, rows: list[dict], targets: list[str] | None = None
+) -> Path:
+    folder.mkdir(parents=True)
+    data = {
+        "task": "classification",
+        "source_lang": "en",
+        "target_langs": targets or ["it"],
+        "results": rows,
+        "run": {"experiment": "x", "variant": variant, "seed": seed, "teacher": "t"},
+        "stage_seconds": {"distill": 60.0},
+    }
+    (folder / "metrics.json").write_text(json.dumps(data))
+    return folder
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    """Two student variants x three seeds; the baselines are the same in every run of a seed."""
+    for seed, (kd, cyc) in enumerate([(0.60, 0.58), (0.64, 0.60), (0.62, 0.62)], start=1):
+        base = [
+            _row("teacher", "en", 0.80),
+            _row("direct_transfer", "it", 0.50),
+            _row("supervised", "it", 0.90),
+        ]
+        _write_run(tmp_path / "kd" / f"seed{seed}", seed, "kd", [_row("student", "it", kd), *base])
+        _write_run(
+            tmp_path / "cyc" / f"seed{seed}", seed, "kd+back+cycle", [_row("student", "it", cyc), *base]
+        )
+    return tmp_path
+
+
+def test_pool_gives_mean_std_and_seed_count(study: Path) -> None:
+    pooled = pool(load_runs([study]))
+    kd = pooled.cell("student (kd)", "it")
+    assert kd is not None and kd.seeds == 3
+    assert kd.mean == pytest.approx(0.62)
+    assert kd.std == pytest.approx(np.std([0.60, 0.64, 0.62], ddof=1))
+    # A baseline repeated in both runs of a seed counts once per seed.
+    direct = pooled.cell("direct_transfer", "it")
+    assert direct is not None and direct.seeds == 3 and direct.std == 0.0
+    assert pooled.names[:2] == ["student (kd)", "student (kd+back+cycle)"]
+
+
+def test_table_marks_best_non_reference_per_column(study: Path) -> None:
+    table = table_markdown(pool(load_runs([study])))
+    lines = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    assert "**62.0 ± 2.0 (3)**" in lines["`student (kd)`"]
+    assert "**" not in lines["`student (kd+back+cycle)`"]
+    assert "**" not in lines["`supervised`"]  # a reference, never marked although it is higher
+    assert "90.0 ± 0.0 (3)" in lines["`supervised`"]
+    assert "80.0 ± 0.0 (3)" in lines["`teacher`"]
+
+
+def test_one_variant_keeps_the_plain_student_name(tmp_path: Path) -> None:
+    _write_run(tmp_path / "a", 1, "kd", [_row("student", "it", 0.5)])
+    _write_run(tmp_path / "b", 2, "kd", [_row("student", "it", 0.7)])
+    pooled = pool(load_runs([tmp_path]))
+    assert pooled.names == ["student"]
+    cell = pooled.cell("student", "it")
+    assert cell is not None and cell.mean == pytest.approx(0.6)
+
+
+def test_runs_per_target_keep_their_own_source_column(tmp_path: Path) -> None:
+    _write_run(tmp_path / "it", 1, "kd", [_row("student", "it", 0.6), _row("student", "en", 0.7)], ["it"])
+    _write_run(tmp_path / "ja", 1, "kd", [_row("student", "ja", 0.5), _row("student", "en", 0.4)], ["ja"])
+    pooled = pool(load_runs([tmp_path]))
+    assert pooled.source_langs == ["en (it)", "en (ja)"] and pooled.target_langs == ["it", "ja"]
+    table = table_markdown(pooled)
+    assert "source mean" in table and "target mean" in table
+    row = next(line for line in table.splitlines() if line.startswith("| `student`"))
+    assert "55.0 ± 0.0 (1)" in row  # both the source mean (0.7, 0.4) and the target mean (0.6, 0.5)
+
+
+def test_paired_bootstrap_interval() -> None:
+    rng = np.random.default_rng(1)
+    a = (rng.random(300) < 0.8).astype(float)
+    b = (rng.random(300) < 0.5).astype(float)
+    diff, low, high = paired_bootstrap([(a, b)], n_resamples=500)
+    assert diff == pytest.approx(a.mean() - b.mean())
+    assert 0 < low < diff < high
+    same = paired_bootstrap([(a, a), (b, b)])
+    assert same == (0.0, 0.0, 0.0)
+    with pytest.raises(DistillError, match="same test examples"):
+        paired_bootstrap([(a, b[:10])])
+
+
+def test_reliability_bins_and_pca() -> None:
+    conf = np.array([0.05, 0.15, 0.95, 0.99])
+    corr = np.array([0.0, 1.0, 1.0, 1.0])
+    bins = reliability_bins(conf, corr, bins=10)
+    assert bins[0] == (0.05, 0.0, 1) and bins[-1][2] == 2 and bins[-1][1] == 1.0
+    x = np.random.default_rng(0).normal(size=(50, 8)) * np.array([5, 1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    xy = pca_2d(x)
+    assert xy.shape == (50, 2) and xy[:, 0].var() > xy[:, 1].var() > 0
+
+
+def test_report_without_predictions_writes_table_and_bars(study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    path = write_report([study], out)
+    text = path.read_text()
+    assert "| `student (kd)` |" in text and "No per-example predictions" in text
+    assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "reliability.png").exists()  # no predictions.parquet to draw it from
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["target_mean"]["student (kd)"]["seeds"] == 3
+
+
+def test_bootstrap_table_from_predictions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 3, 200)
+    for seed in (1, 2):
+        report = MetricsReport(source_lang="en", target_langs=["it"])
+        good = np.eye(3)[np.where(rng.random(200) < 0.8, gold, (gold + 1) % 3)] * 4
+        bad = np.eye(3)[np.where(rng.random(200) < 0.4, gold, (gold + 1) % 3)] * 4
+        report.add_predictions("student", "it", "test", good, gold)
+        report.add_predictions("direct_transfer", "it", "test", bad, gold)
+        report.extras["run"] = {"seed": seed, "variant": "kd"}
+        report.write(tmp_path / "runs" / str(seed))
+    text = write_report([tmp_path / "runs"], tmp_path / "out").read_text()
+    line = next(x for x in text.splitlines() if "`direct_transfer`" in x and x.startswith("| it"))
+    assert " * |" in line and "| 2 | 200 |" in line  # 2 seeds, 200 examples, interval excludes 0
+    assert (tmp_path / "out" / "reliability.png").is_file()
+
+
+def test_cli_errors_name_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "missing")]) == 2
+    assert "missing: no such file or folder" in capsys.readouterr().err
+    assert main([str(tmp_path)]) == 2
+    assert "no metrics.json under" in capsys.readouterr().err
+    (tmp_path / "metrics.json").write_text("{not json")
+    assert main([str(tmp_path)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
