@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from distill.errors import DistillError
 
@@ -43,7 +43,7 @@ def direct_transfer_config(cfg: DictConfig) -> DictConfig | None:
         return None
     sub = cfg.copy()
     with open_dict(sub):
-        sub.teacher = OmegaConf.merge(cfg.teacher, spec)
+        sub.teacher = spec  # a whole teacher config (teacher/ group), e.g. me5_en
     return sub
 
 

@@ -47,8 +47,11 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
     )
     direct = cfg.baselines.get("direct_transfer")
     if direct:
-        with open_dict(cfg):  # the direct-transfer baseline on the tiny model too
-            cfg.baselines.direct_transfer = cfg.teacher
+        with open_dict(cfg):  # the experiment's direct-transfer recipe, on the tiny model
+            cfg.baselines.direct_transfer.model = cfg.teacher.model
+            cfg.baselines.direct_transfer.max_length = 32
+            cfg.baselines.direct_transfer.epochs = 1
+            cfg.baselines.direct_transfer.max_train_examples = 64
     metrics, _ = run(cfg)
     systems = {r["system"] for r in metrics["results"]}
     assert "student" in systems or metrics["task"] == "embedding"
