@@ -60,3 +60,23 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
         assert "direct_transfer" in systems
     if cfg.baselines.get("supervised"):
         assert "supervised" in systems
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variant"),
+    [
+        (["experiment=topics_kd"], "kd"),
+        (["experiment=topics_kd_back_cycle"], "kd+back+cycle"),
+        (["experiment=topics_cycle_r2"], "kd+back+cycle R=2"),
+        (["experiment=topics_direct"], "kd direct"),
+        (["experiment=translate_test_es"], "kd+back+cycle translate-test"),
+        (["experiment=topics_kd", "variant=mine"], "mine"),
+    ],
+)
+def test_student_variant_names_how_the_student_was_made(
+    overrides: list[str], variant: str, tmp_path: Path
+) -> None:
+    from distill.pipeline import run_info
+
+    info = run_info(compose_cfg(tmp_path, *overrides))
+    assert info["variant"] == variant
