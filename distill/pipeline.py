@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, concatenate_datasets
 from omegaconf import DictConfig, OmegaConf
 
 from distill.data.datamodule import DistillCollator, DistillDataModule, distill_rows, label_ids
@@ -78,6 +78,9 @@ class Labelled:
     teacher: TeacherResult
     soft: dict[str, dict[str, SoftLabels]] = field(default_factory=dict)
     roundtrip: dict[str, dict[str, SoftLabels]] = field(default_factory=dict)
+    #: Source-language rehearsal (``data.rehearsal``): labelled source texts (``text``, ``label``)
+    #: and the teacher's soft labels on them; ``None`` when off.
+    rehearsal: tuple[Dataset, SoftLabels] | None = None
 
     def logits(self) -> dict[str, dict[str, np.ndarray]]:
         """The cached teacher logits of the training splits, ``{lang: {split: (N, C)}}``."""
@@ -129,6 +132,7 @@ def check_config(cfg: DictConfig) -> None:
         )
     if len(set(langs)) != len(langs):
         raise DistillError(f"data.target_langs={langs} names a language twice")
+    rehearsal_size(cfg)
     if uses_roundtrip(cfg) and not cfg.mode.get("translator"):
         raise DistillError(
             "loss.weights.roundtrip > 0 needs back-translations of the target text, but no translator is set",
@@ -177,16 +181,71 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
                 max_length=int(cfg.teacher.max_length),
                 batch_size=int(cfg.teacher.get("label_batch_size", 64)),
             )
+        rehearsal = rehearsal_labels(cfg, Path(teacher.path))
     summary = {
         lang: {s: {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
         for lang, splits in soft.items()
     }
+    if rehearsal is not None:
+        entry = rehearsal[1]
+        summary[f"{cfg.data.source_lang}_rehearsal"] = {
+            "train": {"rows": len(entry), "key": entry.key, "hit": entry.hit}
+        }
     for lang, splits in roundtrip.items():
         summary[lang].update(
             {f"{s}_roundtrip": {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
         )
     write_text_atomic(out_dir / "labels.json", json.dumps(summary, indent=2))
-    return Labelled(data=objects["data"], teacher=teacher, soft=soft, roundtrip=roundtrip)
+    return Labelled(
+        data=objects["data"], teacher=teacher, soft=soft, roundtrip=roundtrip, rehearsal=rehearsal
+    )
+
+
+def rehearsal_size(cfg: DictConfig) -> int | str:
+    """``data.rehearsal``: a count of source texts (0: off) or ``"all"``.
+
+    Raises:
+        DistillError: Any other value.
+    """
+    value = cfg.data.get("rehearsal", 0)
+    if value is None or value == "all":
+        return value or 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DistillError(
+            f"data.rehearsal must be a count of source texts >= 0 or all, got {value!r}",
+            fix="set data.rehearsal=500, data.rehearsal=all or data.rehearsal=0 (off)",
+        )
+    return value
+
+
+def rehearsal_labels(cfg: DictConfig, teacher_dir: Path) -> tuple[Dataset, SoftLabels] | None:
+    """Labelled source texts to rehearse (``data.rehearsal``) and the teacher's cached soft labels.
+
+    ``data.rehearsal=N`` takes N of the teacher's own training texts (stratified over labels, fixed
+    seed; ``all`` for every one). The student reads them as well as the target text, against the
+    teacher's soft labels, so that it keeps the source language (DESIGN.md section 3: forgetting).
+
+    Raises:
+        DistillError: A value that is not a count >= 0 or ``all``.
+    """
+    value = rehearsal_size(cfg)
+    if value == 0:
+        return None
+    from distill.label import label_stage
+    from distill.teacher import TeacherRecipe, cap_examples, teacher_training_data
+
+    data = teacher_training_data(cfg)
+    if value != "all":
+        data = cap_examples(data, int(value), TeacherRecipe.from_cfg(cfg).seed)
+    texts = Dataset.from_dict({"text": data.train_texts, "label": data.train_labels})
+    soft = label_stage(
+        teacher_dir,
+        {str(cfg.data.source_lang): DatasetDict({"train": Dataset.from_dict({"src": data.train_texts})})},
+        mode="parallel",
+        max_length=int(cfg.teacher.max_length),
+        batch_size=int(cfg.teacher.get("label_batch_size", 64)),
+    )
+    return texts, soft[str(cfg.data.source_lang)]["train"]
 
 
 def uses_roundtrip(cfg: DictConfig) -> bool:
@@ -358,6 +417,8 @@ def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSy
             batch_size=cfg.student.batch_size,
             seed=cfg.seed,
         )
+        if labelled.rehearsal is not None:
+            dm.train_rows = with_rehearsal(dm.train_rows, labelled.rehearsal, labels, lang_id=len(data))
         best = _fit_round(cfg, system, dm, r)
     return system, tokenizer, best
 
@@ -393,6 +454,31 @@ def _relabel(
         }
     system.model.train()
     return out
+
+
+def with_rehearsal(
+    train: Dataset, rehearsal: tuple[Dataset, SoftLabels], labels: list[str], lang_id: int
+) -> Dataset:
+    """The training rows plus the rehearsal rows: a source text on both sides, the teacher's labels.
+
+    Read as ``tgt`` the text gets the ``kd`` term, read as ``src`` the ``back`` term (``cycle`` is
+    zero on it), always against the teacher (cyclic rounds do not relabel it).
+    """
+    texts, soft = rehearsal
+    logits = soft.logits()
+    extra = {"teacher_src_logits": logits} if "teacher_src_logits" in train.column_names else {}
+    if "teacher_roundtrip_logits" in train.column_names:
+        extra["teacher_roundtrip_logits"] = logits
+    pairs = Dataset.from_dict({"src": texts["text"], "tgt": texts["text"], "label": texts["label"]})
+    rows = distill_rows(
+        pairs,
+        logits,
+        lang_id=lang_id,
+        label2id={name: i for i, name in enumerate(labels)},
+        where="data.rehearsal",
+        **extra,
+    )
+    return concatenate_datasets([train, rows.cast(train.features)])
 
 
 def check_test_labels(data: Mapping[str, DatasetDict], labels: list[str]) -> None:

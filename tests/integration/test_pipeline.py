@@ -266,3 +266,36 @@ def test_baselines_train_beside_the_student(tmp_path: Path) -> None:
     assert {"direct_transfer", "supervised"} <= set(predictions["system"])
     # aligned topics: the teacher learns only the topics Italian or Japanese translate.
     assert "trivia" not in objects["teacher"].labels and "emotion" in objects["teacher"].labels
+
+
+def test_rehearsal_adds_teacher_labelled_source_texts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """data.rehearsal=N: N of the teacher's English training texts join the student's rows."""
+    import distill.pipeline as pipeline
+
+    sizes: list[tuple[int, int]] = []
+    real = pipeline.with_rehearsal
+
+    def spy(train, rehearsal, labels, lang_id):  # type: ignore[no-untyped-def]
+        out = real(train, rehearsal, labels, lang_id)
+        sizes.append((len(train), len(out)))
+        extra = out.select(range(len(train), len(out)))
+        assert extra["src"] == extra["tgt"] and set(extra["lang"]) == {lang_id}
+        assert all(y >= 0 for y in extra["labels"])  # the gold source labels come along
+        return out
+
+    monkeypatch.setattr(pipeline, "with_rehearsal", spy)
+    run(_cfg(tmp_path / "run", "data.rehearsal=40", "logger=csv", "cycle.rounds=2", "export_student=false"))
+    assert [b - a for a, b in sizes] == [40, 40]  # both cyclic rounds rehearse
+    labels = json.loads((tmp_path / "run" / "labels.json").read_text())
+    assert labels["en_rehearsal"]["train"]["rows"] == 40
+
+
+@pytest.mark.parametrize("value", ["-1", "some", "true"])
+def test_bad_rehearsal_value_is_refused_before_training(value: str, tmp_path: Path) -> None:
+    from distill.errors import DistillError
+    from distill.pipeline import check_config
+
+    with pytest.raises(DistillError, match=r"data\.rehearsal must be"):
+        check_config(_cfg(tmp_path, f"data.rehearsal={value}"))
