@@ -834,6 +834,8 @@ def student_variant(cfg: DictConfig) -> str:
     from distill.utils.resolvers import active_terms
 
     name = active_terms(cfg.loss.weights)
+    if cfg.data.get("rehearsal"):
+        name += f" rehearsal={cfg.data.rehearsal}"
     if int(cfg.cycle.rounds) > 1:
         name += f" R={int(cfg.cycle.rounds)}"
     if cfg.mode.name != "parallel":

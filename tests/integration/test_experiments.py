@@ -69,6 +69,7 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
         (["experiment=topics_kd_back_cycle"], "kd+back+cycle"),
         (["experiment=topics_cycle_r2"], "kd+back+cycle R=2"),
         (["experiment=topics_direct"], "kd direct"),
+        (["experiment=topics_rehearsal"], "kd+back+cycle rehearsal=all"),
         (["experiment=translate_test_es"], "kd+back+cycle translate-test"),
         (["experiment=topics_kd", "variant=mine"], "mine"),
     ],
