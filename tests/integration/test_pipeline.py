@@ -299,3 +299,20 @@ def test_bad_rehearsal_value_is_refused_before_training(value: str, tmp_path: Pa
 
     with pytest.raises(DistillError, match=r"data\.rehearsal must be"):
         check_config(_cfg(tmp_path, f"data.rehearsal={value}"))
+
+
+def test_distill_eval_scores_the_cached_direct_transfer_but_not_supervised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """distill-eval has no training data in hand: it scores direct_transfer (cached) and says so."""
+    from distill.pipeline import baseline_systems
+    from distill.teacher import train_teacher
+
+    cfg = _cfg(tmp_path, "baselines=tiny")
+    labels = train_teacher(cfg).labels
+    with caplog.at_level("WARNING"):
+        systems = baseline_systems(cfg, None, labels)
+    assert set(systems) == {"direct_transfer"}
+    assert "supervised is trained by distill-run only" in caplog.text
+    direct = compose_cfg(tmp_path, "debug=tiny", "baselines=tiny", "mode=direct")
+    assert baseline_systems(direct, None, labels) == {}  # mode=direct: the teacher is that model
