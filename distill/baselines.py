@@ -91,8 +91,7 @@ def train_supervised(cfg: DictConfig, labelled: Any) -> tuple[Any, Any] | None:
     Raises:
         DistillError: A target language's training pairs carry no gold labels.
     """
-    from distill.data.datamodule import DistillCollator, DistillDataModule
-    from distill.pipeline import build_student, fit_and_load_best, training_rows
+    from distill.pipeline import build_student, fit_and_load_best, student_datamodule
 
     if not _baselines(cfg).get("supervised"):
         return None
@@ -105,15 +104,7 @@ def train_supervised(cfg: DictConfig, labelled: Any) -> tuple[Any, Any] | None:
     sub = supervised_config(cfg)
     labels = labelled.teacher.labels
     system, tokenizer = build_student(sub, labels, list(labelled.data))
-    collator = DistillCollator(
-        tokenizer, sub.student.max_length, sub.student.get("prefix", ""), with_source=False
-    )
-    dm = DistillDataModule.from_languages(
-        training_rows(labelled.data, labelled.targets(), labels),
-        collator=collator,
-        batch_size=sub.student.batch_size,
-        seed=sub.seed,
-    )
+    dm = student_datamodule(sub, tokenizer, labelled.data, labelled.targets(), labels, with_source=False)
     log.info("baselines: training the supervised upper bound on the target gold labels")
     fit_and_load_best(sub, system, dm, log_config=False)
     return system.model, tokenizer

@@ -78,8 +78,8 @@ class Labelled:
     teacher: TeacherResult
     soft: dict[str, dict[str, SoftLabels]] = field(default_factory=dict)
     roundtrip: dict[str, dict[str, SoftLabels]] = field(default_factory=dict)
-    #: Source-language rehearsal (``data.rehearsal``): labelled source texts (``text``, ``label``)
-    #: and the teacher's soft labels on them; ``None`` when off.
+    #: Source-language rehearsal (``data.rehearsal``): labelled source texts as pairs (``src`` =
+    #: ``tgt``, ``label``) and the teacher's soft labels on them; ``None`` when off.
     rehearsal: tuple[Dataset, SoftLabels] | None = None
 
     def logits(self) -> dict[str, dict[str, np.ndarray]]:
@@ -164,8 +164,7 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
             # directly by the evaluate stage.
             {lang: DatasetDict({s: dd[s] for s in TRAIN_SPLITS}) for lang, dd in objects["data"].items()},
             mode=cfg.mode.name,
-            max_length=int(cfg.teacher.max_length),
-            batch_size=int(cfg.teacher.get("label_batch_size", 64)),
+            **teacher_label_kw(cfg),
         )
         roundtrip: dict[str, dict[str, SoftLabels]] = {}
         if uses_roundtrip(cfg):
@@ -178,8 +177,7 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
                 Path(teacher.path),
                 views,
                 mode="parallel",
-                max_length=int(cfg.teacher.max_length),
-                batch_size=int(cfg.teacher.get("label_batch_size", 64)),
+                **teacher_label_kw(cfg),
             )
         rehearsal = rehearsal_labels(cfg, Path(teacher.path))
     summary = {
@@ -237,15 +235,22 @@ def rehearsal_labels(cfg: DictConfig, teacher_dir: Path) -> tuple[Dataset, SoftL
     data = teacher_training_data(cfg)
     if value != "all":
         data = cap_examples(data, int(value), TeacherRecipe.from_cfg(cfg).seed)
-    texts = Dataset.from_dict({"text": data.train_texts, "label": data.train_labels})
+    pairs = Dataset.from_dict({"src": data.train_texts, "tgt": data.train_texts, "label": data.train_labels})
     soft = label_stage(
         teacher_dir,
         {str(cfg.data.source_lang): DatasetDict({"train": Dataset.from_dict({"src": data.train_texts})})},
         mode="parallel",
-        max_length=int(cfg.teacher.max_length),
-        batch_size=int(cfg.teacher.get("label_batch_size", 64)),
+        **teacher_label_kw(cfg),
     )
-    return texts, soft[str(cfg.data.source_lang)]["train"]
+    return pairs, soft[str(cfg.data.source_lang)]["train"]
+
+
+def teacher_label_kw(cfg: DictConfig) -> dict[str, Any]:
+    """How the teacher labels text for the cache: ``max_length`` and ``batch_size``."""
+    return {
+        "max_length": int(cfg.teacher.max_length),
+        "batch_size": int(cfg.teacher.get("label_batch_size", 64)),
+    }
 
 
 def uses_roundtrip(cfg: DictConfig) -> bool:
@@ -402,25 +407,38 @@ def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSy
     """
     data, labels = labelled.data, labelled.teacher.labels
     system, tokenizer = build_student(cfg, labels, list(data))
-    collator = DistillCollator(
-        tokenizer, cfg.student.max_length, cfg.student.get("prefix", ""), with_source=system.needs_source
-    )
     teacher_targets = labelled.targets()
     targets: Targets = teacher_targets
     best = BestCheckpoint()
     for r in range(int(cfg.cycle.rounds)):
         if r > 0:
             targets = _relabel(cfg, system, tokenizer, data, teacher_targets)
-        dm = DistillDataModule.from_languages(
-            training_rows(data, targets, labels),
-            collator=collator,
-            batch_size=cfg.student.batch_size,
-            seed=cfg.seed,
-        )
+        dm = student_datamodule(cfg, tokenizer, data, targets, labels, with_source=system.needs_source)
         if labelled.rehearsal is not None:
             dm.train_rows = with_rehearsal(dm.train_rows, labelled.rehearsal, labels, lang_id=len(data))
         best = _fit_round(cfg, system, dm, r)
     return system, tokenizer, best
+
+
+def student_datamodule(
+    cfg: DictConfig,
+    tokenizer: Any,
+    data: Mapping[str, DatasetDict],
+    targets: Targets,
+    labels: list[str],
+    *,
+    with_source: bool,
+) -> DistillDataModule:
+    """Every language's training and validation rows, tokenised for the student (``cfg.student``)."""
+    collator = DistillCollator(
+        tokenizer, cfg.student.max_length, cfg.student.get("prefix", ""), with_source=with_source
+    )
+    return DistillDataModule.from_languages(
+        training_rows(data, targets, labels),
+        collator=collator,
+        batch_size=cfg.student.batch_size,
+        seed=cfg.seed,
+    )
 
 
 def _relabel(
@@ -464,12 +482,11 @@ def with_rehearsal(
     Read as ``tgt`` the text gets the ``kd`` term, read as ``src`` the ``back`` term (``cycle`` is
     zero on it), always against the teacher (cyclic rounds do not relabel it).
     """
-    texts, soft = rehearsal
+    pairs, soft = rehearsal
     logits = soft.logits()
     extra = {"teacher_src_logits": logits} if "teacher_src_logits" in train.column_names else {}
     if "teacher_roundtrip_logits" in train.column_names:
         extra["teacher_roundtrip_logits"] = logits
-    pairs = Dataset.from_dict({"src": texts["text"], "tgt": texts["text"], "label": texts["label"]})
     rows = distill_rows(
         pairs,
         logits,

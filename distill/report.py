@@ -67,9 +67,25 @@ class Run:
     variant: str
     experiment: str
     teacher: str
+    _predictions: dict[tuple[str, str, str], dict[str, np.ndarray]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def predictions(self) -> dict[tuple[str, str, str], dict[str, np.ndarray]]:
-        """``(system, lang, split) -> {"gold", "pred", "confidence"}`` from ``predictions.parquet``."""
+        """``(system, lang, split) -> {"gold", "pred", "confidence"}`` from ``predictions.parquet``.
+
+        Read once per run; later calls (bootstrap, reliability diagrams) reuse it.
+        """
+        if self._predictions is None:
+            self._predictions = self._read_predictions()
+        return self._predictions
+
+    def correct(self, system: str, lang: str, split: str) -> np.ndarray | None:
+        """1.0 where ``system`` got the example right, 0.0 where not; ``None`` without predictions."""
+        p = self.predictions().get((system, lang, split))
+        return None if p is None else (p["pred"] == p["gold"]).astype(float)
+
+    def _read_predictions(self) -> dict[tuple[str, str, str], dict[str, np.ndarray]]:
         file = self.path.parent / PREDICTIONS_FILE
         if not file.is_file():
             return {}
@@ -313,22 +329,8 @@ def paired_bootstrap(
     return float(diffs.mean()), float(low), float(high)
 
 
-class _Outcomes:
-    """Per-run correctness arrays, read from ``predictions.parquet`` once per run."""
-
-    def __init__(self, split: str) -> None:
-        self.split = split
-        self.cache: dict[Path, dict[tuple[str, str, str], dict[str, np.ndarray]]] = {}
-
-    def correct(self, run: Run, system: str, lang: str) -> np.ndarray | None:
-        if run.path not in self.cache:
-            self.cache[run.path] = run.predictions()
-        p = self.cache[run.path].get((system, lang, self.split))
-        return None if p is None else (p["pred"] == p["gold"]).astype(float)
-
-
 def _pairs(
-    outcomes: _Outcomes, student: Cell, baseline: Cell, baseline_system: str, lang: str
+    student: Cell, baseline: Cell, baseline_system: str, lang: str, split: str
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per student seed, (student correct, baseline correct); a once-trained baseline pairs with all."""
     pairs = []
@@ -337,8 +339,8 @@ def _pairs(
         b_run = baseline.runs.get(seed) or only
         if b_run is None:
             continue
-        a = outcomes.correct(s_run, "student", lang)
-        b = outcomes.correct(b_run, baseline_system, lang)
+        a = s_run.correct("student", lang, split)
+        b = b_run.correct(baseline_system, lang, split)
         if a is not None and b is not None and len(a) == len(b):
             pairs.append((a, b))
     return pairs
@@ -348,7 +350,6 @@ def compare(
     pooled: Pooled, baselines: Sequence[str] = DEFAULT_BASELINES, n_resamples: int = 1000, split: str = "test"
 ) -> list[Comparison]:
     """Every student name against every baseline present, per target language, on common seeds."""
-    outcomes = _Outcomes(split)
     students = [n for n in pooled.names if pooled.system_of[n] == "student"]
     others = [n for n in pooled.names if pooled.system_of[n] in baselines]
     out = []
@@ -358,7 +359,7 @@ def compare(
                 s_cell, b_cell = pooled.cell(s_name, lang, split), pooled.cell(b_name, lang, split)
                 if s_cell is None or b_cell is None:
                     continue
-                pairs = _pairs(outcomes, s_cell, b_cell, pooled.system_of[b_name], lang)
+                pairs = _pairs(s_cell, b_cell, pooled.system_of[b_name], lang, split)
                 if pairs:
                     diff, low, high = paired_bootstrap(pairs, n_resamples)
                     out.append(
