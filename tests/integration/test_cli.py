@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers import labels_hit, sweep_jobs
+
 BIN = Path(sys.executable).parent
 
 
@@ -133,20 +135,12 @@ def test_multirun_jobs_share_one_teacher_pass(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    jobs = sorted(p for p in sweep.iterdir() if p.name.isdigit())
+    jobs = sweep_jobs(sweep)
     assert [j.name for j in jobs] == ["0", "1"]
     teachers = [json.loads((j / "teacher.json").read_text()) for j in jobs]
     assert [t["source"] for t in teachers] == ["trained", "cache"]
     assert teachers[0]["path"] == teachers[1]["path"]
     assert len(list((cache / "teachers").iterdir())) == 1
-    hits = [
-        {
-            entry["hit"]
-            for splits in json.loads((j / "labels.json").read_text()).values()
-            for entry in splits.values()
-        }
-        for j in jobs
-    ]
-    assert hits == [{False}, {True}]  # the second job never ran the teacher
+    assert [labels_hit(j) for j in jobs] == [{False}, {True}]  # the second job never ran the teacher
     for j in jobs:
         assert (j / "metrics.json").is_file() and (j / "student" / "model.safetensors").is_file()

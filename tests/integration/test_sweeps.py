@@ -11,7 +11,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from distill.utils.resolvers import group, sweep_group
-from tests.integration.helpers import compose_cfg
+from tests.integration.helpers import compose_cfg, labels_hit, sweep_jobs
 from tests.integration.test_cli import _run
 
 # The tiny setting without a logger choice (the W&B test picks its own), one target language, no
@@ -35,15 +35,6 @@ def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "cache"
 
 
-def _jobs(sweep: Path) -> list[Path]:
-    return sorted((p for p in sweep.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-
-
-def _labels_hit(job: Path) -> set[bool]:
-    labels = json.loads((job / "labels.json").read_text())
-    return {entry["hit"] for splits in labels.values() for entry in splits.values()}
-
-
 def test_optuna_search_shares_one_teacher_pass(tmp_path: Path) -> None:
     """3 trials: the teacher trains and labels in the first; every trial returns its best val/acc."""
     cache, sweep = tmp_path / "cache", tmp_path / "sweep"
@@ -61,7 +52,7 @@ def test_optuna_search_shares_one_teacher_pass(tmp_path: Path) -> None:
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert result["name"] == "optuna" and set(result["best_params"]) == SEARCHED
 
-    jobs = _jobs(sweep)
+    jobs = sweep_jobs(sweep)
     assert [j.name for j in jobs] == ["0", "1", "2"]
     scores = []
     for j in jobs:
@@ -78,7 +69,7 @@ def test_optuna_search_shares_one_teacher_pass(tmp_path: Path) -> None:
         "cache",
     ]
     assert len(list((cache / "teachers").iterdir())) == 1
-    assert [_labels_hit(j) for j in jobs] == [{False}, {True}, {True}]
+    assert [labels_hit(j) for j in jobs] == [{False}, {True}, {True}]
 
 
 def test_submitit_local_launcher_runs_every_job(tmp_path: Path, warm_cache: Path) -> None:
@@ -128,7 +119,7 @@ def test_wandb_runs_of_a_sweep_share_one_group(tmp_path: Path, warm_cache: Path)
     )
     assert proc.returncode == 0, proc.stderr
     swept = _group_field(f"grp-{tmp_path.name}_sweep")  # the experiment and the sweep folder
-    for j, seed in zip(_jobs(sweep), (1, 2), strict=True):
+    for j, seed in zip(sweep_jobs(sweep), (1, 2), strict=True):
         blob = _wandb_blob(j)
         assert swept in blob, j
         for tag in ("mode:parallel", "langs:it", "loss:kd+back+cycle", f"seed:{seed}"):
