@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 from omegaconf import DictConfig, open_dict
 
 from distill.errors import DistillError
@@ -103,6 +104,7 @@ def train_supervised(cfg: DictConfig, labelled: Any) -> tuple[Any, Any] | None:
             )
     sub = supervised_config(cfg)
     labels = labelled.teacher.labels
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)  # the same start in every run
     system, tokenizer = build_student(sub, labels, list(labelled.data))
     dm = student_datamodule(sub, tokenizer, labelled.data, labelled.targets(), labels, with_source=False)
     log.info("baselines: training the supervised upper bound on the target gold labels")

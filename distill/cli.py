@@ -40,8 +40,49 @@ def _debug() -> bool:
 
 
 def print_config(cfg: DictConfig) -> None:
-    """Print the composed config as YAML (Hydra interpolations resolved)."""
-    print(OmegaConf.to_yaml(cfg, resolve=True))
+    """Print the composed config as YAML (Hydra interpolations resolved, secrets masked)."""
+    from distill.utils.redact import redacted_yaml
+
+    print(redacted_yaml(cfg, resolve=True))
+
+
+def guard_secrets(cfg: DictConfig) -> set[str]:
+    """Keep this run's secrets out of its files and logs; returns them (see :mod:`distill.utils.redact`).
+
+    Collects the secret environment values and secret-looking config values, puts a
+    :class:`~distill.utils.redact.SecretFilter` on every logging handler, masks them in
+    ``sys.argv`` (W&B and the model card record the command line) and rewrites the config files
+    Hydra saved under ``<run dir>/.hydra`` before the task started.
+    """
+    from distill.utils.redact import install_secret_filter, known_secrets, redact_argv, redact_hydra_output
+
+    secrets = known_secrets(cfg)
+    install_secret_filter(secrets)
+    sys.argv[:] = redact_argv(sys.argv, secrets)
+    for path in redact_hydra_output(secrets):
+        log.info("masked secrets in %s", path)
+    return secrets
+
+
+def warn_trust_remote_code(cfg: DictConfig) -> list[str]:
+    """Warn for every ``trust_remote_code`` key set true (it runs code from the model's repository)."""
+    keys: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                key = f"{path}.{k}" if path else str(k)
+                if str(k) == "trust_remote_code" and v is True:
+                    keys.append(key)
+                walk(v, key)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{path}[{i}]")
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    for key in keys:
+        log.warning("%s=true: models loaded with it may run code from their repository", key)
+    return keys
 
 
 OBJECTIVES = (None, "val")
@@ -171,6 +212,24 @@ def open_mapping_overrides(args: list[str]) -> list[str]:
     return ["++" + a if a.startswith(OPEN_MAPPINGS) and "=" in a else a for a in args]
 
 
+MISSING_EXAMPLES = {
+    "data.target_langs": "data.target_langs=[it]",
+    "data.parallel": "data.parallel=en_it.tsv",
+}
+
+
+def check_no_missing(cfg: DictConfig) -> None:
+    """Fail when a mandatory key (``???`` in its config file) was not given a value."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        examples = " ".join(MISSING_EXAMPLES.get(k, f"{k}=<value>") for k in missing)
+        raise DistillError(
+            f"config key{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"{'have' if len(missing) > 1 else 'has'} no value",
+            fix=f"set {'them' if len(missing) > 1 else 'it'} on the command line, e.g. {examples}",
+        )
+
+
 def _app(stage: str, fn: StageFn) -> Callable[[], None]:
     """Wrap ``fn`` as a Hydra app named ``distill-<stage>``."""
 
@@ -178,15 +237,21 @@ def _app(stage: str, fn: StageFn) -> Callable[[], None]:
     def _main(cfg: DictConfig) -> Any:
         with open_dict(cfg):
             cfg.stage = stage
+        secrets = guard_secrets(cfg)
+        warn_trust_remote_code(cfg)
         # The config decides the shared cache; everything below reads it from the environment.
         os.environ["DISTILL_CACHE"] = str(Path(cfg.paths.cache_dir).expanduser())
         try:
+            if stage != "teacher":  # the teacher needs only the source data
+                check_no_missing(cfg)
             return fn(cfg)
         except DistillError as e:
             if _debug():
                 raise
+            from distill.utils.redact import redact_text
+
             log.error("%s", e)
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {redact_text(str(e), secrets)}", file=sys.stderr)
             sys.exit(2)
 
     def entry() -> None:

@@ -309,7 +309,14 @@ def export_encoder(
 
 def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every stage of the embedding task; ``(metrics, objects)`` like :func:`distill.pipeline.run`."""
-    from distill.pipeline import StageTimer, check_config, finish_wandb, fit_and_load_best, write_run
+    from distill.pipeline import (
+        StageTimer,
+        check_config,
+        finish_wandb,
+        fit_and_load_best,
+        in_run_dir,
+        write_run,
+    )
     from distill.prepare import prepare
 
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -378,7 +385,7 @@ def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                 src = encode(system.encoder, tokenizer, test["src"], **s_kw)
                 tgt = encode(system.encoder, tokenizer, test["tgt"], **s_kw)
                 _scores(report, "student", lang, src, tgt, emb[lang]["test"], _projector(system))
-        report.extras["student_checkpoint"] = best.path
+        report.extras["student_checkpoint"] = in_run_dir(cfg, best.path)
         report.extras["best_val"] = best.to_dict()  # val/loss (min): sweep it with direction=minimize
         with timer("export"):
             export_encoder(cfg, system, tokenizer, report, langs)

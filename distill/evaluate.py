@@ -366,9 +366,23 @@ class MetricsReport:
         return out
 
     def write_json(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``metrics.json`` atomically (strict JSON: NaN is refused)."""
+        """Write ``metrics.json`` atomically (strict JSON: NaN is refused).
+
+        The durations (:data:`TIMING_KEYS`) are left out: they go to ``timings.json``
+        (:meth:`write`), so that a rerun of the same command and seed writes the same bytes.
+        """
         path = Path(path)
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        data = {k: v for k, v in self.to_dict().items() if k not in TIMING_KEYS}
+        write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+        return path
+
+    def write_timings(self, path: str | os.PathLike[str]) -> Path | None:
+        """Write the durations among the extras to ``timings.json`` atomically (None: there are none)."""
+        timings = {k: self.extras[k] for k in TIMING_KEYS if k in self.extras}
+        if not timings:
+            return None
+        path = Path(path)
+        write_text_atomic(path, json.dumps(timings, indent=2, allow_nan=False) + "\n")
         return path
 
     def write_markdown(self, path: str | os.PathLike[str]) -> Path:
@@ -378,8 +392,10 @@ class MetricsReport:
         return path
 
     def write(self, run_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``metrics.json`` and ``results.md`` into ``run_dir`` (and the per-example files)."""
+        """Write ``metrics.json`` and ``results.md`` into ``run_dir`` (and the per-example files, and
+        ``timings.json`` with the stage times)."""
         run_dir = Path(run_dir)
+        self.write_timings(run_dir / TIMINGS_FILE)
         if self.predictions:
             write_predictions(self.predictions, run_dir / PREDICTIONS_FILE)
         if self.embeddings:
@@ -388,6 +404,9 @@ class MetricsReport:
 
 
 PREDICTIONS_FILE = "predictions.parquet"
+TIMINGS_FILE = "timings.json"
+#: Extras that are durations: kept out of ``metrics.json``, written to ``timings.json``.
+TIMING_KEYS = ("stage_seconds",)
 EMBEDDINGS_FILE = "embeddings.parquet"
 
 

@@ -54,6 +54,8 @@ class ModelCard:
         license: The license identifier; set it to the base model's license.
         input_prefix: A prefix the student expects before every text (``"query: "`` for E5).
         title: The card's heading; defaults to one built from the languages.
+        provenance: The run's :func:`distill.provenance.provenance` record: every model and data
+            source with its origin, license and content hash, and the reproducibility facts.
     """
 
     base_model: str
@@ -66,6 +68,7 @@ class ModelCard:
     license: str = "unknown"
     input_prefix: str = ""
     title: str | None = None
+    provenance: Mapping[str, Any] | None = None
 
     def report(self) -> MetricsReport | None:
         """The metrics as a :class:`~distill.evaluate.MetricsReport` (rows are wrapped)."""
@@ -105,6 +108,55 @@ def _data_lines(data: Mapping[str, Any]) -> list[str]:
         else:
             lines.append(f"- **{key}**: `{value}`")
     return lines or ["Not recorded."]
+
+
+def _source(entry: Mapping[str, Any]) -> str:
+    """Where a model or data set came from, in a few words (local paths by their last part only)."""
+    if entry.get("package"):
+        return f"package `{entry['package']}=={entry.get('version')}`"
+    if entry.get("hub_id"):
+        revision = f" @ `{str(entry['revision'])[:12]}`" if entry.get("revision") else ""
+        return f"hub `{entry['hub_id']}`{revision}" + (f" ({entry['config']})" if entry.get("config") else "")
+    if entry.get("source") == "fine-tuned":
+        return f"fine-tuned from `{entry.get('base_model')}` by this pipeline"
+    if entry.get("path"):
+        return f"local `{Path(str(entry['path'])).name}`"
+    if entry.get("backend"):
+        return f"{entry['backend']}" + (f" `{entry['pair']}`" if entry.get("pair") else "")
+    return str(entry.get("ref") or entry.get("source") or "?")
+
+
+def _hash(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} `{v}`" for k, v in value.items())
+    return f"`{value}`" if value else "-"
+
+
+def _provenance_lines(provenance: Mapping[str, Any] | None) -> list[str]:
+    if not provenance:
+        return ["Not recorded."]
+    lines = ["| what | role | source | license | SHA-256 |", "|---|---|---|---|---|"]
+    for kind in ("models", "data", "mt"):
+        for e in provenance.get(kind) or []:
+            what = {"models": "model", "data": "data", "mt": "MT"}[kind]
+            role, license_ = e.get("name") or e.get("role"), e.get("license") or "unknown"
+            lines.append(f"| {what} | {role} | {_source(e)} | {license_} | {_hash(e.get('sha256'))} |")
+    repro = provenance.get("reproducibility") or {}
+    if repro:
+        versions = ", ".join(f"{k} {v}" for k, v in (repro.get("versions") or {}).items() if v)
+        git = repro.get("git") or {}
+        commit = git.get("commit")
+        dirty = " (with uncommitted changes)" if git.get("dirty") else ""
+        where = f"`{commit}`{dirty}" if commit else "unknown"
+        plat = repro.get("platform") or {}
+        lines += [
+            "",
+            f"- **seed**: `{repro.get('seed')}`",
+            f"- **code**: git commit {where}",
+            f"- **libraries**: {versions}",
+            f"- **platform**: {plat.get('system')} {plat.get('machine')}, {plat.get('accelerator')}",
+        ]
+    return lines
 
 
 def _metrics_lines(card: ModelCard) -> list[str]:
@@ -188,6 +240,10 @@ def render_card(card: ModelCard, labels: Sequence[str], name: str = "path/to/stu
         "",
         *_data_lines(card.data),
         "",
+        "## Provenance",
+        "",
+        *_provenance_lines(card.provenance),
+        "",
         "## How it was made",
         "",
         "```bash",
@@ -248,7 +304,7 @@ def export_student(
             is complete; a non-empty folder that is not a model export is refused.
         card: The model card contents; or give its fields (:class:`ModelCard`) as keywords.
         **card_fields: ``base_model``, ``teacher``, ``languages``, ``command``, ``metrics``,
-            ``data``, ``pipeline_tag``, ``license``, ``input_prefix``, ``title``.
+            ``data``, ``pipeline_tag``, ``license``, ``input_prefix``, ``title``, ``provenance``.
 
     Returns:
         The folder.

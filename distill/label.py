@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -34,12 +35,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict, Features, List, Value, load_from_disk
+from datasets import Dataset, DatasetDict, Features, List, Value, concatenate_datasets, load_from_disk
 
 from distill.errors import DistillError
 from distill.models.classifier import length_sorted_batches, load_classifier, mean_pool, predict_logits
 from distill.utils.atomic import atomic_dir, write_text_atomic
 from distill.utils.hashing import file_sha256, text_sha256
+from distill.utils.manifest import files_problem, files_sha256, record_hashes
 from distill.utils.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 # Bump when the stored columns or their meaning change: every old entry then misses.
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# Texts per shard of the label stage: the unit a killed label stage resumes from.
+SHARD_ROWS = 8192
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -317,34 +321,37 @@ def _logits_and_embeddings(
             pooled[idx] = emb
     finally:
         handle.remove()
-    assert pooled is not None, "no texts: _run_teacher handles that case"
+    assert pooled is not None, "no texts: _teacher_outputs handles that case"
     return logits, pooled
 
 
-def _run_teacher(
-    teacher_dir: Path,
+def _load_teacher(
+    teacher_dir: Path, loader: ModelLoader, device: str | torch.device | None
+) -> tuple[Any, Any]:
+    """Load the teacher and freeze it (whatever the loader did: no dropout, no gradients)."""
+    model, tokenizer = loader(teacher_dir)
+    model.eval()
+    model.requires_grad_(False)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return model, tokenizer
+
+
+def _teacher_outputs(
+    model: Any,
+    tokenizer: Any,
     texts: Sequence[str],
-    loader: ModelLoader,
     *,
-    device: str | torch.device | None,
     with_embeddings: bool,
     batch_size: int,
     max_length: int,
     prefix: str,
     progress: bool,
-) -> tuple[Any, np.ndarray, np.ndarray | None]:
-    """Load the teacher, freeze it and run it: ``(model, logits (N, C), embeddings (N, H) or None)``."""
-    model, tokenizer = loader(teacher_dir)
-    model.eval()  # frozen whatever the loader did: no dropout, no gradients
-    model.requires_grad_(False)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    desc: str = "soft labels",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run the frozen teacher: ``(logits (N, C), embeddings (N, H) or None)``."""
     if not texts:  # tokenizers reject an empty batch; the Arrow schema still needs the widths
         hidden = np.zeros((0, int(model.config.hidden_size)), dtype=np.float32)
-        return (
-            model,
-            np.zeros((0, model.config.num_labels), dtype=np.float32),
-            hidden if with_embeddings else None,
-        )
+        return np.zeros((0, model.config.num_labels), dtype=np.float32), hidden if with_embeddings else None
     opts: dict[str, Any] = {
         "batch_size": batch_size,
         "max_length": max_length,
@@ -352,12 +359,11 @@ def _run_teacher(
         "progress": progress,
     }
     if with_embeddings:
-        logits, embeddings = _logits_and_embeddings(model, tokenizer, texts, **opts)
-        return model, logits, embeddings
-    return model, predict_logits(model, tokenizer, texts, desc="soft labels", **opts), None
+        return _logits_and_embeddings(model, tokenizer, texts, **opts)
+    return predict_logits(model, tokenizer, texts, desc=desc, **opts), None
 
 
-def _entry_problem(manifest: Mapping[str, Any], ds: Dataset, key: str, n_rows: int) -> str | None:
+def _entry_problem(path: Path, manifest: Mapping[str, Any], ds: Dataset, key: str, n_rows: int) -> str | None:
     if manifest.get("key") != key:
         return f"manifest key {manifest.get('key')!r} is not {key!r}"
     if len(ds) != n_rows or manifest.get("n_rows") != n_rows:
@@ -365,7 +371,7 @@ def _entry_problem(manifest: Mapping[str, Any], ds: Dataset, key: str, n_rows: i
     wanted = {"logits", "embedding"} if manifest.get("with_embeddings") else {"logits"}
     if not wanted <= set(ds.column_names):
         return f"columns {ds.column_names}, expected {sorted(wanted)}"
-    return None
+    return files_problem(path, MANIFEST, manifest.get("files"))
 
 
 def _read_entry(path: Path, key: str, n_rows: int) -> SoftLabels | None:
@@ -381,10 +387,11 @@ def _read_entry(path: Path, key: str, n_rows: int) -> SoftLabels | None:
     if not isinstance(manifest, dict) or not isinstance(ds, Dataset):
         problem: str | None = "not a manifest and a Dataset"
     else:
-        problem = _entry_problem(manifest, ds, key, n_rows)
+        problem = _entry_problem(path, manifest, ds, key, n_rows)
     if problem is not None:
         log.warning("soft labels: cache entry %s is damaged (%s); rebuilding it", path, problem)
         return None
+    manifest = record_hashes(path, MANIFEST, manifest)
     return SoftLabels(dataset=ds, key=key, path=path, hit=True, manifest=manifest)
 
 
@@ -418,13 +425,122 @@ def _write_entry(path: Path, ds: Dataset, manifest: Mapping[str, Any], *, overwr
         with atomic_dir(path, overwrite=overwrite) as tmp:
             # datasets writes no shard at all for 0 rows unless told, and then cannot load it back.
             ds.save_to_disk(str(tmp), num_shards=1 if len(ds) == 0 else None)
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+            recorded = {**manifest, "files": files_sha256(tmp, MANIFEST)}
+            (tmp / MANIFEST).write_text(json.dumps(recorded, indent=2, ensure_ascii=False), encoding="utf-8")
     except OSError:
         # FileExistsError (seen before the rename) or ENOTEMPTY (lost the race at the rename): the
         # other writer's entry holds the same numbers. Anything else with no entry is a real error.
         if overwrite or not path.is_dir():
             raise
         log.info("soft labels: %s was written by another job meanwhile; keeping it", path.name)
+
+
+@dataclass
+class _ShardedTeacher:
+    """The teacher, loaded on first use (never when every shard is already in the cache)."""
+
+    teacher_dir: Path
+    loader: ModelLoader
+    device: str | torch.device | None
+    with_embeddings: bool
+    batch_size: int
+    max_length: int
+    prefix: str
+    progress: bool
+    _loaded: tuple[Any, Any] | None = None
+
+    def model(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            self._loaded = _load_teacher(self.teacher_dir, self.loader, self.device)
+        return self._loaded
+
+    def label(self, texts: Sequence[str], desc: str) -> tuple[Dataset, dict[str, Any]]:
+        model, tokenizer = self.model()
+        logits, embeddings = _teacher_outputs(
+            model,
+            tokenizer,
+            texts,
+            with_embeddings=self.with_embeddings,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            prefix=self.prefix,
+            progress=self.progress,
+            desc=desc,
+        )
+        info = {
+            "num_labels": int(logits.shape[1]),
+            "id2label": {str(i): name for i, name in sorted(model.config.id2label.items())},
+            "embedding_dim": None if embeddings is None else int(embeddings.shape[1]),
+        }
+        return _as_dataset(logits, embeddings), info
+
+
+def _partial_dir(key: str) -> Path:
+    """Where the finished shards of an entry wait until the entry is complete."""
+    return cache_dir("soft_labels_partial", key)
+
+
+def _read_shard(path: Path, key: str, start: int, stop: int) -> tuple[Dataset, dict[str, Any]] | None:
+    """A finished shard ``[start, stop)`` of ``key``, or None when absent or damaged."""
+    if not path.is_dir():
+        return None
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        ds = load_from_disk(str(path))
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("soft labels: shard %s is unreadable (%s); computing it again", path, e)
+        return None
+    problem = (
+        "not a Dataset"
+        if not isinstance(ds, Dataset)
+        else f"{manifest.get('key')}[{manifest.get('start')}:{manifest.get('stop')}], {len(ds)} rows"
+        if (manifest.get("key"), manifest.get("start"), manifest.get("stop"), len(ds))
+        != (key, start, stop, stop - start)
+        else files_problem(path, MANIFEST, manifest.get("files"))
+    )
+    if problem is not None:
+        log.warning("soft labels: shard %s is damaged (%s); computing it again", path, problem)
+        return None
+    return ds, manifest["labels"]
+
+
+def _labelled_shards(
+    teacher: _ShardedTeacher, texts: Sequence[str], key: str, shard_rows: int
+) -> tuple[Dataset, dict[str, Any], int]:
+    """Every shard of ``texts``, from an interrupted run's partial folder or computed (and kept).
+
+    Returns:
+        ``(all rows in order, label info of the teacher, rows reused from finished shards)``.
+    """
+    if shard_rows < 1:
+        raise DistillError(f"shard_rows must be >= 1, got {shard_rows}", fix="use the default (8192)")
+    n = len(texts)
+    if n <= shard_rows:  # one shard: nothing to resume from, nothing to keep on the side
+        whole, whole_info = teacher.label(texts, "soft labels")
+        return whole, whole_info, 0
+    partial = _partial_dir(key)
+    shards: list[Dataset] = []
+    info: dict[str, Any] = {}
+    reused = 0
+    bounds = [(lo, min(lo + shard_rows, n)) for lo in range(0, n, shard_rows)]
+    for i, (lo, hi) in enumerate(bounds):
+        folder = partial / f"shard-{i:05d}"
+        found = _read_shard(folder, key, lo, hi)
+        if found is not None:
+            ds, info = found
+            reused += hi - lo
+        else:
+            ds, info = teacher.label(texts[lo:hi], f"soft labels {i + 1}/{len(bounds)}")
+            with atomic_dir(folder) as tmp:
+                ds.save_to_disk(str(tmp))
+                shard = {"key": key, "start": lo, "stop": hi, "labels": info}
+                shard["files"] = files_sha256(tmp, MANIFEST)
+                (tmp / MANIFEST).write_text(json.dumps(shard), encoding="utf-8")
+            ds = load_from_disk(str(folder))  # memory-mapped: the shard's rows leave memory
+        shards.append(ds)
+    if reused:
+        log.info("soft labels: %d of %d rows from the finished shards in %s", reused, n, partial)
+    return concatenate_datasets(shards), info, reused
 
 
 def soft_labels(
@@ -439,6 +555,7 @@ def soft_labels(
     progress: bool = True,
     model_loader: ModelLoader | None = None,
     device: str | torch.device | None = None,
+    shard_rows: int = SHARD_ROWS,
 ) -> SoftLabels:
     """Soft labels of ``texts`` from the teacher: read from the cache, or computed once and cached.
 
@@ -458,6 +575,9 @@ def soft_labels(
         progress: Show a progress bar with sentences per second.
         model_loader: ``teacher_dir -> (model, tokenizer)``; default: ``load_classifier``.
         device: Where the teacher runs; default: CUDA when available, else CPU.
+        shard_rows: Texts per shard. Each finished shard is kept (atomically) until the entry is
+            complete, so a killed label stage resumes from the shards it finished. Not part of
+            the key.
 
     Returns:
         :class:`SoftLabels` over the memory-mapped entry.
@@ -488,9 +608,8 @@ def soft_labels(
 
     damaged = path.exists()
     start = time.perf_counter()
-    model, logits, embeddings = _run_teacher(
+    teacher = _ShardedTeacher(
         teacher_dir,
-        texts,
         model_loader or _load_frozen,
         device=device,
         with_embeddings=with_embeddings,
@@ -499,6 +618,7 @@ def soft_labels(
         prefix=prefix,
         progress=progress,
     )
+    ds, labels_info, reused = _labelled_shards(teacher, texts, key, shard_rows)
     seconds = time.perf_counter() - start
     manifest = {
         "key": key,
@@ -509,26 +629,27 @@ def soft_labels(
         "tokenizer_sha256": fingerprint.tokenizer,
         "texts_sha256": texts_hash,
         "n_rows": n,
-        "num_labels": int(logits.shape[1]),
-        "id2label": {str(i): name for i, name in sorted(model.config.id2label.items())},
-        "embedding_dim": None if embeddings is None else int(embeddings.shape[1]),
+        **labels_info,
         **settings,
+        "shard_rows": shard_rows,
         "seconds": round(seconds, 3),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": _library_versions(),
     }
-    _write_entry(path, _as_dataset(logits, embeddings), manifest, overwrite=damaged)
+    _write_entry(path, ds, manifest, overwrite=damaged)
+    shutil.rmtree(_partial_dir(key), ignore_errors=True)
     entry = _read_entry(path, key, n)
     if entry is None:
         raise DistillError(
             f"soft-label cache entry {path} cannot be read back", fix=f"delete {path} and rerun"
         )
     log.info(
-        "soft labels: cache miss %s: computed %d rows in %.1f s (%.0f sentences/s)",
+        "soft labels: cache miss %s: computed %d rows in %.1f s (%.0f sentences/s)%s",
         key,
-        n,
+        n - reused,
         seconds,
-        n / max(seconds, 1e-9),
+        (n - reused) / max(seconds, 1e-9),
+        f"; {reused} rows from the shards of an interrupted run" if reused else "",
     )
     return replace(entry, hit=False)
 
@@ -544,6 +665,7 @@ def label_stage(
     with_embeddings: bool = False,
     progress: bool = True,
     model_loader: ModelLoader | None = None,
+    shard_rows: int = SHARD_ROWS,
 ) -> dict[str, dict[str, SoftLabels]]:
     """Soft labels of the text the teacher reads, for every target language and split.
 
@@ -560,6 +682,7 @@ def label_stage(
         with_embeddings: Also store pooled embeddings.
         progress: Show progress bars.
         model_loader: ``teacher_dir -> (model, tokenizer)``; default: ``load_classifier``.
+        shard_rows: Texts per shard (the unit a killed label stage resumes from).
 
     Returns:
         ``{lang: {split: SoftLabels}}``.
@@ -590,5 +713,6 @@ def label_stage(
                 with_embeddings=with_embeddings,
                 progress=progress,
                 model_loader=loader,
+                shard_rows=shard_rows,
             )
     return out

@@ -25,19 +25,21 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from distill.data.datamodule import DistillCollator, DistillDataModule, distill_rows, label_ids
 from distill.data.langs import check_lang_codes
 from distill.errors import DistillError
 from distill.evaluate import MetricsReport, format_table, load_metrics
-from distill.label import SoftLabels
+from distill.label import SHARD_ROWS, SoftLabels
 from distill.models.classifier import load_classifier, predict_logits
+from distill.resume import ResumeState, resume_checkpoint, run_fingerprint
 from distill.student import DistillationSystem, freeze_word_embeddings, load_student_checkpoint
 from distill.teacher import TeacherResult
 from distill.utils.atomic import write_text_atomic
 from distill.utils.config import build, loss_weight
 from distill.utils.hashing import text_sha256
+from distill.utils.redact import redacted_container
 
 log = logging.getLogger(__name__)
 TRAIN_SPLITS = ("train", "validation")
@@ -101,6 +103,20 @@ class Labelled:
 # ------------------------------------------------------------------------------------------ checks
 
 
+# Trainer keys that must be positive integers (Lightning checks them only once the teacher has trained).
+TRAINER_INTS = ("max_epochs", "check_val_every_n_epoch", "log_every_n_steps")
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """Fail on a trainer setting of the wrong type before anything runs."""
+    for key in TRAINER_INTS:
+        value = cfg.trainer.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DistillError(
+                f"trainer.{key} must be a positive integer, got {value!r}", fix=f"e.g. trainer.{key}=3"
+            )
+
+
 def check_config(cfg: DictConfig) -> None:
     """Fail on a bad loss, cycle or language setting before anything is trained.
 
@@ -109,6 +125,7 @@ def check_config(cfg: DictConfig) -> None:
             < 1, ``cycle.mix`` outside [0, 1], no target language, or the source language among
             the targets.
     """
+    check_trainer(cfg)
     dims = {"student_dim": 1, "teacher_dim": 1} if loss_weight(cfg, "emb") > 0 else {}
     build(cfg.loss, "loss", **dims)  # the loss validates its temperature and weights (dims come later)
     rounds, mix = cfg.cycle.rounds, cfg.cycle.mix
@@ -131,7 +148,7 @@ def check_config(cfg: DictConfig) -> None:
             fix="list only the languages the student learns, e.g. data.target_langs=[it]",
         )
     if len(set(langs)) != len(langs):
-        raise DistillError(f"data.target_langs={langs} names a language twice")
+        raise DistillError(f"data.target_langs={langs} names a language twice", fix="list each language once")
     rehearsal_size(cfg)
     if uses_roundtrip(cfg) and not cfg.mode.get("translator"):
         raise DistillError(
@@ -156,7 +173,8 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
         _, objects = prepare(cfg)
     with timer("teacher"):
         teacher = train_teacher(cfg)
-        write_text_atomic(out_dir / "teacher.json", json.dumps(teacher.to_dict(), indent=2))
+    check_test_labels(objects["data"], teacher.labels)  # before any soft label is computed
+    write_text_atomic(out_dir / "teacher.json", json.dumps(teacher.to_dict(), indent=2))
     with timer("label"):
         soft = label_stage(
             Path(teacher.path),
@@ -246,10 +264,11 @@ def rehearsal_labels(cfg: DictConfig, teacher_dir: Path) -> tuple[Dataset, SoftL
 
 
 def teacher_label_kw(cfg: DictConfig) -> dict[str, Any]:
-    """How the teacher labels text for the cache: ``max_length`` and ``batch_size``."""
+    """How the teacher labels text for the cache: ``max_length``, ``batch_size`` and ``shard_rows``."""
     return {
         "max_length": int(cfg.teacher.max_length),
         "batch_size": int(cfg.teacher.get("label_batch_size", 64)),
+        "shard_rows": int(cfg.teacher.get("label_shard_rows", SHARD_ROWS)),
     }
 
 
@@ -325,32 +344,41 @@ def fit_and_load_best(
     *,
     monitor: tuple[str, str] | None = None,
     log_config: bool = True,
+    checkpoint_subdir: str | None = None,
 ) -> BestCheckpoint:
     """``trainer.fit`` with the configured loggers and callbacks; load and return the best checkpoint.
+
+    A fit killed before it ended is resumed from ``<checkpoint dir>/last.ckpt`` when the same
+    command runs again (``resume=true``, the default; see :mod:`distill.resume`).
 
     Args:
         monitor: ``(metric, mode)`` for checkpoints configured to select on ``val/acc``, when this
             run has no accuracy to select on (``("val/agreement", "max")``, ``("val/loss", "min")``).
         log_config: Log the resolved config to the loggers (once per run).
+        checkpoint_subdir: Keep this fit's checkpoints in a sub-folder of the configured one (each
+            cyclic round has its own, so that each resumes from its own ``last.ckpt``).
     """
+    fingerprint = run_fingerprint(cfg)
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items()]
-    callbacks = []
+    callbacks: list[Any] = [ResumeState(fingerprint)]
+    checkpoint_dir = None
     for k, c in (cfg.get("callbacks") or {}).items():
-        override = {}
-        if (
-            monitor
-            and str(c.get("_target_", "")).endswith("ModelCheckpoint")
-            and c.get("monitor") == "val/acc"
-        ):
+        override: dict[str, Any] = {}
+        is_checkpoint = str(c.get("_target_", "")).endswith("ModelCheckpoint")
+        if monitor and is_checkpoint and c.get("monitor") == "val/acc":
             override = {"monitor": monitor[0], "mode": monitor[1]}
             log.info("distill: checkpoints selected on %s (%s)", *monitor)
+        if is_checkpoint and c.get("dirpath"):
+            checkpoint_dir = Path(str(c.dirpath)) / (checkpoint_subdir or "")
+            override["dirpath"] = str(checkpoint_dir)
         callbacks.append(build(c, f"callbacks.{k}", **override))
     trainer: pl.Trainer = build(cfg.trainer, "trainer", logger=loggers or False, callbacks=callbacks)
     if log_config:
-        config = OmegaConf.to_container(cfg, resolve=True)
+        config = redacted_container(cfg)  # secrets masked
         for logger in loggers:
             logger.log_hyperparams(config)  # the resolved config, next to the metrics
-    trainer.fit(system, datamodule=dm)
+    last = resume_checkpoint(checkpoint_dir, fingerprint) if cfg.get("resume", True) else None
+    trainer.fit(system, datamodule=dm, ckpt_path=last)
     ckpt = trainer.checkpoint_callback
     best = str(getattr(ckpt, "best_model_path", "") or "")
     if best:
@@ -375,7 +403,12 @@ def _fit_round(
     log.info("distill: round %d of %d", round_idx + 1, cfg.cycle.rounds)
     gold = any(x >= 0 for x in dm.val_rows["labels"])
     return fit_and_load_best(
-        cfg, system, dm, monitor=None if gold else ("val/agreement", "max"), log_config=round_idx == 0
+        cfg,
+        system,
+        dm,
+        monitor=None if gold else ("val/agreement", "max"),
+        log_config=round_idx == 0,
+        checkpoint_subdir=f"round{round_idx + 1}" if round_idx else None,
     )
 
 
@@ -406,6 +439,9 @@ def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSy
         ``(system, tokenizer, best checkpoint of the last round)``; the system holds its weights.
     """
     data, labels = labelled.data, labelled.teacher.labels
+    # Seeded here, not only at the start: a teacher fine-tuned in this process (a cache miss) moves
+    # the generators on, and the student must start the same whether the teacher was cached or not.
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     system, tokenizer = build_student(cfg, labels, list(data))
     teacher_targets = labelled.targets()
     targets: Targets = teacher_targets
@@ -518,7 +554,6 @@ def train(
     check_config(cfg)
     timer = timer or StageTimer()
     labelled = label(cfg, timer)
-    check_test_labels(labelled.data, labelled.teacher.labels)
     with timer("distill"):
         system, tokenizer, best = distill_student(cfg, labelled)
     return labelled, system, tokenizer, best
@@ -715,9 +750,7 @@ def evaluate(cfg: DictConfig, timer: StageTimer | None = None) -> MetricsReport:
         extra = baseline_systems(cfg, None, teacher.labels)
         report = evaluate_run(cfg, load_teacher(teacher.path), student, data, teacher.labels, extra)
     report.extras["student_checkpoint"] = str(ckpt)
-    report.extras["run"] = run_info(cfg)
-    report.extras["stage_seconds"] = timer.seconds
-    report.write(Path(cfg.paths.output_dir))
+    write_run(cfg, report, timer, data_hashes(data))
     print(format_table(report))
     print(timer.line())
     return report
@@ -737,16 +770,16 @@ def data_hashes(data: Mapping[str, DatasetDict]) -> dict[str, str]:
     }
 
 
-def _command() -> str:
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-
-
 def export_run(
     cfg: DictConfig, model: Any, tokenizer: Any, data: Mapping[str, DatasetDict], report: MetricsReport | None
 ) -> Path:
     """Write ``<run dir>/student`` and log it as a W&B model artifact when a run is active."""
     from distill.export import export_student, log_artifact
+    from distill.provenance import write_provenance
 
+    # provenance.json first: the card repeats it, and write_run keeps its pair hashes.
+    prov = write_provenance(cfg, data_hashes(data))
+    base: dict[str, Any] = next((m for m in prov["models"] if m["role"] == "student_base"), {})
     folder = export_student(
         model,
         tokenizer,
@@ -756,8 +789,10 @@ def export_run(
         languages=[cfg.data.source_lang, *data],
         metrics=report,
         data={"name": cfg.data.name, **data_hashes(data)},
-        command=_command(),
+        command=prov["reproducibility"]["command"],  # secrets masked
         input_prefix=cfg.student.get("prefix", ""),
+        license=base.get("license") or "unknown",
+        provenance=prov,
     )
     metadata = {"experiment": cfg.experiment_name, "seed": int(cfg.seed)}
     if report is not None:
@@ -827,17 +862,27 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             report = evaluate_run(
                 cfg, load_teacher(teacher.path), (system.model, tokenizer), data, teacher.labels, extra
             )
-        report.extras["student_checkpoint"] = best.path
+        report.extras["student_checkpoint"] = in_run_dir(cfg, best.path)
         report.extras["best_val"] = best.to_dict()  # what `objective=val` returns to a sweep
         if cfg.get("export_student", True):
             with timer("export"):
                 export_run(cfg, system.model, tokenizer, data, report)
-        write_run(cfg, report, timer)
+        write_run(cfg, report, timer, data_hashes(data))
     finally:
         finish_wandb()
     print(format_table(report))
     print(timer.line())
     return report.to_dict(), {"system": system, "tokenizer": tokenizer, "teacher": teacher, "report": report}
+
+
+def in_run_dir(cfg: DictConfig, path: str) -> str:
+    """``path`` relative to the run folder when inside it, so metrics.json does not name the folder."""
+    if not path:
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(Path(cfg.paths.output_dir).resolve()))
+    except ValueError:
+        return path
 
 
 def student_variant(cfg: DictConfig) -> str:
@@ -873,10 +918,24 @@ def run_info(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def write_run(cfg: DictConfig, report: MetricsReport, timer: StageTimer) -> None:
-    """``metrics.json`` (with the stage times), ``results.md`` and the config into the run folder."""
+def write_run(
+    cfg: DictConfig, report: MetricsReport, timer: StageTimer, pairs: Mapping[str, str] | None = None
+) -> None:
+    """The run folder's records: ``metrics.json``, ``timings.json``, ``results.md``,
+    ``provenance.json`` and ``config.yaml``.
+
+    ``metrics.json`` gets the ``reproducibility`` facts (seed, versions, git commit, platform,
+    command) but no times, so two runs of one command and seed on one machine write the same bytes;
+    the stage times go to ``timings.json``. The config is saved with its secrets masked. ``pairs``
+    (:func:`data_hashes`) go to ``provenance.json``.
+    """
+    from distill.provenance import reproducibility, write_provenance
+    from distill.utils.redact import redacted_yaml
+
     out_dir = Path(cfg.paths.output_dir)
     report.extras["run"] = run_info(cfg)
-    report.extras["stage_seconds"] = timer.seconds
+    report.extras["stage_seconds"] = timer.seconds  # MetricsReport.write puts it in timings.json
+    report.extras["reproducibility"] = reproducibility(cfg)
     report.write(out_dir)
-    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=False)
+    write_provenance(cfg, pairs)
+    write_text_atomic(out_dir / "config.yaml", redacted_yaml(cfg, resolve=False))

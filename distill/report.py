@@ -43,6 +43,7 @@ from distill.evaluate import (
     EMBEDDINGS_FILE,
     PREDICTIONS_FILE,
     SYSTEMS,
+    TIMINGS_FILE,
     MetricsReport,
     load_metrics,
 )
@@ -452,8 +453,21 @@ def comparisons_markdown(comparisons: Sequence[Comparison]) -> str:
     return "\n".join(lines)
 
 
+def stage_seconds(run: Run) -> dict[str, float]:
+    """A run's stage times: its ``timings.json``, else the ``stage_seconds`` of older ``metrics.json``."""
+    timings = run.path.parent / TIMINGS_FILE
+    if timings.is_file():
+        try:
+            data = json.loads(timings.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            log.warning("%s is not valid JSON; its run's wall time is left out", timings)
+            return {}
+        return dict(data.get("stage_seconds") or {}) if isinstance(data, dict) else {}
+    return dict(run.report.extras.get("stage_seconds") or {})
+
+
 def _wall_time(runs: Sequence[Run]) -> float:
-    return float(sum(sum((r.report.extras.get("stage_seconds") or {}).values()) for r in runs))
+    return float(sum(sum(stage_seconds(r).values()) for r in runs))
 
 
 def report_markdown(
@@ -527,7 +541,7 @@ def _save(fig: Any, path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     with atomic_file(path, "wb") as fh:
-        fh.write(buffer.getvalue())  # type: ignore[attr-defined]
+        fh.write(buffer.getvalue())
 
 
 def plot_bars(pooled: Pooled, path: Path, split: str = "test") -> Path:

@@ -36,10 +36,11 @@ from typing import Any, Literal
 from omegaconf import DictConfig
 
 from distill.errors import DistillError
-from distill.models.classifier import label_maps, load_classifier, predict_logits
+from distill.models.classifier import label_maps, load_classifier, loading_errors, predict_logits
 from distill.models.resolve import resolve_model
 from distill.utils.atomic import atomic_dir
 from distill.utils.hashing import file_sha256, text_sha256
+from distill.utils.manifest import files_problem, files_sha256, record_hashes
 from distill.utils.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -421,12 +422,18 @@ def _fit(
 
 
 def _read_stamp(folder: Path, key: str) -> dict[str, Any] | None:
-    """The stamp of a complete cached teacher with this key, else ``None``."""
+    """The stamp of a complete, intact cached teacher with this key, else ``None``."""
     try:
         stamp = json.loads((folder / STAMP).read_text())
     except (OSError, ValueError):
         return None
-    return stamp if stamp.get("key") == key and (folder / "config.json").is_file() else None
+    if not isinstance(stamp, dict) or stamp.get("key") != key or not (folder / "config.json").is_file():
+        return None
+    damage = files_problem(folder, STAMP, stamp.get("files"))
+    if damage is not None:
+        log.warning("teacher: cached teacher %s is damaged (%s); fine-tuning it again", folder, damage)
+        return None
+    return record_hashes(folder, STAMP, stamp)
 
 
 def _fine_tune(
@@ -479,6 +486,7 @@ def _fine_tune(
         with atomic_dir(out, overwrite=overwrite) as tmp:
             model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
+            stamp["files"] = files_sha256(tmp, STAMP)
             (tmp / STAMP).write_text(json.dumps(stamp, indent=2, ensure_ascii=False) + "\n")
     except FileExistsError:
         log.info("teacher: %s was saved by another job meanwhile; using that one", out)
@@ -507,7 +515,8 @@ def classifier_labels(ref: str) -> list[str]:
     """
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(resolve_model(ref).location)
+    with loading_errors(ref, "config"):
+        config = AutoConfig.from_pretrained(resolve_model(ref).location)
     archs = getattr(config, "architectures", None) or []
     if not any(a.endswith("ForSequenceClassification") for a in archs):
         raise DistillError(

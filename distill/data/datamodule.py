@@ -141,6 +141,9 @@ class DistillDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        # The shuffling generator lives as long as the module, so every epoch draws a new order; its
+        # state travels in checkpoints (state_dict), so a resumed fit sees the same orders.
+        self.generator = torch.Generator().manual_seed(seed)
 
     @classmethod
     def from_languages(
@@ -151,13 +154,20 @@ class DistillDataModule(pl.LightningDataModule):
         val = concatenate_datasets([d["validation"] for d in per_lang.values()])
         return cls(train, val, **kwargs)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The shuffling generator's state (saved in Lightning checkpoints)."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the shuffling generator when a fit resumes from a checkpoint."""
+        self.generator.set_state(state_dict["generator"])
+
     def train_dataloader(self) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.seed)
         return DataLoader(
             self.train_rows,  # type: ignore[arg-type]
             batch_size=self.batch_size,
             shuffle=True,
-            generator=gen,
+            generator=self.generator,
             collate_fn=self.collator,
             num_workers=self.num_workers,
         )
@@ -167,6 +177,8 @@ class DistillDataModule(pl.LightningDataModule):
             self.val_rows,  # type: ignore[arg-type]
             batch_size=self.batch_size * 2,
             shuffle=False,
+            # Its own generator: validation leaves the global one (dropout) alone, as on resume.
+            generator=torch.Generator().manual_seed(self.seed),
             collate_fn=self.collator,
             num_workers=self.num_workers,
         )

@@ -9,18 +9,19 @@ the user's), text columns as strings. Rows whose required text is empty or white
 skipped, counted and reported (a logged warning); everything else that is wrong is a
 :class:`~distill.errors.DistillError`: a missing or empty file, an unknown extension, bytes that
 are not UTF-8 (with the line), a malformed JSON line or CSV row (with the line), a missing column,
-a duplicated id (with both lines), aligned files with different line counts. A UTF-8 byte-order
-mark and CRLF line ends are accepted.
+a duplicated id (with both lines: ids pick a pair's split, so they must be unique), a NaN or infinite
+number, aligned files with different line counts, a line longer than :data:`MAX_LINE_BYTES`
+(text files are read line by line, so a file without line breaks is refused after 1 MiB instead of
+being read whole). A UTF-8 byte-order mark and CRLF line ends are accepted.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 TEXT_SUFFIXES = (".txt",)
+#: The longest line a text file (JSON Lines, CSV, TSV, plain text) may have, in bytes, line end not
+#: counted. Lines are read at most this much at a time, so a huge line never sits in memory whole.
+MAX_LINE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -67,24 +71,46 @@ def _check_file(path: Path, what: str) -> None:
         )
 
 
-def _decode(path: Path, what: str) -> str:
-    """The file's text; invalid UTF-8 names the line. A BOM is dropped; CRLF becomes LF."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        bad = data[exc.start : exc.start + 4]
-        raise DistillError(
-            f"{what} file {path}, line {line}: bytes that are not UTF-8 ({bad!r})",
-            fix="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
-        ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+def _too_long(path: Path, what: str, line: int) -> DistillError:
+    return DistillError(
+        f"{what} file {path}, line {line} is longer than {MAX_LINE_BYTES:,} bytes (the limit of one line)",
+        fix="check that it is a text file with one record a line (JSON Lines, CSV, TSV or one sentence "
+        "a line); split longer records",
+    )
 
 
-def _jsonl_rows(path: Path, text: str, what: str) -> list[tuple[int, dict[str, Any]]]:
+def _lines(path: Path, what: str) -> Iterator[tuple[int, str]]:
+    """The file's lines as ``(number, text)``, without line ends, read one line at a time.
+
+    The text is UTF-8 (invalid bytes name the line); a BOM is dropped; ``\\r\\n`` and a lone ``\\r``
+    end a line like ``\\n``. A line longer than :data:`MAX_LINE_BYTES` is an error, found after
+    reading at most that many bytes of it.
+    """
+    number = 0
+    with path.open("rb") as f:
+        while raw := f.readline(MAX_LINE_BYTES + 2):  # + 2: room for the line end
+            if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+                raise _too_long(path, what, number + 1)
+            try:
+                text = raw.decode("utf-8-sig" if number == 0 else "utf-8")
+            except UnicodeDecodeError as exc:
+                line = number + 1 + raw[: exc.start].replace(b"\r\n", b"\n").count(b"\r")
+                bad = raw[exc.start : exc.start + 4]
+                raise DistillError(
+                    f"{what} file {path}, line {line}: bytes that are not UTF-8 ({bad!r})",
+                    fix="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+                ) from None
+            pieces = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            if pieces[-1] == "":
+                pieces.pop()  # the line end
+            for piece in pieces:
+                number += 1
+                yield number, piece
+
+
+def _jsonl_rows(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in _lines(path, what):
         if not line.strip():
             continue
         try:
@@ -93,6 +119,11 @@ def _jsonl_rows(path: Path, text: str, what: str) -> list[tuple[int, dict[str, A
             raise DistillError(
                 f"{what} file {path}, line {number}: not valid JSON ({exc.msg} at column {exc.colno})",
                 fix="write one JSON object per line (JSON Lines)",
+            ) from None
+        except RecursionError:
+            raise DistillError(
+                f"{what} file {path}, line {number}: JSON nested too deeply to read",
+                fix='write one flat object per line, e.g. {"text": "...", "label": "..."}',
             ) from None
         if not isinstance(row, dict):
             raise DistillError(
@@ -103,15 +134,16 @@ def _jsonl_rows(path: Path, text: str, what: str) -> list[tuple[int, dict[str, A
     return rows
 
 
-def _csv_rows(path: Path, text: str, what: str, delimiter: str) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise DistillError(f"{what} file {path} is empty") from None
-    header = [h.strip() for h in header]
+def _csv_rows(path: Path, what: str, delimiter: str) -> list[tuple[int, dict[str, Any]]]:
+    # csv needs the line ends back: a quoted field may span lines.
+    reader = csv.reader((line + "\n" for _, line in _lines(path, what)), delimiter=delimiter)
     rows = []
     try:
+        header = [h.strip() for h in next(reader, [])]
+        if not any(header):
+            raise DistillError(
+                f"{what} file {path} has no header row", fix="give a file with a header and at least one row"
+            )
         for values in reader:
             if not any(v.strip() for v in values):
                 continue
@@ -123,7 +155,10 @@ def _csv_rows(path: Path, text: str, what: str, delimiter: str) -> list[tuple[in
                 )
             rows.append((reader.line_num, dict(zip(header, values, strict=True))))
     except csv.Error as exc:
-        raise DistillError(f"{what} file {path}, line {reader.line_num}: {exc}") from None
+        raise DistillError(
+            f"{what} file {path}, line {reader.line_num}: {exc}",
+            fix='quote fields that contain the delimiter, a quote ("") or a line break',
+        ) from None
     return rows
 
 
@@ -131,12 +166,13 @@ def _parquet_rows(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        rows = pq.read_table(path).to_pylist()
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise DistillError(
-            f"{what} file {path} is not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})"
+            f"{what} file {path} is not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})",
+            fix="re-write it with pandas.DataFrame.to_parquet or pyarrow, or give a .jsonl/.csv/.tsv file",
         ) from None
-    return [(i + 1, row) for i, row in enumerate(table.to_pylist())]
+    return [(i + 1, row) for i, row in enumerate(rows)]
 
 
 def _table_rows(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
@@ -148,10 +184,9 @@ def _table_rows(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
         )
     if kind == "parquet":
         return _parquet_rows(path, what)
-    text = _decode(path, what)
     if kind == "jsonl":
-        return _jsonl_rows(path, text, what)
-    return _csv_rows(path, text, what, "," if kind == "csv" else "\t")
+        return _jsonl_rows(path, what)
+    return _csv_rows(path, what, "," if kind == "csv" else "\t")
 
 
 def _cell(value: Any, path: Path, line: int, column: str, what: str) -> str | None:
@@ -165,9 +200,20 @@ def _cell(value: Any, path: Path, line: int, column: str, what: str) -> str | No
         )
     if isinstance(value, dict | list):
         raise DistillError(
-            f"{what} file {path}, line {line}: column {column!r} holds a {type(value).__name__}"
+            f"{what} file {path}, line {line}: column {column!r} holds a {type(value).__name__}",
+            fix="give a single value (text or number) in that column",
         )
-    return str(value)
+    text = str(value)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from the JSON escape "\\ud800"
+            raise DistillError(
+                f"{what} file {path}, line {line}: column {column!r} holds {exc.object[exc.start]!r}, "
+                "half of a UTF-16 surrogate pair, which is not text",
+                fix="write the character itself, or its full surrogate pair",
+            ) from None
+    return text
 
 
 def read_table(
@@ -204,9 +250,10 @@ def read_table(
         if ours in required and theirs not in present
     ]
     if missing:
+        first = next(ours for ours in required if names[ours] not in present)
         raise DistillError(
             f"{what} file {p} has no column {', '.join(missing)}; its columns are {sorted(present)}",
-            fix=f"rename the columns, or map them, e.g. data.columns.{required[0]}=<your column name>",
+            fix=f"rename the columns, or map them, e.g. data.columns.{first}=<your column name>",
         )
     keep = [ours for ours in names if ours in required or names[ours] in present]
     out: dict[str, list[Any]] = {ours: [] for ours in keep}
@@ -224,7 +271,10 @@ def read_table(
     if skipped.total():
         log.warning("%s", skipped.report())
     if not out["line"]:
-        raise DistillError(f"{what} file {p}: every row has an empty {' or '.join(required)}")
+        raise DistillError(
+            f"{what} file {p}: every row has an empty {' or '.join(required)}",
+            fix=f"fill in {', '.join(names[r] for r in required)} (or map other columns with data.columns.*)",
+        )
     if "id" in out:
         _check_unique_ids(out["id"], out["line"], p, what)
     return Dataset.from_dict(out)
@@ -237,8 +287,9 @@ def _check_unique_ids(ids: Sequence[Any], lines: Sequence[int], path: Path, what
             continue
         if value in seen:
             raise DistillError(
-                f"{what} file {path}: id {value!r} on line {line} was already used on line {seen[value]}",
-                fix="give every row its own id, or drop the id column (ids are then made from the text)",
+                f"{what} file {path}: id {value!r} on line {line} was already used on line {seen[value]} "
+                "(ids must be unique: a pair's id picks its split)",
+                fix="give every row its own id, or drop the id column (ids are then made from the line)",
             )
         seen[value] = line
 
@@ -255,11 +306,7 @@ def read_aligned_text(src: str | Path, tgt: str | Path, *, what: str = "parallel
     sides = []
     for p in paths:
         _check_file(p, what)
-        text = _decode(p, what)
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()  # the newline at the end of the last line
-        sides.append(lines)
+        sides.append([line for _, line in _lines(p, what)])
     if len(sides[0]) != len(sides[1]):
         raise DistillError(
             f"{what}: {paths[0]} has {len(sides[0])} lines but {paths[1]} has {len(sides[1])}",
@@ -277,7 +324,10 @@ def read_aligned_text(src: str | Path, tgt: str | Path, *, what: str = "parallel
     if blank:
         log.warning("%s", Skipped(f"{paths[0]} + {paths[1]}", {"pairs with a blank side": blank}).report())
     if not out["line"]:
-        raise DistillError(f"{what}: {paths[0]} and {paths[1]} hold no pair with text on both sides")
+        raise DistillError(
+            f"{what}: {paths[0]} and {paths[1]} hold no pair with text on both sides",
+            fix="give one sentence a line in both files",
+        )
     return Dataset.from_dict(out)
 
 

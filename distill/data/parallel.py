@@ -81,6 +81,12 @@ def _files(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
 
     langs = [str(x) for x in cfg.get("target_langs") or []]
     columns = dict(cfg.get("columns") or {})
+    if cfg.get("parallel") in (None, "", "???"):
+        raise DistillError(
+            "data=files needs data.parallel (the parallel pairs), but it is not set",
+            fix=f"e.g. data.parallel=en_{lang}.tsv (a table with src, tgt) or "
+            f"data.parallel=[en.txt,{lang}.txt] (two aligned text files)",
+        )
     pool = read_parallel(per_language(cfg.get("parallel"), lang, langs, "data.parallel"), columns=columns)
     tests = cfg.get("target_test") or {}
     if not tests or lang not in tests:

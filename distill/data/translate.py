@@ -352,7 +352,9 @@ def _read_text(path: Path) -> str:
     except FileNotFoundError as exc:
         raise DistillError(f"translation file {path} does not exist", fix="check the path") from exc
     except OSError as exc:
-        raise DistillError(f"cannot read translation file {path}: {exc}") from exc
+        raise DistillError(
+            f"cannot read translation file {path}: {exc}", fix="check the path and its permissions"
+        ) from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -486,7 +488,10 @@ class FileTranslator(Translator):
             if not key:
                 continue
             if not tgt.strip():
-                raise DistillError(f"{self.path}:{line}: empty translation for {_short(src)}")
+                raise DistillError(
+                    f"{self.path}:{line}: empty translation for {_short(src)}",
+                    fix="give every source sentence a translation, or drop the row",
+                )
             old = table.setdefault(key, tgt.strip())
             conflicts += old != tgt.strip()
         if conflicts:
@@ -511,7 +516,9 @@ class FileTranslator(Translator):
         lines = _lines(_read_text(self.path))
         first = next(lines, None)
         if first is None:
-            raise DistillError(f"translation file {self.path} is empty")
+            raise DistillError(
+                f"translation file {self.path} is empty", fix="give a header line and one row per sentence"
+            )
         header = first[1].split("\t")
         s, t = self._columns(header)
         for line, row in lines:
@@ -530,7 +537,9 @@ class FileTranslator(Translator):
         try:
             header = next(reader, None)
             if header is None:
-                raise DistillError(f"translation file {self.path} is empty")
+                raise DistillError(
+                    f"translation file {self.path} is empty", fix="give a header row and one row per sentence"
+                )
             s, t = self._columns(header)
             for row in reader:
                 if not row or not "".join(row).strip():
@@ -542,7 +551,10 @@ class FileTranslator(Translator):
                     )
                 yield reader.line_num, row[s], row[t]
         except csv.Error as exc:
-            raise DistillError(f"{self.path}:{reader.line_num}: malformed CSV: {exc}") from exc
+            raise DistillError(
+                f"{self.path}:{reader.line_num}: malformed CSV: {exc}",
+                fix='quote fields that contain commas, quotes ("") or line breaks',
+            ) from exc
 
     def _read_jsonl(self) -> Iterator[tuple[int, str, str]]:
         for line, row in _lines(_read_text(self.path)):
@@ -551,9 +563,20 @@ class FileTranslator(Translator):
             try:
                 obj = json.loads(row)
             except json.JSONDecodeError as exc:
-                raise DistillError(f"{self.path}:{line}: not a JSON object: {exc.msg}") from exc
+                raise DistillError(
+                    f"{self.path}:{line}: not a JSON object: {exc.msg}",
+                    fix="write one JSON object per line (JSON Lines)",
+                ) from exc
+            except RecursionError:
+                raise DistillError(
+                    f"{self.path}:{line}: JSON nested too deeply to read",
+                    fix='write one flat object per line, e.g. {"src": "...", "tgt": "..."}',
+                ) from None
             if not isinstance(obj, dict):
-                raise DistillError(f"{self.path}:{line}: expected a JSON object, got {type(obj).__name__}")
+                raise DistillError(
+                    f"{self.path}:{line}: expected a JSON object, got {type(obj).__name__}",
+                    fix='write one object per line, e.g. {"src": "...", "tgt": "..."}',
+                )
             yield (
                 line,
                 self._json_field(obj, self.src_column, line),

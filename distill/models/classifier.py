@@ -10,6 +10,7 @@ A ready classifier is loaded as is and its label set is checked against the data
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -146,7 +147,8 @@ def load_classifier(
     from transformers import AutoConfig, AutoTokenizer
 
     location = resolve_model(ref).location
-    config = AutoConfig.from_pretrained(location)
+    with loading_errors(ref, "config"):
+        config = AutoConfig.from_pretrained(location)
     existing = _existing_labels(config)
     if existing is not None:
         if labels is not None and list(labels) != existing:
@@ -154,7 +156,8 @@ def load_classifier(
                 f"classifier {ref} has labels {existing}, but the data has {list(labels)}",
                 fix="use a classifier trained on the same label set, or fine-tune a new teacher",
             )
-        model = classifier_class(config, None).from_pretrained(location)
+        with loading_errors(ref, "weights"):
+            model = classifier_class(config, None).from_pretrained(location)
     else:
         if not labels:
             raise DistillError(f"{ref} is an encoder without a classification head and no labels were given")
@@ -165,9 +168,52 @@ def load_classifier(
         )
         if pooling == "mean":
             setattr(config, POOLING_KEY, "mean")  # saved in config.json: reloads as mean pooling
-        model = cls.from_pretrained(location, config=config)
-    tokenizer = AutoTokenizer.from_pretrained(location)
+        with loading_errors(ref, "weights"):
+            model = cls.from_pretrained(location, config=config)
+    with loading_errors(ref, "tokenizer"):
+        tokenizer = AutoTokenizer.from_pretrained(location)
+    check_tokenizer(model, tokenizer, ref)
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def loading_errors(ref: str, part: str) -> Iterator[None]:
+    """Turn the errors ``from_pretrained`` raises on damaged or missing files into a DistillError.
+
+    Only file-level errors are caught (an unreadable or truncated file, a missing one, bytes that
+    are not JSON); anything else is a bug and keeps its traceback.
+    """
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (SafetensorError, OSError, ValueError) as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise DistillError(
+            f"cannot load the {part} of model {ref}: {detail}",
+            fix="copy or download the model folder again (a partial copy leaves truncated files), "
+            "or re-save it with save_pretrained",
+        ) from None
+
+
+def check_tokenizer(model: Any, tokenizer: Any, ref: str) -> None:
+    """Refuse a tokenizer that can produce ids the model has no embedding for.
+
+    Raises:
+        DistillError: The tokenizer has more tokens than the model's word embeddings have rows (a
+            tokenizer saved from another model).
+    """
+    embeddings = model.get_input_embeddings()
+    rows = getattr(embeddings, "num_embeddings", None)
+    if rows is None:
+        return
+    if len(tokenizer) > rows:
+        raise DistillError(
+            f"the tokenizer of model {ref} has {len(tokenizer):,} tokens, but the model's word "
+            f"embeddings have {rows:,} rows: the tokenizer belongs to another model",
+            fix="save the model's own tokenizer next to it (tokenizer.save_pretrained(folder)), "
+            "or point to the model this tokenizer came from",
+        )
 
 
 def _length_order(tokenizer: Any, texts: Sequence[str], max_length: int) -> np.ndarray:

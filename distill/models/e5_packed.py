@@ -44,8 +44,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from distill.errors import DistillError
-from distill.utils.atomic import atomic_dir
+from distill.utils.atomic import atomic_dir, atomic_file
 from distill.utils.hashing import file_sha256
+from distill.utils.manifest import files_problem, files_sha256, record_hashes
 from distill.utils.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -682,6 +683,8 @@ def convert_packed(
             "parameters": n_params,
             "convert_seconds": round(time.perf_counter() - start, 3),
             "converted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            # What the folder holds, checked on every reuse (packaged_e5_path).
+            "files": files_sha256(tmp, STAMP_FILE),
         }
         (tmp / STAMP_FILE).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
         _share(tmp)
@@ -760,12 +763,26 @@ def packaged_e5_path(variant: str = "original") -> Path:
     out = cache_dir("models", CACHE_NAMES[variant])
     sha = file_sha256(src)
     stamp = read_stamp(out)
+    damage = None if stamp is None else files_problem(out, STAMP_FILE, stamp.get("files"))
     if stamp and stamp.get("sha256") == sha and stamp.get("converter_version") == CONVERTER_VERSION:
-        logger.info(
-            "reusing converted multilingual-e5-small (%s) at %s (source sha256 matches)", variant, out
+        if damage is None:
+            record_hashes(out, STAMP_FILE, stamp)
+            logger.info(
+                "reusing converted multilingual-e5-small (%s) at %s (source and content sha256 match)",
+                variant,
+                out,
+            )
+            return out
+        logger.warning(
+            "converted multilingual-e5-small at %s is damaged (%s); converting it again", out, damage
         )
-        return out
-    reason = "no previous conversion" if stamp is None else "the package file or converter changed"
+    reason = (
+        "no previous conversion"
+        if stamp is None
+        else f"its content changed: {damage}"
+        if damage is not None and stamp.get("sha256") == sha
+        else "the package file or converter changed"
+    )
     start = time.perf_counter()
     convert_packed(src, out, variant=variant, source_sha256=sha)
     logger.info(
@@ -831,7 +848,7 @@ def pack_e5(
         body += payload + bytes(pad)
         offset += len(payload) + pad
     header_bytes = head + b"".join(directory)
-    with open(path, "wb") as fh:
+    with atomic_file(path, "wb") as fh:
         fh.write(header_bytes + bytes(_align(len(header_bytes)) - len(header_bytes)))
         fh.write(body)
     return path

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from distill.errors import DistillError
 from distill.models.resolve import ResolvedModel
 
 
@@ -20,14 +21,27 @@ class ModelInfo:
 
 def count_safetensors_params(folder: Path) -> int:
     """Sum the element counts of every tensor in the folder's ``*.safetensors`` files (headers only)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     total = 0
     for file in sorted(folder.glob("*.safetensors")):
-        with safe_open(str(file), framework="np") as fh:
-            for name in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
-                total += math.prod(fh.get_slice(name).get_shape())
+        try:
+            with safe_open(str(file), framework="np") as fh:
+                for name in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
+                    total += math.prod(fh.get_slice(name).get_shape())
+        except (SafetensorError, OSError) as exc:
+            raise unreadable_weights(file, exc) from None
     return total
+
+
+def unreadable_weights(file: Path, exc: BaseException) -> DistillError:
+    """The error for a weights file that cannot be read (truncated download or copy, other bytes)."""
+    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return DistillError(
+        f"model weights {file} are damaged or not a safetensors file ({detail})",
+        fix="copy or download the model again (a partial copy leaves a truncated file), "
+        "or re-save it with save_pretrained",
+    )
 
 
 def folder_bytes(folder: Path) -> int:

@@ -156,6 +156,12 @@ def _local(ref: str) -> ResolvedModel | None:
                 f"model folder {path} does not exist", fix="give an existing folder or a hub id"
             )
         return None
+    if not path.is_dir():
+        raise DistillError(
+            f"{path} is a file, not a Hugging Face model folder",
+            fix="point to the folder written by save_pretrained (with config.json and the weights), "
+            "or give a hub id",
+        )
     if not (path / "config.json").is_file():
         raise DistillError(
             f"{path} is not a Hugging Face model folder (no config.json in it)",

@@ -7,13 +7,47 @@ and renamed into place only once complete and fsynced.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 TMP_PREFIX = ".tmp-"
+
+
+def _tmp_prefix(final: Path) -> str:
+    """``.tmp-<name>-<host>-<pid>-``: whose temporary file it is, so a dead writer's can be removed."""
+    return f"{TMP_PREFIX}{final.name}-{socket.gethostname()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale(final: Path) -> list[Path]:
+    """Remove what killed writers (on this host) left while writing ``final``; return the removed.
+
+    A SIGKILL between creating a temporary sibling and renaming it leaves ``.tmp-<name>-...``
+    behind: never read, but taking space. Temporary files of live processes are left alone.
+    """
+    removed = []
+    head = f"{TMP_PREFIX}{final.name}-{socket.gethostname()}-"
+    for p in final.parent.glob(f"{glob.escape(head)}*"):
+        pid = p.name[len(head) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def _fsync_tree(path: Path) -> None:
@@ -36,14 +70,15 @@ def atomic_dir(final: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent))
+    remove_stale(final)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(final), dir=final.parent))
     try:
         yield tmp
         _fsync_tree(tmp)
         if final.exists():
             if not overwrite:
                 raise FileExistsError(final)
-            old = final.with_name(f"{TMP_PREFIX}old-{final.name}-{os.getpid()}")
+            old = final.with_name(f"{_tmp_prefix(final)}old")
             os.replace(final, old)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
@@ -55,11 +90,12 @@ def atomic_dir(final: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
 
 
 @contextlib.contextmanager
-def atomic_file(final: str | os.PathLike[str], mode: str = "w") -> Iterator[object]:
+def atomic_file(final: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary sibling of ``final`` for writing; rename it into place on success."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent)
+    remove_stale(final)
+    fd, tmp_name = tempfile.mkstemp(prefix=_tmp_prefix(final), dir=final.parent)
     tmp = Path(tmp_name)
     try:
         encoding = None if "b" in mode else "utf-8"
@@ -76,4 +112,4 @@ def atomic_file(final: str | os.PathLike[str], mode: str = "w") -> Iterator[obje
 def write_text_atomic(final: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``final`` atomically."""
     with atomic_file(final, "w") as fh:
-        fh.write(text)  # type: ignore[attr-defined]
+        fh.write(text)

@@ -18,6 +18,7 @@ from datasets import Dataset, load_from_disk
 
 from distill.utils.atomic import atomic_dir
 from distill.utils.hashing import text_sha256
+from distill.utils.manifest import files_problem, files_sha256, record_hashes
 from distill.utils.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,11 @@ def _read(path: Any, key: str, n_rows: int, kind: str) -> Dataset | None:
     ):
         log.warning("%s: cache entry %s does not match its key or size; rebuilding it", kind, path)
         return None
+    damage = files_problem(path, MANIFEST, manifest.get("files"))
+    if damage is not None:
+        log.warning("%s: cache entry %s is damaged (%s); rebuilding it", kind, path, damage)
+        return None
+    record_hashes(path, MANIFEST, manifest)
     return ds
 
 
@@ -95,6 +101,7 @@ def cached_table(
     try:
         with atomic_dir(path, overwrite=path.exists()) as tmp:
             Dataset.from_dict(columns).save_to_disk(str(tmp), num_shards=1)
+            info["files"] = files_sha256(tmp, MANIFEST)
             (tmp / MANIFEST).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     except OSError:
         if not path.is_dir():

@@ -64,7 +64,7 @@ def test_stages_one_by_one_label_train_eval_export(tmp_path: Path) -> None:
         ("teacher_translate_test", "it"),
         ("teacher", "en"),
     } <= systems
-    assert metrics["student_checkpoint"] == str(best)
+    assert metrics["student_checkpoint"] == str(best)  # distill-eval names the checkpoint it was given
 
     exp = _run("distill-export", *common, f"checkpoint={best}", cwd=tmp_path)
     assert exp.returncode == 0, exp.stderr

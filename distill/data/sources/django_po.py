@@ -241,10 +241,17 @@ def _catalog_pairs(catalog: str, path: Path) -> list[_Pair]:
     """Return the non-empty pairs of one catalog, whitespace-stripped."""
     entries, data = _read_mo(path)
     pairs = []
-    for src, tgt in _entry_pairs(entries, data):
-        src, tgt = src.strip(), tgt.strip()
-        if src and tgt:
-            pairs.append(_Pair(src, tgt, catalog))
+    try:
+        for src, tgt in _entry_pairs(entries, data):
+            src, tgt = src.strip(), tgt.strip()
+            if src and tgt:
+                pairs.append(_Pair(src, tgt, catalog))
+    # gettext parses the file again for plural entries, and evaluates its Plural-Forms rule.
+    except (OSError, ValueError, ArithmeticError, RecursionError, SyntaxError, struct.error) as exc:
+        raise DistillError(
+            f"{path}: cannot read its plural forms ({type(exc).__name__}: {exc})",
+            fix="pip install --force-reinstall django",
+        ) from exc
     return pairs
 
 
