@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -481,6 +482,7 @@ def _fine_tune(
         "val_loss": metrics.get("val/loss"),
         "train_seconds": round(seconds, 2),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     try:
         with atomic_dir(out, overwrite=overwrite) as tmp:

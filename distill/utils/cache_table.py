@@ -79,6 +79,8 @@ def cached_table(
     if found is not None:
         log.info("%s: cache hit %s (%d rows%s)", kind, key, n_rows, f", {what}" if what else "")
         return CachedTable(found, key, True)
+    from distill.provenance import library_versions
+
     start = time.perf_counter()
     columns = compute()
     seconds = time.perf_counter() - start
@@ -97,6 +99,7 @@ def cached_table(
         "n_rows": n_rows,
         "seconds": round(seconds, 2),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": library_versions(),
     }
     try:
         with atomic_dir(path, overwrite=path.exists()) as tmp:
