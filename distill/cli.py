@@ -156,8 +156,11 @@ def teacher_stage(cfg: DictConfig) -> Any:
 def label_stage(cfg: DictConfig) -> Any:
     """``distill-label``: the teacher's soft labels into the shared cache (a hit costs nothing)."""
     from distill.pipeline import label
+    from distill.utils.ranks import is_rank_zero
 
     labelled = label(cfg)
+    if not is_rank_zero():  # a further process of teacher.label_devices > 1: rank 0 reports
+        return labelled
     print(f"teacher: {labelled.teacher.path} ({labelled.teacher.source})")
     print(f"{'lang':6} {'split':11} {'rows':>6}  {'cache':5} key")
     for lang, splits in labelled.soft.items():

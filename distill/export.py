@@ -333,15 +333,84 @@ def export_student(
     return out
 
 
-def load_student(path: str | os.PathLike[str]) -> tuple[Any, Any]:
+def export_adapters(
+    model: Any, tokenizer: Any, out_dir: str | os.PathLike[str], spec: Any, **card_fields: Any
+) -> Path:
+    """Write a per-language adapter student (:mod:`distill.adapters`) with its model cards, atomically.
+
+    ``out_dir`` gets ``base/`` (the shared model, a plain classifier), ``adapters/<lang>/`` (PEFT),
+    ``merged/<lang>/`` (plain classifiers, unless ``student.lora.export_merged=false``), the
+    adapters' manifest and a ``README.md`` saying how to load each.
+    """
+    from distill.adapters import export_adapter_student, languages
+
+    out = Path(out_dir)
+    _check_inputs(model, ModelCard(**card_fields), out)
+    langs = languages(model)
+
+    def write_folder(one: Any, tok: Any, folder: Path) -> None:
+        lang = folder.name if folder.parent.name == "merged" else None
+        fields = {**card_fields, "languages": [card_fields["languages"][0], lang]} if lang else card_fields
+        export_student(one, tok, folder, **fields)
+
+    with atomic_dir(out) as tmp:
+        export_adapter_student(model, tokenizer, tmp, spec, write_folder=write_folder)
+        base_card = (tmp / "base" / "README.md").read_text(encoding="utf-8")
+        usage = _adapter_usage(langs, spec.export_merged)
+        (tmp / "README.md").write_text(base_card + usage, encoding="utf-8")
+        for folder in [tmp / "base", *(tmp / "adapters" / lang for lang in langs)]:
+            check_export_folder(folder)
+    log.info("exported the adapter student (%s) to %s", ", ".join(langs), out)
+    return out
+
+
+def _adapter_usage(langs: Sequence[str], merged: bool) -> str:
+    lang = langs[0]
+    lines = [
+        "",
+        "## Per-language adapters",
+        "",
+        "One shared encoder (`base/`) and one LoRA adapter per language",
+        f"(`adapters/<lang>/`: {', '.join(langs)}).",
+        "",
+        "```python",
+        "from peft import PeftModel",
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+        "",
+        'base = AutoModelForSequenceClassification.from_pretrained("path/to/student/base")',
+        f'model = PeftModel.from_pretrained(base, "path/to/student/adapters/{lang}")',
+        'tokenizer = AutoTokenizer.from_pretrained("path/to/student/base")',
+        "```",
+        "",
+        f'With xlt-distill: `distill.load_student("path/to/student", lang="{lang}")`.',
+    ]
+    if merged:
+        lines += [
+            "",
+            "`merged/<lang>/` holds each language's adapter merged into the encoder: a plain",
+            f'`AutoModelForSequenceClassification.from_pretrained("path/to/student/merged/{lang}")`.',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def load_student(path: str | os.PathLike[str], lang: str | None = None) -> tuple[Any, Any]:
     """Load an exported student: ``(model, tokenizer)``, the model in eval mode.
 
+    Args:
+        path: The export folder.
+        lang: For a per-language adapter student, the language whose adapter to use (default: the
+            first); ignored for a plain student.
+
     Raises:
-        DistillError: When ``path`` is not an exported model folder.
+        DistillError: When ``path`` is not an exported model folder, or has no adapter for ``lang``.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from distill.adapters import is_adapter_export, load_adapter_student
+
     folder = Path(path)
+    if is_adapter_export(folder):
+        return load_adapter_student(folder, lang)
     if not (folder / "config.json").is_file():
         raise DistillError(
             f"{folder} is not an exported student (no config.json)", fix="run the export stage"

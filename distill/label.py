@@ -475,6 +475,17 @@ class _ShardedTeacher:
         return _as_dataset(logits, embeddings), info
 
 
+@dataclass(frozen=True)
+class Group:
+    """The processes labelling one entry: this one's rank and a barrier across them."""
+
+    rank: int
+    barrier: Callable[[], None]
+
+
+_ONE_PROCESS = Group(rank=0, barrier=lambda: None)
+
+
 def _partial_dir(key: str) -> Path:
     """Where the finished shards of an entry wait until the entry is complete."""
     return cache_dir("soft_labels_partial", key)
@@ -504,6 +515,23 @@ def _read_shard(path: Path, key: str, start: int, stop: int) -> tuple[Dataset, d
     return ds, manifest["labels"]
 
 
+def _shard_bounds(n: int, shard_rows: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of every shard of ``n`` texts."""
+    if shard_rows < 1:
+        raise DistillError(f"shard_rows must be >= 1, got {shard_rows}", fix="use the default (8192)")
+    return [(lo, min(lo + shard_rows, n)) for lo in range(0, n, shard_rows)]
+
+
+def _write_shard(folder: Path, ds: Dataset, key: str, start: int, stop: int, info: dict[str, Any]) -> Dataset:
+    """Keep a finished shard (atomically, with its manifest); return it memory-mapped."""
+    with atomic_dir(folder) as tmp:
+        ds.save_to_disk(str(tmp))
+        shard = {"key": key, "start": start, "stop": stop, "labels": info}
+        shard["files"] = files_sha256(tmp, MANIFEST)
+        (tmp / MANIFEST).write_text(json.dumps(shard), encoding="utf-8")
+    return load_from_disk(str(folder))  # type: ignore[return-value]
+
+
 def _labelled_shards(
     teacher: _ShardedTeacher, texts: Sequence[str], key: str, shard_rows: int
 ) -> tuple[Dataset, dict[str, Any], int]:
@@ -512,8 +540,7 @@ def _labelled_shards(
     Returns:
         ``(all rows in order, label info of the teacher, rows reused from finished shards)``.
     """
-    if shard_rows < 1:
-        raise DistillError(f"shard_rows must be >= 1, got {shard_rows}", fix="use the default (8192)")
+    bounds = _shard_bounds(len(texts), shard_rows)
     n = len(texts)
     if n <= shard_rows:  # one shard: nothing to resume from, nothing to keep on the side
         whole, whole_info = teacher.label(texts, "soft labels")
@@ -522,7 +549,6 @@ def _labelled_shards(
     shards: list[Dataset] = []
     info: dict[str, Any] = {}
     reused = 0
-    bounds = [(lo, min(lo + shard_rows, n)) for lo in range(0, n, shard_rows)]
     for i, (lo, hi) in enumerate(bounds):
         folder = partial / f"shard-{i:05d}"
         found = _read_shard(folder, key, lo, hi)
@@ -531,12 +557,7 @@ def _labelled_shards(
             reused += hi - lo
         else:
             ds, info = teacher.label(texts[lo:hi], f"soft labels {i + 1}/{len(bounds)}")
-            with atomic_dir(folder) as tmp:
-                ds.save_to_disk(str(tmp))
-                shard = {"key": key, "start": lo, "stop": hi, "labels": info}
-                shard["files"] = files_sha256(tmp, MANIFEST)
-                (tmp / MANIFEST).write_text(json.dumps(shard), encoding="utf-8")
-            ds = load_from_disk(str(folder))  # memory-mapped: the shard's rows leave memory
+            ds = _write_shard(folder, ds, key, lo, hi, info)  # memory-mapped: the rows leave memory
         shards.append(ds)
     if reused:
         log.info("soft labels: %d of %d rows from the finished shards in %s", reused, n, partial)
@@ -556,6 +577,8 @@ def soft_labels(
     model_loader: ModelLoader | None = None,
     device: str | torch.device | None = None,
     shard_rows: int = SHARD_ROWS,
+    devices: int = 1,
+    strategy: str = "ddp",
 ) -> SoftLabels:
     """Soft labels of ``texts`` from the teacher: read from the cache, or computed once and cached.
 
@@ -578,6 +601,11 @@ def soft_labels(
         shard_rows: Texts per shard. Each finished shard is kept (atomically) until the entry is
             complete, so a killed label stage resumes from the shards it finished. Not part of
             the key.
+        devices: Processes the teacher runs in; above 1, as Lightning prediction with
+            ``strategy`` (:mod:`distill.label_devices`), each rank labelling its own shards. The
+            entry is the same. Not part of the key.
+        strategy: Lightning's strategy for ``devices`` > 1: ``ddp`` (the other ranks rerun the
+            command, which must reach this call again) or ``ddp_spawn``.
 
     Returns:
         :class:`SoftLabels` over the memory-mapped entry.
@@ -618,7 +646,15 @@ def soft_labels(
         prefix=prefix,
         progress=progress,
     )
-    ds, labels_info, reused = _labelled_shards(teacher, texts, key, shard_rows)
+    group = _ONE_PROCESS
+    if devices > 1:
+        from distill.label_devices import labelled_shards_on_devices
+
+        ds, labels_info, reused, group = labelled_shards_on_devices(
+            teacher, texts, key, shard_rows, devices=devices, strategy=strategy
+        )
+    else:
+        ds, labels_info, reused = _labelled_shards(teacher, texts, key, shard_rows)
     seconds = time.perf_counter() - start
     manifest = {
         "key": key,
@@ -632,12 +668,15 @@ def soft_labels(
         **labels_info,
         **settings,
         "shard_rows": shard_rows,
+        "devices": devices,
         "seconds": round(seconds, 3),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": _library_versions(),
     }
-    _write_entry(path, ds, manifest, overwrite=damaged)
-    shutil.rmtree(_partial_dir(key), ignore_errors=True)
+    if group.rank == 0:  # one writer; the other ranks read the entry once it is in place
+        _write_entry(path, ds, manifest, overwrite=damaged)
+        shutil.rmtree(_partial_dir(key), ignore_errors=True)
+    group.barrier()
     entry = _read_entry(path, key, n)
     if entry is None:
         raise DistillError(
@@ -666,6 +705,8 @@ def label_stage(
     progress: bool = True,
     model_loader: ModelLoader | None = None,
     shard_rows: int = SHARD_ROWS,
+    devices: int = 1,
+    strategy: str = "ddp",
 ) -> dict[str, dict[str, SoftLabels]]:
     """Soft labels of the text the teacher reads, for every target language and split.
 
@@ -683,6 +724,8 @@ def label_stage(
         progress: Show progress bars.
         model_loader: ``teacher_dir -> (model, tokenizer)``; default: ``load_classifier``.
         shard_rows: Texts per shard (the unit a killed label stage resumes from).
+        devices: Processes the teacher runs in (``teacher.label_devices``; see :func:`soft_labels`).
+        strategy: Lightning's strategy for ``devices`` > 1 (``teacher.label_strategy``).
 
     Returns:
         ``{lang: {split: SoftLabels}}``.
@@ -714,5 +757,7 @@ def label_stage(
                 progress=progress,
                 model_loader=loader,
                 shard_rows=shard_rows,
+                devices=devices,
+                strategy=strategy,
             )
     return out

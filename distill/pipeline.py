@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,17 @@ import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets
 from omegaconf import DictConfig
 
+from distill.adapters import (
+    AdapterSpec,
+    add_language_adapters,
+    continue_from,
+    encoder_of,
+    is_adapter_student,
+    languages,
+    parameter_counts,
+    use_language,
+)
+from distill.continual import extend_languages, forgetting, rehearsed
 from distill.data.datamodule import DistillCollator, DistillDataModule, distill_rows, label_ids
 from distill.data.langs import check_lang_codes
 from distill.errors import DistillError
@@ -39,6 +51,7 @@ from distill.teacher import TeacherResult
 from distill.utils.atomic import write_text_atomic
 from distill.utils.config import build, loss_weight
 from distill.utils.hashing import text_sha256
+from distill.utils.ranks import global_rank, is_rank_zero
 from distill.utils.redact import redacted_container
 
 log = logging.getLogger(__name__)
@@ -126,6 +139,7 @@ def check_config(cfg: DictConfig) -> None:
             the targets.
     """
     check_trainer(cfg)
+    check_label_devices(cfg)
     dims = {"student_dim": 1, "teacher_dim": 1} if loss_weight(cfg, "emb") > 0 else {}
     build(cfg.loss, "loss", **dims)  # the loss validates its temperature and weights (dims come later)
     rounds, mix = cfg.cycle.rounds, cfg.cycle.mix
@@ -150,6 +164,13 @@ def check_config(cfg: DictConfig) -> None:
     if len(set(langs)) != len(langs):
         raise DistillError(f"data.target_langs={langs} names a language twice", fix="list each language once")
     rehearsal_size(cfg)
+    if cfg.student.get("adapters"):
+        AdapterSpec.from_cfg(cfg.student)
+        if cfg.data.get("rehearsal"):
+            raise DistillError(
+                "data.rehearsal adds source-language rows, which have no adapter of their own",
+                fix="set data.rehearsal=null with student.adapters=lora (the frozen encoder does not forget)",
+            )
     if uses_roundtrip(cfg) and not cfg.mode.get("translator"):
         raise DistillError(
             "loss.weights.roundtrip > 0 needs back-translations of the target text, but no translator is set",
@@ -174,7 +195,8 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
     with timer("teacher"):
         teacher = train_teacher(cfg)
     check_test_labels(objects["data"], teacher.labels)  # before any soft label is computed
-    write_text_atomic(out_dir / "teacher.json", json.dumps(teacher.to_dict(), indent=2))
+    if is_rank_zero():  # the other ranks of a ddp job rerun this stage from the cache
+        write_text_atomic(out_dir / "teacher.json", json.dumps(teacher.to_dict(), indent=2))
     with timer("label"):
         soft = label_stage(
             Path(teacher.path),
@@ -211,7 +233,8 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
         summary[lang].update(
             {f"{s}_roundtrip": {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
         )
-    write_text_atomic(out_dir / "labels.json", json.dumps(summary, indent=2))
+    if is_rank_zero():  # the other ranks would record rank 0's misses as hits
+        write_text_atomic(out_dir / "labels.json", json.dumps(summary, indent=2))
     return Labelled(
         data=objects["data"], teacher=teacher, soft=soft, roundtrip=roundtrip, rehearsal=rehearsal
     )
@@ -264,12 +287,61 @@ def rehearsal_labels(cfg: DictConfig, teacher_dir: Path) -> tuple[Dataset, SoftL
 
 
 def teacher_label_kw(cfg: DictConfig) -> dict[str, Any]:
-    """How the teacher labels text for the cache: ``max_length``, ``batch_size`` and ``shard_rows``."""
+    """How the teacher labels text for the cache: ``max_length``, ``batch_size``, ``shard_rows`` and
+    across how many processes (``teacher.label_devices``, ``teacher.label_strategy``)."""
     return {
         "max_length": int(cfg.teacher.max_length),
         "batch_size": int(cfg.teacher.get("label_batch_size", 64)),
         "shard_rows": int(cfg.teacher.get("label_shard_rows", SHARD_ROWS)),
+        "devices": int(cfg.teacher.get("label_devices", 1)),
+        "strategy": str(cfg.teacher.get("label_strategy", "ddp")),
     }
+
+
+def distributed_trainer(cfg: DictConfig) -> bool:
+    """Whether ``cfg.trainer`` fits in several processes (a ``ddp``/``fsdp`` strategy)."""
+    strategy = cfg.trainer.get("strategy")
+    name = str(strategy.get("_target_", "") if isinstance(strategy, DictConfig) else strategy or "").lower()
+    return "ddp" in name or "fsdp" in name
+
+
+def end_label_processes() -> None:
+    """After a label stage across processes (``teacher.label_devices`` > 1) and before a fit in one.
+
+    A further rank, started by Lightning for the labelling alone, has nothing left to do and exits;
+    rank 0 leaves the process group, which metrics would otherwise try to sync across.
+    """
+    if not is_rank_zero():
+        log.info("rank %d: soft labels done; rank 0 trains the student", global_rank())
+        raise SystemExit(0)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def check_label_devices(cfg: DictConfig) -> None:
+    """Fail on ``teacher.label_devices`` that cannot work with this trainer.
+
+    Under ``ddp`` the label stage's processes are the command run again; a distributed fit after it
+    joins the same processes, so it needs as many.
+    """
+    devices, strategy = cfg.teacher.get("label_devices", 1), cfg.teacher.get("label_strategy", "ddp")
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise DistillError(
+            f"teacher.label_devices must be an integer >= 1, got {devices!r}",
+            fix="e.g. teacher.label_devices=2",
+        )
+    if strategy not in ("ddp", "ddp_spawn"):
+        raise DistillError(
+            f"teacher.label_strategy must be ddp or ddp_spawn, got {strategy!r}",
+            fix="teacher.label_strategy=ddp",
+        )
+    fit_devices = cfg.trainer.get("devices")
+    if devices > 1 and strategy == "ddp" and distributed_trainer(cfg) and fit_devices != devices:
+        raise DistillError(
+            f"teacher.label_devices={devices} with label_strategy=ddp, but the fit runs on "
+            f"trainer.devices={fit_devices}: both use the same processes",
+            fix=f"set teacher.label_devices={fit_devices} or teacher.label_strategy=ddp_spawn",
+        )
 
 
 def uses_roundtrip(cfg: DictConfig) -> bool:
@@ -378,7 +450,11 @@ def fit_and_load_best(
         for logger in loggers:
             logger.log_hyperparams(config)  # the resolved config, next to the metrics
     last = resume_checkpoint(checkpoint_dir, fingerprint) if cfg.get("resume", True) else None
-    trainer.fit(system, datamodule=dm, ckpt_path=last)
+    with warnings.catch_warnings():
+        # Under ddp every rank validates every row (DistillDataModule), so the epoch-level values
+        # Lightning would have us sync with sync_dist=True already agree across ranks.
+        warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
+        trainer.fit(system, datamodule=dm, ckpt_path=last)
     ckpt = trainer.checkpoint_callback
     best = str(getattr(ckpt, "best_model_path", "") or "")
     if best:
@@ -414,12 +490,21 @@ def _fit_round(
 
 def build_student(cfg: DictConfig, labels: list[str], langs: list[str]) -> tuple[DistillationSystem, Any]:
     """The student system (encoder + new head, the weighted loss, the optimizer) and its tokenizer."""
+    frozen: list[str] = []
     network = cfg.student.get("network")
-    if network is None:
+    if cfg.student.get("adapters") and cfg.student.get("init_from"):
+        spec = AdapterSpec.from_cfg(cfg.student)
+        model, tokenizer, frozen = continue_from(cfg.student.init_from, langs, spec)
+        check_student_labels(model, labels, str(cfg.student.init_from))
+    elif cfg.student.get("init_from"):  # a fully shared student continued from its export
+        model, tokenizer = load_classifier(str(cfg.student.init_from), labels)
+    elif network is None:
         model, tokenizer = load_classifier(cfg.student.model, labels)
     else:
         model, tokenizer = build(network, "student.network")(labels=labels)
-    if cfg.student.get("freeze_word_embeddings"):
+    if cfg.student.get("adapters") and not frozen:
+        model = add_language_adapters(model, langs, AdapterSpec.from_cfg(cfg.student))
+    elif cfg.student.get("freeze_word_embeddings") and not cfg.student.get("adapters"):
         freeze_word_embeddings(model)
     system = DistillationSystem(
         model,
@@ -428,8 +513,20 @@ def build_student(cfg: DictConfig, labels: list[str], langs: list[str]) -> tuple
         langs=langs,
         labels=labels,
         base_model=str(cfg.student.model),
+        frozen_langs=frozen,
     )
     return system, tokenizer
+
+
+def check_student_labels(model: Any, labels: list[str], where: str) -> None:
+    """Fail when a student loaded from ``where`` has another label set than the teacher."""
+    id2label = model.config.id2label
+    found = [id2label[i] for i in sorted(id2label)]
+    if found != list(labels):
+        raise DistillError(
+            f"the student at {where} has labels {found}, the teacher has {list(labels)}",
+            fix="continue from a student distilled from a teacher with the same labels",
+        )
 
 
 def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSystem, Any, BestCheckpoint]:
@@ -470,10 +567,11 @@ def student_datamodule(
         tokenizer, cfg.student.max_length, cfg.student.get("prefix", ""), with_source=with_source
     )
     return DistillDataModule.from_languages(
-        training_rows(data, targets, labels),
+        rehearsed(cfg, training_rows(data, targets, labels)),
         collator=collator,
         batch_size=cfg.student.batch_size,
         seed=cfg.seed,
+        one_language_per_batch=bool(cfg.student.get("adapters")),
     )
 
 
@@ -494,6 +592,7 @@ def _relabel(
     mix, tau = float(cfg.cycle.mix), float(cfg.loss.temperature)
     out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for lang in data:
+        use_language(system.model, lang)
         pool = data[lang]["train"]
         on_tgt = predict_logits(system.model, tokenizer, pool["tgt"], desc=f"relabel {lang}", **kw)
         on_src = predict_logits(system.model, tokenizer, pool["src"], desc=f"relabel {lang} source", **kw)
@@ -551,9 +650,12 @@ def train(
         ``(labelled, system, tokenizer, best checkpoint)``; checkpoints (student weights only) are
         under ``<run dir>/checkpoints``.
     """
+    extend_languages(cfg)  # a student continued from an export keeps its earlier languages
     check_config(cfg)
     timer = timer or StageTimer()
     labelled = label(cfg, timer)
+    if not distributed_trainer(cfg):
+        end_label_processes()
     with timer("distill"):
         system, tokenizer, best = distill_student(cfg, labelled)
     return labelled, system, tokenizer, best
@@ -616,6 +718,7 @@ def evaluate_run(
             if parallel
             else None
         )
+        use_language(student[0], lang)
         s_tgt = predict_logits(*student, test["tgt"], desc=f"student {lang}", **s_kw)
         if "label" not in test.column_names:
             # Unlabelled pairs: no accuracy, but how often the student agrees with the teacher.
@@ -646,6 +749,7 @@ def evaluate_run(
         gold = np.asarray(label_ids(names, label2id, f"{cfg.data.source_lang}/test"))
         t_src = predict_logits(*teacher, texts, desc="teacher source test", **t_kw)
         report.add_predictions("teacher", cfg.data.source_lang, "test", t_src, gold)
+        use_language(student[0], next(iter(data), ""))  # an adapter student: the first target's
         s_src = predict_logits(*student, texts, desc="student source test", **s_kw)
         report.add_predictions("student", cfg.data.source_lang, "test", s_src, gold, teacher_logits=t_src)
     return report
@@ -666,7 +770,8 @@ def baseline_systems(cfg: DictConfig, labelled: Labelled | None, labels: list[st
     from distill.baselines import direct_transfer_teacher, train_supervised
 
     out: dict[str, Baseline] = {}
-    direct = direct_transfer_teacher(cfg, labels)
+    # Only rank 0 evaluates; the other ranks of a ddp job take part in the supervised fit only.
+    direct = direct_transfer_teacher(cfg, labels) if is_rank_zero() else None
     if direct is not None:
         sub, (model, tokenizer) = direct
         out["direct_transfer"] = Baseline(model, tokenizer, {"max_length": int(sub.teacher.max_length)})
@@ -695,7 +800,7 @@ def student_embeddings(
     from distill.embedding import encode
 
     model, tokenizer = student
-    encoder = getattr(model, "base_model", model)
+    encoder = encoder_of(model)
     kw = {
         "max_length": int(cfg.student.max_length),
         "prefix": cfg.student.get("prefix", ""),
@@ -707,6 +812,7 @@ def student_embeddings(
         if "src" not in test.column_names or "tgt" not in test.column_names:
             continue
         n = min(len(test), EMBEDDING_PAIRS)
+        use_language(model, lang)
         for side, code in (("src", cfg.data.source_lang), ("tgt", lang)):
             vectors = encode(encoder, tokenizer, test[side][:n], desc=f"embed {lang} {side}", **kw)
             out["lang"] += [code] * n
@@ -774,26 +880,29 @@ def export_run(
     cfg: DictConfig, model: Any, tokenizer: Any, data: Mapping[str, DatasetDict], report: MetricsReport | None
 ) -> Path:
     """Write ``<run dir>/student`` and log it as a W&B model artifact when a run is active."""
-    from distill.export import export_student, log_artifact
+    from distill.export import export_adapters, export_student, log_artifact
     from distill.provenance import write_provenance
 
     # provenance.json first: the card repeats it, and write_run keeps its pair hashes.
     prov = write_provenance(cfg, data_hashes(data))
     base: dict[str, Any] = next((m for m in prov["models"] if m["role"] == "student_base"), {})
-    folder = export_student(
-        model,
-        tokenizer,
-        Path(cfg.paths.output_dir) / "student",
-        base_model=cfg.student.model,
-        teacher=cfg.teacher.get("path") or cfg.teacher.model,
-        languages=[cfg.data.source_lang, *data],
-        metrics=report,
-        data={"name": cfg.data.name, **data_hashes(data)},
-        command=prov["reproducibility"]["command"],  # secrets masked
-        input_prefix=cfg.student.get("prefix", ""),
-        license=base.get("license") or "unknown",
-        provenance=prov,
-    )
+    card = {
+        "base_model": cfg.student.model,
+        "teacher": cfg.teacher.get("path") or cfg.teacher.model,
+        # An adapter student continued from an export also serves the export's languages.
+        "languages": [cfg.data.source_lang, *(languages(model) if is_adapter_student(model) else data)],
+        "metrics": report,
+        "data": {"name": cfg.data.name, **data_hashes(data)},
+        "command": prov["reproducibility"]["command"],  # secrets masked
+        "input_prefix": cfg.student.get("prefix", ""),
+        "license": base.get("license") or "unknown",
+        "provenance": prov,
+    }
+    out = Path(cfg.paths.output_dir) / "student"
+    if is_adapter_student(model):
+        folder = export_adapters(model, tokenizer, out, AdapterSpec.from_cfg(cfg.student), **card)
+    else:
+        folder = export_student(model, tokenizer, out, **card)
     metadata = {"experiment": cfg.experiment_name, "seed": int(cfg.seed)}
     if report is not None:
         metadata["results"] = report.results
@@ -848,6 +957,11 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.get("task", "classification") == "embedding":
         from distill.embedding import run_embedding
 
+        if distributed_trainer(cfg):  # its records are not written by rank 0 alone yet
+            raise DistillError(
+                "task=embedding runs in one process", fix="drop trainer=ddp/fsdp (use trainer=gpu)"
+            )
+
         return run_embedding(cfg)
 
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -858,11 +972,26 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         data, teacher = labelled.data, labelled.teacher
         with timer("baselines"):
             extra = baseline_systems(cfg, labelled, teacher.labels)
+        if not is_rank_zero():
+            # A further rank of a ddp job (trainer=ddp): its share of every fit is done; rank 0
+            # evaluates, exports and writes the records.
+            log.info("rank %d: training done; rank 0 evaluates and writes the run folder", global_rank())
+            return {"best_val": best.to_dict()}, {
+                "system": system,
+                "tokenizer": tokenizer,
+                "teacher": teacher,
+            }
         with timer("evaluate"):
             report = evaluate_run(
                 cfg, load_teacher(teacher.path), (system.model, tokenizer), data, teacher.labels, extra
             )
         report.extras["student_checkpoint"] = in_run_dir(cfg, best.path)
+        continual = forgetting(cfg, report.results)
+        if continual is not None:
+            report.extras["continual"] = continual
+        if is_adapter_student(system.model):  # what each language trains and stores
+            spec = AdapterSpec.from_cfg(cfg.student)
+            report.extras["adapters"] = parameter_counts(system.model, spec, system.frozen_langs)
         report.extras["best_val"] = best.to_dict()  # what `objective=val` returns to a sweep
         if cfg.get("export_student", True):
             with timer("export"):

@@ -53,6 +53,9 @@ VOLATILE = (
     "trainer.enable_progress_bar",
     "trainer.log_every_n_steps",
     "trainer.default_root_dir",
+    # Where the teacher labels (the cache entry is the same), and so absent from older runs' configs.
+    "teacher.label_devices",
+    "teacher.label_strategy",
 )
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from distill.adapters import is_adapter_student, trainable_parameters, use_language
 from distill.errors import DistillError
 from distill.losses import WeightedDistillationLoss
 
@@ -48,6 +49,8 @@ class DistillationSystem(pl.LightningModule):
         labels: Label names, in id order (checked against a checkpoint on resume).
         base_model: The encoder the student started from (saved in checkpoints, so that
             :func:`load_student_checkpoint` can rebuild the network from a ``.ckpt`` alone).
+        frozen_langs: Languages of an adapter student whose adapters stay as they are (added
+            earlier, ``student.init_from``).
     """
 
     def __init__(
@@ -58,9 +61,11 @@ class DistillationSystem(pl.LightningModule):
         langs: Sequence[str],
         labels: Sequence[str],
         base_model: str | None = None,
+        frozen_langs: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model", "loss", "optimizer"])
+        self.frozen_langs = list(frozen_langs)
         # from_pretrained returns eval mode and Lightning keeps submodules' modes: dropout on.
         self.model = model.train()
         self.loss = loss
@@ -85,6 +90,10 @@ class DistillationSystem(pl.LightningModule):
         return self(**inputs)
 
     def _student_outputs(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        if is_adapter_student(self.model):  # batches hold one language: route to its adapter
+            ids = batch["lang"].unique()
+            assert len(ids) == 1, "an adapter student needs batches of one language"
+            use_language(self.model, self.langs[int(ids[0])])
         out = dict(batch)
         out["student_tgt_logits"] = self._side(batch, "tgt")
         if self.needs_source:
@@ -130,6 +139,8 @@ class DistillationSystem(pl.LightningModule):
             self.log("val/agreement", torch.stack(agrees).mean(), prog_bar=not accs)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        if is_adapter_student(self.model):  # every adapter, not only the active one
+            return self.optimizer_factory(trainable_parameters(self.model, self.frozen_langs))
         return self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -14,8 +14,9 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from datasets import Dataset, concatenate_datasets
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 
+from distill.data.batching import LanguageBatchSampler, RankBatches
 from distill.errors import DistillError
 
 IGNORE = -100
@@ -124,6 +125,8 @@ class DistillDataModule(pl.LightningDataModule):
         batch_size: Rows per batch.
         num_workers: DataLoader workers (0 keeps everything in the main process).
         seed: Seed of the shuffling generator.
+        one_language_per_batch: Every batch holds rows of one language (students with
+            per-language adapters route a batch by its language).
     """
 
     def __init__(
@@ -134,9 +137,11 @@ class DistillDataModule(pl.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         seed: int = 0,
+        one_language_per_batch: bool = False,
     ) -> None:
         super().__init__()
         self.train_rows, self.val_rows = train, val
+        self.one_language_per_batch = one_language_per_batch
         self.collator = collator
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -162,7 +167,24 @@ class DistillDataModule(pl.LightningDataModule):
         """Restore the shuffling generator when a fit resumes from a checkpoint."""
         self.generator.set_state(state_dict["generator"])
 
+    def _rank_and_world(self) -> tuple[int, int]:
+        """``(global rank, processes)`` of the fit this module serves; ``(0, 1)`` outside one."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank_and_world()
+        if world > 1:
+            return self._sharded_train_dataloader(rank, world)
+        if self.one_language_per_batch:
+            return DataLoader(
+                self.train_rows,  # type: ignore[arg-type]
+                batch_sampler=LanguageBatchSampler(
+                    self.train_rows["lang"], self.batch_size, shuffle=True, generator=self.generator
+                ),
+                collate_fn=self.collator,
+                num_workers=self.num_workers,
+            )
         return DataLoader(
             self.train_rows,  # type: ignore[arg-type]
             batch_size=self.batch_size,
@@ -172,7 +194,42 @@ class DistillDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
         )
 
+    def _sharded_train_dataloader(self, rank: int, world: int) -> DataLoader:
+        """Under data parallelism: this rank's share of the one-process batches (``batch_size`` is
+        the global batch), in the order our generator draws. ``trainer=ddp`` sets
+        ``use_distributed_sampler: false``, so Lightning keeps this sampler instead of putting in a
+        ``DistributedSampler`` with its own order and no state in our checkpoints.
+        """
+        batches: Sampler[list[int]]
+        if self.one_language_per_batch:
+            batches = LanguageBatchSampler(
+                self.train_rows["lang"], self.batch_size, shuffle=True, generator=self.generator
+            )
+        else:  # what DataLoader(shuffle=True, generator=...) builds
+            batches = BatchSampler(
+                RandomSampler(self.train_rows, generator=self.generator),  # type: ignore[arg-type]
+                self.batch_size,
+                drop_last=False,
+            )
+        return DataLoader(
+            self.train_rows,  # type: ignore[arg-type]
+            batch_sampler=RankBatches(batches, rank, world),
+            collate_fn=self.collator,
+            num_workers=self.num_workers,
+            # As in one process: the loader draws its workers' base seed from the generator too.
+            generator=None if self.one_language_per_batch else self.generator,
+        )
+
     def val_dataloader(self) -> DataLoader:
+        # Every rank validates every row (validation is small): the scores that select the
+        # checkpoint are those of one process, on every rank alike.
+        if self.one_language_per_batch:
+            return DataLoader(
+                self.val_rows,  # type: ignore[arg-type]
+                batch_sampler=LanguageBatchSampler(self.val_rows["lang"], self.batch_size * 2, shuffle=False),
+                collate_fn=self.collator,
+                num_workers=self.num_workers,
+            )
         return DataLoader(
             self.val_rows,  # type: ignore[arg-type]
             batch_size=self.batch_size * 2,
