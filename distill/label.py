@@ -39,6 +39,7 @@ from datasets import Dataset, DatasetDict, Features, List, Value, concatenate_da
 
 from distill.errors import DistillError
 from distill.models.classifier import length_sorted_batches, load_classifier, mean_pool, predict_logits
+from distill.provenance import library_versions
 from distill.utils.atomic import atomic_dir, write_text_atomic
 from distill.utils.hashing import file_sha256, text_sha256
 from distill.utils.manifest import files_problem, files_sha256, record_hashes
@@ -395,21 +396,6 @@ def _read_entry(path: Path, key: str, n_rows: int) -> SoftLabels | None:
     return SoftLabels(dataset=ds, key=key, path=path, hit=True, manifest=manifest)
 
 
-def _library_versions() -> dict[str, str]:
-    import datasets
-    import transformers
-
-    import distill
-
-    return {
-        "xlt-distill": distill.__version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "datasets": datasets.__version__,
-        "numpy": np.__version__,
-    }
-
-
 def _as_dataset(logits: np.ndarray, embeddings: np.ndarray | None) -> Dataset:
     columns: dict[str, Any] = {"logits": logits}
     features = {"logits": List(Value("float32"), length=logits.shape[1])}
@@ -671,7 +657,7 @@ def soft_labels(
         "devices": devices,
         "seconds": round(seconds, 3),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": _library_versions(),
+        "versions": library_versions(),
     }
     if group.rank == 0:  # one writer; the other ranks read the entry once it is in place
         _write_entry(path, ds, manifest, overwrite=damaged)

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from distill.errors import DistillError
 from distill.utils.atomic import write_text_atomic
+from distill.utils.config import leaf_values
 from distill.utils.hashing import file_sha256, text_sha256
 
 log = logging.getLogger(__name__)
@@ -241,14 +242,8 @@ def model_entry(role: str, ref: str) -> dict[str, Any]:
 
 
 def _leaves(value: Any) -> Iterable[str]:
-    if isinstance(value, Mapping):
-        for v in value.values():
-            yield from _leaves(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _leaves(v)
-    elif isinstance(value, str) and value and value != "???":
-        yield value
+    """The non-empty strings inside a config value (``???``, a missing value, left out)."""
+    return (v for v in leaf_values(value) if isinstance(v, str) and v and v != "???")
 
 
 def path_entry(role: str, ref: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -43,3 +44,15 @@ def loss_weight(cfg: DictConfig, name: str) -> float:
     """``loss.weights.<name>`` as a number (0 when absent or not a number; the loss validates it)."""
     value = (cfg.loss.get("weights") or {}).get(name, 0) or 0
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def leaf_values(value: Any) -> Iterator[Any]:
+    """Every scalar inside nested mappings and lists (a plain container, e.g. from ``to_container``)."""
+    if isinstance(value, Mapping):
+        for v in value.values():
+            yield from leaf_values(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from leaf_values(v)
+    else:
+        yield value

@@ -31,6 +31,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from distill.utils.atomic import write_text_atomic
+from distill.utils.config import leaf_values
 
 REDACTED = "***"
 SECRET_ENV_VARS = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_API_TOKEN")
@@ -88,17 +89,6 @@ def _to_container(cfg: Any, resolve: bool) -> Any:
     return OmegaConf.to_container(cfg, resolve=False)
 
 
-def _scalars(value: Any) -> Iterable[Any]:
-    if isinstance(value, Mapping):
-        for v in value.values():
-            yield from _scalars(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _scalars(v)
-    else:
-        yield value
-
-
 def _secret_scalar(value: Any) -> bool:
     return value is not None and not isinstance(value, bool) and str(value) != ""
 
@@ -111,7 +101,7 @@ def config_secrets(cfg: Any) -> set[str]:
         if isinstance(node, Mapping):
             for k, v in node.items():
                 if is_secret_key(str(k)):
-                    found.update(str(s) for s in _scalars(v) if _secret_scalar(s))
+                    found.update(str(s) for s in leaf_values(v) if _secret_scalar(s))
                 else:
                     walk(v)
         elif isinstance(node, list | tuple):
