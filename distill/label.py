@@ -661,8 +661,9 @@ def soft_labels(
     }
     if group.rank == 0:  # one writer; the other ranks read the entry once it is in place
         _write_entry(path, ds, manifest, overwrite=damaged)
-        shutil.rmtree(_partial_dir(key), ignore_errors=True)
     group.barrier()
+    if group.rank == 0:  # after the barrier: the other ranks have finished reading the shards
+        shutil.rmtree(_partial_dir(key), ignore_errors=True)
     entry = _read_entry(path, key, n)
     if entry is None:
         raise DistillError(

@@ -8,6 +8,7 @@ built once) is one per session, and each case checks that it added nothing half-
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,11 +138,21 @@ def run_cli(
         before = _cache_entries(shared_cache)
         capsys.readouterr()
         monkeypatch.setattr(sys, "argv", argv)
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
         try:
             SCRIPTS[script]()
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            # Hydra points the root logger at this test's captured streams and its run folder:
+            # put the handlers back, so later tests never log into a closed stream.
+            for handler in root.handlers:
+                if handler not in handlers:
+                    handler.close()
+            root.handlers[:] = handlers
+            root.setLevel(level)
         out, err = capsys.readouterr()
         new = sorted(e for e in _cache_entries(shared_cache) - before if not e.startswith(REUSABLE))
         return Outcome(code, out, err, run_dir, shared_cache, new)
