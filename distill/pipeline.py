@@ -45,6 +45,8 @@ from distill.errors import DistillError
 from distill.evaluate import MetricsReport, format_table, load_metrics
 from distill.label import SHARD_ROWS, SoftLabels
 from distill.models.classifier import load_classifier, predict_logits
+from distill.multi_source import add_sides, combine_sources, primary_cfg, teacher_sources
+from distill.multi_source import write_report as write_sources_report
 from distill.resume import ResumeState, resume_checkpoint, run_fingerprint
 from distill.student import DistillationSystem, freeze_word_embeddings, load_student_checkpoint
 from distill.teacher import TeacherResult
@@ -96,10 +98,17 @@ class Labelled:
     #: Source-language rehearsal (``data.rehearsal``): labelled source texts as pairs (``src`` =
     #: ``tgt``, ``label``) and the teacher's soft labels on them; ``None`` when off.
     rehearsal: tuple[Dataset, SoftLabels] | None = None
+    #: Multi-source runs (``teachers:``): the teachers' combined logits ``{lang: {split: (N, C)}}``,
+    #: which replace the primary teacher's ``soft`` as targets, and what ``sources.json`` records.
+    combined: dict[str, dict[str, np.ndarray]] | None = None
+    sources: dict[str, Any] | None = None
+
+    def _teacher(self, lang: str, split: str) -> np.ndarray:
+        return self.combined[lang][split] if self.combined is not None else self.soft[lang][split].logits()
 
     def logits(self) -> dict[str, dict[str, np.ndarray]]:
         """The cached teacher logits of the training splits, ``{lang: {split: (N, C)}}``."""
-        return {lang: {s: self.soft[lang][s].logits() for s in TRAIN_SPLITS} for lang in self.data}
+        return {lang: {s: self._teacher(lang, s) for s in TRAIN_SPLITS} for lang in self.data}
 
     def targets(self) -> dict[str, dict[str, dict[str, np.ndarray]]]:
         """Every cached target column of the training splits, ``{lang: {split: {column: (N, C)}}}``."""
@@ -107,7 +116,7 @@ class Labelled:
         for lang in self.data:
             out[lang] = {}
             for s in TRAIN_SPLITS:
-                out[lang][s] = {"teacher_logits": self.soft[lang][s].logits()}
+                out[lang][s] = {"teacher_logits": self._teacher(lang, s)}
                 if lang in self.roundtrip:
                     out[lang][s]["teacher_roundtrip_logits"] = self.roundtrip[lang][s].logits()
         return out
@@ -164,6 +173,11 @@ def check_config(cfg: DictConfig) -> None:
     if len(set(langs)) != len(langs):
         raise DistillError(f"data.target_langs={langs} names a language twice", fix="list each language once")
     rehearsal_size(cfg)
+    if teacher_sources(cfg) and cfg.mode.name != "parallel":
+        raise DistillError(
+            f"teachers: (multi-source) needs mode=parallel, got mode={cfg.mode.name}",
+            fix="set mode=parallel, or teachers=null for one teacher",
+        )
     if cfg.student.get("adapters"):
         AdapterSpec.from_cfg(cfg.student)
         if cfg.data.get("rehearsal"):
@@ -190,10 +204,12 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
 
     timer = timer or StageTimer()
     out_dir = Path(cfg.paths.output_dir)
+    sources = teacher_sources(cfg)  # multi-source: the first teacher is the primary one
     with timer("prepare"):
         _, objects = prepare(cfg)
     with timer("teacher"):
-        teacher = train_teacher(cfg)
+        teachers = [train_teacher(s.cfg) for s in sources]
+        teacher = teachers[0] if teachers else train_teacher(cfg)
     check_test_labels(objects["data"], teacher.labels)  # before any soft label is computed
     if is_rank_zero():  # the other ranks of a ddp job rerun this stage from the cache
         write_text_atomic(out_dir / "teacher.json", json.dumps(teacher.to_dict(), indent=2))
@@ -220,6 +236,16 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
                 **teacher_label_kw(cfg),
             )
         rehearsal = rehearsal_labels(cfg, Path(teacher.path))
+        combined: dict[str, dict[str, np.ndarray]] | None = None
+        report: dict[str, Any] | None = None
+        entries: dict[str, dict[str, Any]] = {}
+        if sources:
+            objects["data"] = add_sides(cfg, objects["data"], sources)
+            combined, report, entries = combine_sources(
+                cfg, sources, teachers, objects["data"], TRAIN_SPLITS, teacher_label_kw(cfg)
+            )
+            if is_rank_zero():
+                write_sources_report(out_dir, report)
     summary = {
         lang: {s: {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
         for lang, splits in soft.items()
@@ -229,6 +255,8 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
         summary[f"{cfg.data.source_lang}_rehearsal"] = {
             "train": {"rows": len(entry), "key": entry.key, "hit": entry.hit}
         }
+    for lang, found in entries.items():  # each teacher's own cache entries (multi-source)
+        summary[lang].update(found)
     for lang, splits in roundtrip.items():
         summary[lang].update(
             {f"{s}_roundtrip": {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
@@ -236,7 +264,13 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
     if is_rank_zero():  # the other ranks would record rank 0's misses as hits
         write_text_atomic(out_dir / "labels.json", json.dumps(summary, indent=2))
     return Labelled(
-        data=objects["data"], teacher=teacher, soft=soft, roundtrip=roundtrip, rehearsal=rehearsal
+        data=objects["data"],
+        teacher=teacher,
+        soft=soft,
+        roundtrip=roundtrip,
+        rehearsal=rehearsal,
+        combined=combined,
+        sources=report,
     )
 
 
@@ -839,7 +873,7 @@ def _prepared(cfg: DictConfig, timer: StageTimer) -> tuple[dict[str, DatasetDict
     with timer("prepare"):
         _, objects = prepare(cfg)
     with timer("teacher"):
-        teacher = train_teacher(cfg)
+        teacher = train_teacher(primary_cfg(cfg))
     return objects["data"], teacher
 
 
@@ -993,6 +1027,8 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             spec = AdapterSpec.from_cfg(cfg.student)
             report.extras["adapters"] = parameter_counts(system.model, spec, system.frozen_langs)
         report.extras["best_val"] = best.to_dict()  # what `objective=val` returns to a sweep
+        if labelled.sources is not None:
+            report.extras["sources"] = labelled.sources
         if cfg.get("export_student", True):
             with timer("export"):
                 export_run(cfg, system.model, tokenizer, data, report)
@@ -1029,6 +1065,9 @@ def student_variant(cfg: DictConfig) -> str:
         name += f" rehearsal={cfg.data.rehearsal}"
     if int(cfg.cycle.rounds) > 1:
         name += f" R={int(cfg.cycle.rounds)}"
+    sources = teacher_sources(cfg)
+    if sources:
+        name += f" sources={'+'.join(s.name for s in sources)}:{cfg.get('combine', 'fixed')}"
     if cfg.mode.name != "parallel":
         name += f" {cfg.mode.name}" + (f"-{cfg.mode.direction}" if cfg.mode.get("direction") else "")
     return name
