@@ -43,7 +43,8 @@ from distill.data.datamodule import DistillCollator, DistillDataModule, distill_
 from distill.data.langs import check_lang_codes
 from distill.errors import DistillError
 from distill.evaluate import MetricsReport, format_table, load_metrics
-from distill.label import SHARD_ROWS, SoftLabels
+from distill.label import SHARD_ROWS, TEACHER_COLUMNS, SoftLabels
+from distill.live_teacher import LiveTeacher
 from distill.models.classifier import load_classifier, predict_logits
 from distill.multi_source import add_sides, combine_sources, primary_cfg, teacher_sources
 from distill.multi_source import write_report as write_sources_report
@@ -102,6 +103,8 @@ class Labelled:
     #: which replace the primary teacher's ``soft`` as targets, and what ``sources.json`` records.
     combined: dict[str, dict[str, np.ndarray]] | None = None
     sources: dict[str, Any] | None = None
+    #: ``teacher.live``: nothing was cached for training; the teacher labels each batch in the step.
+    live: bool = False
 
     def _teacher(self, lang: str, split: str) -> np.ndarray:
         return self.combined[lang][split] if self.combined is not None else self.soft[lang][split].logits()
@@ -116,7 +119,7 @@ class Labelled:
         for lang in self.data:
             out[lang] = {}
             for s in TRAIN_SPLITS:
-                out[lang][s] = {"teacher_logits": self._teacher(lang, s)}
+                out[lang][s] = {} if self.live else {"teacher_logits": self._teacher(lang, s)}
                 if lang in self.roundtrip:
                     out[lang][s]["teacher_roundtrip_logits"] = self.roundtrip[lang][s].logits()
         return out
@@ -185,11 +188,32 @@ def check_config(cfg: DictConfig) -> None:
                 "data.rehearsal adds source-language rows, which have no adapter of their own",
                 fix="set data.rehearsal=null with student.adapters=lora (the frozen encoder does not forget)",
             )
+    check_live_teacher(cfg)
     if uses_roundtrip(cfg) and not cfg.mode.get("translator"):
         raise DistillError(
             "loss.weights.roundtrip > 0 needs back-translations of the target text, but no translator is set",
             fix="set mode.translator.backend=apertium (offline; es, ca, is), file or marian, "
             "or loss.weights.roundtrip=0",
+        )
+
+
+def check_live_teacher(cfg: DictConfig) -> None:
+    """``teacher.live=true`` covers plain distillation: refuse what needs cached soft labels."""
+    if not cfg.teacher.get("live", False):
+        return
+    needs_cache = {
+        "cycle.rounds > 1 (relabelling mixes cached teacher labels)": int(cfg.cycle.rounds) > 1,
+        "data.rehearsal": bool(cfg.data.get("rehearsal")),
+        "continual.rehearsal": bool(float(cfg.get("continual", {}).get("rehearsal", 0) or 0)),
+        "teachers: (multi-source)": bool(teacher_sources(cfg)),
+        "loss.weights.roundtrip": uses_roundtrip(cfg),
+        f"mode={cfg.mode.name}": cfg.mode.name not in TEACHER_COLUMNS,
+    }
+    found = [name for name, on in needs_cache.items() if on]
+    if found:
+        raise DistillError(
+            f"teacher.live=true does not support {', '.join(found)}",
+            fix="set teacher.live=false (the cached teacher: the default, and faster), or turn those off",
         )
 
 
@@ -213,14 +237,20 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
     check_test_labels(objects["data"], teacher.labels)  # before any soft label is computed
     if is_rank_zero():  # the other ranks of a ddp job rerun this stage from the cache
         write_text_atomic(out_dir / "teacher.json", json.dumps(teacher.to_dict(), indent=2))
+    live = bool(cfg.teacher.get("live", False))
     with timer("label"):
-        soft = label_stage(
-            Path(teacher.path),
-            # The teacher labels what the student trains and validates on; test texts are scored
-            # directly by the evaluate stage.
-            {lang: DatasetDict({s: dd[s] for s in TRAIN_SPLITS}) for lang, dd in objects["data"].items()},
-            mode=cfg.mode.name,
-            **teacher_label_kw(cfg),
+        # A live teacher labels every training batch itself: nothing to cache for training.
+        soft = (
+            {}
+            if live
+            else label_stage(
+                Path(teacher.path),
+                # The teacher labels what the student trains and validates on; test texts are scored
+                # directly by the evaluate stage.
+                {lang: DatasetDict({s: dd[s] for s in TRAIN_SPLITS}) for lang, dd in objects["data"].items()},
+                mode=cfg.mode.name,
+                **teacher_label_kw(cfg),
+            )
         )
         roundtrip: dict[str, dict[str, SoftLabels]] = {}
         if uses_roundtrip(cfg):
@@ -246,7 +276,7 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
             )
             if is_rank_zero():
                 write_sources_report(out_dir, report)
-    summary = {
+    summary: dict[str, dict[str, Any]] = {
         lang: {s: {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
         for lang, splits in soft.items()
     }
@@ -261,6 +291,8 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
         summary[lang].update(
             {f"{s}_roundtrip": {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
         )
+    if live:
+        summary = {lang: {"live": True} for lang in objects["data"]}
     if is_rank_zero():  # the other ranks would record rank 0's misses as hits
         write_text_atomic(out_dir / "labels.json", json.dumps(summary, indent=2))
     return Labelled(
@@ -271,6 +303,7 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
         rehearsal=rehearsal,
         combined=combined,
         sources=report,
+        live=live,
     )
 
 
@@ -522,8 +555,14 @@ def _fit_round(
     )
 
 
-def build_student(cfg: DictConfig, labels: list[str], langs: list[str]) -> tuple[DistillationSystem, Any]:
-    """The student system (encoder + new head, the weighted loss, the optimizer) and its tokenizer."""
+def build_student(
+    cfg: DictConfig, labels: list[str], langs: list[str], live: LiveTeacher | None = None
+) -> tuple[DistillationSystem, Any]:
+    """The student system (encoder + new head, the weighted loss, the optimizer) and its tokenizer.
+
+    ``live``: the teacher that labels each batch in the step (``teacher.live``), or None to read
+    cached soft labels.
+    """
     frozen: list[str] = []
     network = cfg.student.get("network")
     if cfg.student.get("adapters") and cfg.student.get("init_from"):
@@ -548,6 +587,7 @@ def build_student(cfg: DictConfig, labels: list[str], langs: list[str]) -> tuple
         labels=labels,
         base_model=str(cfg.student.model),
         frozen_langs=frozen,
+        live_teacher=live,
     )
     return system, tokenizer
 
@@ -573,18 +613,32 @@ def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSy
     # Seeded here, not only at the start: a teacher fine-tuned in this process (a cache miss) moves
     # the generators on, and the student must start the same whether the teacher was cached or not.
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    system, tokenizer = build_student(cfg, labels, list(data))
+    live = live_teacher(cfg, labelled)
+    system, tokenizer = build_student(cfg, labels, list(data), live)
     teacher_targets = labelled.targets()
     targets: Targets = teacher_targets
     best = BestCheckpoint()
     for r in range(int(cfg.cycle.rounds)):
         if r > 0:
             targets = _relabel(cfg, system, tokenizer, data, teacher_targets)
-        dm = student_datamodule(cfg, tokenizer, data, targets, labels, with_source=system.needs_source)
+        dm = student_datamodule(
+            cfg, tokenizer, data, targets, labels, with_source=system.needs_source, live=live
+        )
         if labelled.rehearsal is not None:
             dm.train_rows = with_rehearsal(dm.train_rows, labelled.rehearsal, labels, lang_id=len(data))
         best = _fit_round(cfg, system, dm, r)
     return system, tokenizer, best
+
+
+def live_teacher(cfg: DictConfig, labelled: Labelled) -> LiveTeacher | None:
+    """The frozen teacher that labels each batch in the step when ``teacher.live=true``."""
+    if not labelled.live:
+        return None
+    from distill.teacher import load_teacher
+
+    model, tokenizer = load_teacher(labelled.teacher.path, labelled.teacher.labels)
+    log.info("distill: teacher.live=true, the teacher labels every batch in the training step")
+    return LiveTeacher(model, tokenizer, int(cfg.teacher.max_length), column=TEACHER_COLUMNS[cfg.mode.name])
 
 
 def student_datamodule(
@@ -595,10 +649,12 @@ def student_datamodule(
     labels: list[str],
     *,
     with_source: bool,
+    live: LiveTeacher | None = None,
 ) -> DistillDataModule:
-    """Every language's training and validation rows, tokenised for the student (``cfg.student``)."""
+    """Every language's training and validation rows, tokenised for the student (``cfg.student``)
+    and, with a live teacher, for the teacher too."""
     collator = DistillCollator(
-        tokenizer, cfg.student.max_length, cfg.student.get("prefix", ""), with_source=with_source
+        tokenizer, cfg.student.max_length, cfg.student.get("prefix", ""), with_source=with_source, live=live
     )
     return DistillDataModule.from_languages(
         rehearsed(cfg, training_rows(data, targets, labels)),

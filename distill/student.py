@@ -3,7 +3,8 @@
 The network (an ``AutoModelForSequenceClassification``), the weighted loss and a partial optimizer
 are injected; this module only runs steps, logs every loss term and per-language validation
 metrics. The teacher never lives here: its logits arrive in the batch from the soft-label cache,
-so checkpoints hold the student alone.
+so checkpoints hold the student alone. The fallback, a live teacher (``teacher.live``), labels each
+batch in the step but is held outside the module, so checkpoints still hold the student alone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from distill.adapters import is_adapter_student, trainable_parameters, use_language
 from distill.errors import DistillError
+from distill.live_teacher import LiveTeacher
 from distill.losses import WeightedDistillationLoss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -51,7 +53,11 @@ class DistillationSystem(pl.LightningModule):
             :func:`load_student_checkpoint` can rebuild the network from a ``.ckpt`` alone).
         frozen_langs: Languages of an adapter student whose adapters stay as they are (added
             earlier, ``student.init_from``).
+        live_teacher: Label each batch with this teacher in the step (``teacher.live``) instead
+            of reading cached ``teacher_logits`` from it.
     """
+
+    live_teacher: LiveTeacher | None
 
     def __init__(
         self,
@@ -62,9 +68,12 @@ class DistillationSystem(pl.LightningModule):
         labels: Sequence[str],
         base_model: str | None = None,
         frozen_langs: Sequence[str] = (),
+        live_teacher: LiveTeacher | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "loss", "optimizer"])
+        self.save_hyperparameters(ignore=["model", "loss", "optimizer", "live_teacher"])
+        # A plain attribute, not a submodule: not in state_dict, checkpoints or the optimizer.
+        self.__dict__["live_teacher"] = live_teacher
         self.frozen_langs = list(frozen_langs)
         # from_pretrained returns eval mode and Lightning keeps submodules' modes: dropout on.
         self.model = model.train()
@@ -95,6 +104,8 @@ class DistillationSystem(pl.LightningModule):
             assert len(ids) == 1, "an adapter student needs batches of one language"
             use_language(self.model, self.langs[int(ids[0])])
         out = dict(batch)
+        if self.live_teacher is not None:  # the same targets the label stage would have cached
+            out["teacher_logits"] = out["teacher_src_logits"] = self.live_teacher(batch)
         out["student_tgt_logits"] = self._side(batch, "tgt")
         if self.needs_source:
             out["student_src_logits"] = self._side(batch, "src")
@@ -106,18 +117,19 @@ class DistillationSystem(pl.LightningModule):
         return result.total
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        result = self.loss(self._student_outputs(batch))
+        out = self._student_outputs(batch)
+        result = self.loss(out)
         self.log_dict(result.to_log("val"), batch_size=len(batch["labels"]))
-        logits = self._side(batch, "tgt")
-        pred = logits.argmax(-1)  # (B,)
-        teacher_pred = batch["teacher_logits"].argmax(-1)  # (B,)
+        pred = out["student_tgt_logits"].argmax(-1)  # (B,)
+        # Absent in a supervised baseline next to a live teacher: no agreement to report.
+        teacher = out.get("teacher_logits")
         for i, _ in enumerate(self.langs):
             rows = batch["lang"] == i
             gold = rows & (batch["labels"] >= 0)
             if gold.any():
                 self.val_acc[i].update(pred[gold], batch["labels"][gold])
-            if rows.any():
-                self.val_agree[i].update(pred[rows], teacher_pred[rows])
+            if rows.any() and teacher is not None:
+                self.val_agree[i].update(pred[rows], teacher.argmax(-1)[rows])
 
     def on_validation_epoch_end(self) -> None:
         accs, agrees = [], []

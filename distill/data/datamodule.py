@@ -18,6 +18,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 
 from distill.data.batching import LanguageBatchSampler, RankBatches
 from distill.errors import DistillError
+from distill.live_teacher import LiveTeacher
 
 IGNORE = -100
 
@@ -44,7 +45,8 @@ def _logit_rows(logits: np.ndarray | Dataset) -> list[list[float]]:
 
 def distill_rows(
     pairs: Dataset,
-    teacher_logits: np.ndarray | Dataset,
+    teacher_logits: np.ndarray | Dataset | None = None,
+    *,
     lang_id: int,
     label2id: Mapping[str, int],
     where: str,
@@ -56,6 +58,8 @@ def distill_rows(
     ``teacher_logits`` are the targets on the target side (``kd``); ``teacher_src_logits``, when
     given, those on the source side (``back``), which differ from them after a cyclic round;
     ``teacher_roundtrip_logits`` the teacher on the back-translation of the target (``roundtrip``).
+    ``teacher_logits=None`` (a live teacher, ``teacher.live``) leaves the target columns out: the
+    training step computes them.
     """
     extra = {"teacher_src_logits": teacher_src_logits, "teacher_roundtrip_logits": teacher_roundtrip_logits}
     for name, rows in (("teacher", teacher_logits), *extra.items()):
@@ -66,21 +70,34 @@ def distill_rows(
         "tgt": pairs["tgt"],
         "src": pairs["src"],
         "labels": label_ids(golds, label2id, where),
-        "teacher_logits": _logit_rows(teacher_logits),
         "lang": [lang_id] * len(pairs),
     }
+    if teacher_logits is not None:
+        columns["teacher_logits"] = _logit_rows(teacher_logits)
     columns.update({name: _logit_rows(rows) for name, rows in extra.items() if rows is not None})
     return Dataset.from_dict(columns)
 
 
 class DistillCollator:
-    """Tokenise target and source text of a batch (dynamic padding) and stack the tensors."""
+    """Tokenise target and source text of a batch (dynamic padding) and stack the tensors.
 
-    def __init__(self, tokenizer: Any, max_length: int, prefix: str = "", with_source: bool = True) -> None:
+    With ``live`` (a :class:`~distill.live_teacher.LiveTeacher`), the text the teacher reads is
+    also tokenised for the teacher (``live_*`` keys), and rows need no cached ``teacher_logits``.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        max_length: int,
+        prefix: str = "",
+        with_source: bool = True,
+        live: LiveTeacher | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.prefix = prefix
         self.with_source = with_source
+        self.live = live
 
     def _encode(self, texts: list[str], side: str) -> dict[str, torch.Tensor]:
         enc = self.tokenizer(
@@ -96,15 +113,18 @@ class DistillCollator:
         batch = self._encode([r["tgt"] for r in rows], "tgt")
         if self.with_source:
             batch.update(self._encode([r["src"] for r in rows], "src"))
-        batch["teacher_logits"] = torch.tensor(
-            [r["teacher_logits"] for r in rows], dtype=torch.float32
-        )  # (B, C)
-        # Source-side targets of ``back``: the teacher's own logits unless a cyclic round mixed them.
-        batch["teacher_src_logits"] = (
-            torch.tensor([r["teacher_src_logits"] for r in rows], dtype=torch.float32)
-            if "teacher_src_logits" in rows[0]
-            else batch["teacher_logits"]
-        )  # (B, C)
+        if self.live is not None:
+            batch.update(self.live.encode([r[self.live.column] for r in rows]))
+        if "teacher_logits" in rows[0]:
+            batch["teacher_logits"] = torch.tensor(
+                [r["teacher_logits"] for r in rows], dtype=torch.float32
+            )  # (B, C)
+            # Source-side targets of ``back``: the teacher's own logits unless a cyclic round mixed them.
+            batch["teacher_src_logits"] = (
+                torch.tensor([r["teacher_src_logits"] for r in rows], dtype=torch.float32)
+                if "teacher_src_logits" in rows[0]
+                else batch["teacher_logits"]
+            )  # (B, C)
         if "teacher_roundtrip_logits" in rows[0]:
             batch["teacher_roundtrip_logits"] = torch.tensor(
                 [r["teacher_roundtrip_logits"] for r in rows], dtype=torch.float32

@@ -40,10 +40,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("summary.md"))
+    parser.add_argument(
+        "--best-lora", action="store_true", help="print the adapter run with the best validation score and stop"
+    )
     args = parser.parse_args()
     runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(args.runs.glob("*/metrics.json"))}
     lora = {k: v for k, v in runs.items() if k.startswith("lora_it_lr")}
     best_lora = max(lora, key=lambda k: lora[k]["best_val"]["score"] or -1) if lora else None
+    if args.best_lora:
+        if best_lora is None:
+            raise SystemExit(f"error: no finished lora_it_lr* run under {args.runs}")
+        print(best_lora)
+        return
 
     lines = [
         "| run | trained per language | share of the model | it | ja | en | best val acc | earlier languages: change |",

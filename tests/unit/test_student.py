@@ -42,7 +42,11 @@ def _system(tiny: Path, weights: dict[str, float]) -> tuple[DistillationSystem, 
     per_lang = {
         lang: {
             split: distill_rows(
-                _pairs(n), rng.normal(size=(n, 3)), i, {x: j for j, x in enumerate(LABELS)}, lang
+                _pairs(n),
+                rng.normal(size=(n, 3)),
+                lang_id=i,
+                label2id={x: j for j, x in enumerate(LABELS)},
+                where=lang,
             )
             for split, n in (("train", 24), ("validation", 8))
         }
@@ -119,7 +123,9 @@ def test_checkpoint_holds_the_student_only_and_is_checked_on_load(tiny: Path, tm
 
 def test_unknown_gold_label_is_a_clear_error() -> None:
     with pytest.raises(DistillError, match=r"it/test has labels the teacher does not know: \['sports'\]"):
-        distill_rows(_pairs(2, ["ai", "sports"]), np.zeros((2, 3)), 0, {"ai": 0}, "it/test")
+        distill_rows(
+            _pairs(2, ["ai", "sports"]), np.zeros((2, 3)), lang_id=0, label2id={"ai": 0}, where="it/test"
+        )
 
 
 def test_freeze_word_embeddings(tiny: Path) -> None:
