@@ -56,6 +56,8 @@ class ModelCard:
         title: The card's heading; defaults to one built from the languages.
         provenance: The run's :func:`distill.provenance.provenance` record: every model and data
             source with its origin, license and content hash, and the reproducibility facts.
+        vocab_trim: ``student.trim_vocab``'s record (:class:`distill.models.trim.TrimInfo` as a
+            dict: pieces and parameters before and after), or ``None`` when the vocabulary is whole.
     """
 
     base_model: str
@@ -69,6 +71,7 @@ class ModelCard:
     input_prefix: str = ""
     title: str | None = None
     provenance: Mapping[str, Any] | None = None
+    vocab_trim: Mapping[str, Any] | None = None
 
     def report(self) -> MetricsReport | None:
         """The metrics as a :class:`~distill.evaluate.MetricsReport` (rows are wrapped)."""
@@ -204,6 +207,21 @@ def _usage_lines(card: ModelCard, name: str) -> list[str]:
     ]
 
 
+def _vocab_lines(trim: Mapping[str, Any] | None) -> list[str]:
+    if not trim:
+        return []
+    return [
+        "## Vocabulary",
+        "",
+        f"Trimmed to the pieces of this run's texts (Abdaoui et al., 2020): {trim['pieces_after']:,} of "
+        f"{trim['pieces_before']:,} {trim.get('tokenizer_type', '')} pieces kept, "
+        f"{trim['params_before']:,} -> {trim['params_after']:,} parameters. Text the student was not "
+        "trained on may contain pieces it no longer has: those read as the unknown token. "
+        "The record is also in `config.json` under `xlt_distill_vocab_trim`.",
+        "",
+    ]
+
+
 def render_card(card: ModelCard, labels: Sequence[str], name: str = "path/to/student") -> str:
     """The ``README.md`` text: YAML header, then what the model is, metrics, data, command, usage."""
     source, targets = card.languages[0], card.languages[1:]
@@ -240,6 +258,7 @@ def render_card(card: ModelCard, labels: Sequence[str], name: str = "path/to/stu
         "",
         *_data_lines(card.data),
         "",
+        *_vocab_lines(card.vocab_trim),
         "## Provenance",
         "",
         *_provenance_lines(card.provenance),

@@ -181,19 +181,31 @@ def check_config(cfg: DictConfig) -> None:
             f"teachers: (multi-source) needs mode=parallel, got mode={cfg.mode.name}",
             fix="set mode=parallel, or teachers=null for one teacher",
         )
-    if cfg.student.get("adapters"):
-        AdapterSpec.from_cfg(cfg.student)
-        if cfg.data.get("rehearsal"):
-            raise DistillError(
-                "data.rehearsal adds source-language rows, which have no adapter of their own",
-                fix="set data.rehearsal=null with student.adapters=lora (the frozen encoder does not forget)",
-            )
+    check_student_options(cfg)
     check_live_teacher(cfg)
     if uses_roundtrip(cfg) and not cfg.mode.get("translator"):
         raise DistillError(
             "loss.weights.roundtrip > 0 needs back-translations of the target text, but no translator is set",
             fix="set mode.translator.backend=apertium (offline; es, ca, is), file or marian, "
             "or loss.weights.roundtrip=0",
+        )
+
+
+def check_student_options(cfg: DictConfig) -> None:
+    """Adapters and vocabulary trimming: their settings and what they cannot be combined with."""
+    student = cfg.student
+    if student.get("adapters"):
+        AdapterSpec.from_cfg(student)
+        if cfg.data.get("rehearsal"):
+            raise DistillError(
+                "data.rehearsal adds source-language rows, which have no adapter of their own",
+                fix="set data.rehearsal=null with student.adapters=lora (the frozen encoder does not forget)",
+            )
+    if student.get("trim_vocab") and (student.get("adapters") or student.get("init_from")):
+        raise DistillError(
+            "student.trim_vocab trims a fresh student; it cannot be combined with student.adapters "
+            "or student.init_from",
+            fix="set student.trim_vocab=false",
         )
 
 
@@ -615,6 +627,8 @@ def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSy
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     live = live_teacher(cfg, labelled)
     system, tokenizer = build_student(cfg, labels, list(data), live)
+    if cfg.student.get("trim_vocab", False):
+        tokenizer = trim_student_vocab(cfg, system.model, tokenizer, labelled)
     teacher_targets = labelled.targets()
     targets: Targets = teacher_targets
     best = BestCheckpoint()
@@ -628,6 +642,53 @@ def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSy
             dm.train_rows = with_rehearsal(dm.train_rows, labelled.rehearsal, labels, lang_id=len(data))
         best = _fit_round(cfg, system, dm, r)
     return system, tokenizer, best
+
+
+class _StudentTexts:
+    """Every text the student may read in this run, re-iterable and streamed from the Arrow columns."""
+
+    def __init__(self, cfg: DictConfig, labelled: Labelled) -> None:
+        self.cfg, self.labelled = cfg, labelled
+
+    def __iter__(self) -> Iterator[str]:
+        for dd in self.labelled.data.values():
+            for ds in dd.values():
+                for column in ("tgt", "src"):
+                    if column in ds.column_names:
+                        yield from ds[column]
+        if self.labelled.rehearsal is not None:
+            yield from self.labelled.rehearsal[0]["src"]
+        source = source_test_data(self.cfg)
+        if source is not None:
+            yield from source[0]
+        yield from _trim_extra(self.cfg.student.get("trim_vocab_extra"))
+
+
+def _trim_extra(extra: Any) -> Iterator[str]:
+    """``student.trim_vocab_extra``: a list of texts, or a text file (one text a line)."""
+    if not extra:
+        return
+    if isinstance(extra, str):
+        path = Path(extra).expanduser()
+        if not path.is_file():
+            raise DistillError(
+                f"student.trim_vocab_extra={extra!r} is not a file",
+                fix="name a text file (one text a line) or give a list of texts",
+            )
+        with path.open(encoding="utf-8") as f:
+            yield from (line.rstrip("\n") for line in f)
+        return
+    yield from (str(t) for t in extra)
+
+
+def trim_student_vocab(cfg: DictConfig, model: Any, tokenizer: Any, labelled: Labelled) -> Any:
+    """``student.trim_vocab``: keep the pieces of the run's texts (in place); return the new tokenizer."""
+    from distill.models.trim import trim_vocabulary
+
+    tokenizer, _ = trim_vocabulary(
+        model, tokenizer, _StudentTexts(cfg, labelled), prefix=cfg.student.get("prefix", "")
+    )
+    return tokenizer
 
 
 def live_teacher(cfg: DictConfig, labelled: Labelled) -> LiveTeacher | None:
@@ -987,6 +1048,7 @@ def export_run(
         "input_prefix": cfg.student.get("prefix", ""),
         "license": base.get("license") or "unknown",
         "provenance": prov,
+        "vocab_trim": getattr(getattr(model, "config", None), "xlt_distill_vocab_trim", None),
     }
     out = Path(cfg.paths.output_dir) / "student"
     if is_adapter_student(model):

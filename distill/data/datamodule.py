@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset, Features, List, Value, concatenate_datasets
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 
 from distill.data.batching import LanguageBatchSampler, RankBatches
@@ -38,9 +38,15 @@ def label_ids(labels: Sequence[str | None], label2id: Mapping[str, int], where: 
     return [IGNORE if x is None else label2id[x] for x in labels]
 
 
-def _logit_rows(logits: np.ndarray | Dataset) -> list[list[float]]:
-    array = np.asarray(logits["logits"] if isinstance(logits, Dataset) else logits, dtype=np.float32)
-    return array.tolist()  # type: ignore[no-any-return]
+def _logit_array(logits: np.ndarray | Dataset) -> np.ndarray:
+    if isinstance(logits, Dataset):
+        width = logits.features["logits"].length
+        return logits.with_format("numpy")[:]["logits"].reshape(-1, width).astype(np.float32, copy=False)
+    return np.asarray(logits, dtype=np.float32)
+
+
+#: Rows per batch of the ``map`` that builds the distillation rows.
+ROWS_BATCH = 10_000
 
 
 def distill_rows(
@@ -60,22 +66,49 @@ def distill_rows(
     ``teacher_roundtrip_logits`` the teacher on the back-translation of the target (``roundtrip``).
     ``teacher_logits=None`` (a live teacher, ``teacher.live``) leaves the target columns out: the
     training step computes them.
+
+    Built with a batched ``map``: pairs read from files (memory-mapped) give rows written to an
+    on-disk Arrow cache, never a Python list of the corpus; only the ``(N, C)`` float32 targets are
+    held in memory.
     """
-    extra = {"teacher_src_logits": teacher_src_logits, "teacher_roundtrip_logits": teacher_roundtrip_logits}
-    for name, rows in (("teacher", teacher_logits), *extra.items()):
-        if rows is not None and len(pairs) != len(rows):
-            raise DistillError(f"{where}: {len(pairs)} pairs but {len(rows)} {name} rows")
-    golds = pairs["label"] if "label" in pairs.column_names else [None] * len(pairs)
-    columns: dict[str, Any] = {
-        "tgt": pairs["tgt"],
-        "src": pairs["src"],
-        "labels": label_ids(golds, label2id, where),
-        "lang": [lang_id] * len(pairs),
+    targets = {
+        "teacher_logits": teacher_logits,
+        "teacher_src_logits": teacher_src_logits,
+        "teacher_roundtrip_logits": teacher_roundtrip_logits,
     }
-    if teacher_logits is not None:
-        columns["teacher_logits"] = _logit_rows(teacher_logits)
-    columns.update({name: _logit_rows(rows) for name, rows in extra.items() if rows is not None})
-    return Dataset.from_dict(columns)
+    for name, rows in targets.items():
+        if rows is not None and len(pairs) != len(rows):
+            short = "teacher" if name == "teacher_logits" else name
+            raise DistillError(f"{where}: {len(pairs)} pairs but {len(rows)} {short} rows")
+    arrays = {name: _logit_array(rows) for name, rows in targets.items() if rows is not None}
+    has_label = "label" in pairs.column_names
+    features = Features(
+        {
+            "tgt": Value("string"),
+            "src": Value("string"),
+            "labels": Value("int64"),
+            "lang": Value("int64"),
+            **{name: List(Value("float32"), length=a.shape[1]) for name, a in arrays.items()},
+        }
+    )
+
+    def add(batch: dict[str, list[Any]], idx: list[int]) -> dict[str, Any]:
+        golds = batch["label"] if has_label else [None] * len(idx)
+        out: dict[str, Any] = {"labels": label_ids(golds, label2id, where), "lang": [lang_id] * len(idx)}
+        out.update({name: a[idx] for name, a in arrays.items()})  # (b, C)
+        return out
+
+    rows = pairs.select_columns([c for c in ("tgt", "src", "label") if c in pairs.column_names])
+    rows = rows.map(
+        add,
+        with_indices=True,
+        batched=True,
+        batch_size=ROWS_BATCH,
+        remove_columns=["label"] if has_label else [],
+        features=features,
+        desc=f"distillation rows {where}",
+    )
+    return rows.select_columns(list(features))
 
 
 class DistillCollator:

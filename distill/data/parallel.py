@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from datasets import Dataset, DatasetDict
 
 from distill.errors import DistillError
@@ -36,10 +37,11 @@ def _bucket(pair_id: str) -> int:
 
 def split_by_hash(pool: Dataset, fractions: Mapping[str, tuple[int, int]] = HASH_SPLIT) -> DatasetDict:
     """Split a pool of pairs 80/10/10 by a hash of ``id`` (independent of order and seed)."""
-    buckets = [_bucket(str(i)) for i in pool["id"]]
+    # One small int per pair (not a Python list of ids): memory stays flat with the corpus size.
+    buckets = np.fromiter((_bucket(str(i)) for i in pool["id"]), dtype=np.int16, count=len(pool))
     return DatasetDict(
         {
-            name: pool.select([i for i, b in enumerate(buckets) if lo <= b < hi])
+            name: pool.select(np.flatnonzero((lo <= buckets) & (buckets < hi)))
             for name, (lo, hi) in fractions.items()
         }
     )

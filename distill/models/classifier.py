@@ -216,12 +216,33 @@ def check_tokenizer(model: Any, tokenizer: Any, ref: str) -> None:
         )
 
 
-def _length_order(tokenizer: Any, texts: Sequence[str], max_length: int) -> np.ndarray:
-    lengths = [
-        len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    ]
+def _length_order(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, lengths)``: row indices longest first, and every text's token count."""
+    lengths = np.asarray(
+        [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    )
     # Longest first: the first batch shows the peak memory at once, and padding stays minimal.
-    return np.argsort(-np.asarray(lengths), kind="stable")
+    return np.argsort(-lengths, kind="stable"), lengths
+
+
+def _batch_bounds(
+    sorted_lengths: np.ndarray, batch_size: int, max_tokens: int | None
+) -> list[tuple[int, int]]:
+    """``[lo, hi)`` of each batch over rows sorted longest first.
+
+    Without ``max_tokens``, ``batch_size`` rows each. With it, a batch takes as many rows as fit
+    ``max_tokens`` padded positions at the length of its first (longest) row, and never fewer than
+    ``batch_size``: short texts travel in large batches, which saves the fixed cost of every forward.
+    """
+    n = len(sorted_lengths)
+    if max_tokens is None:
+        return [(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
+    bounds, lo = [], 0
+    while lo < n:
+        rows = max(batch_size, max_tokens // max(int(sorted_lengths[lo]), 1))
+        bounds.append((lo, min(lo + rows, n)))
+        lo += rows
+    return bounds
 
 
 def length_sorted_batches(
@@ -234,17 +255,19 @@ def length_sorted_batches(
     prefix: str = "",
     progress: bool = False,
     desc: str = "predict",
+    max_tokens: int | None = None,
 ) -> Iterator[tuple[np.ndarray, Any]]:
     """Yield ``(row indices, tokenised batch)``, longest texts first, each batch padded to its longest.
 
     Writing each batch's outputs to ``out[idx]`` restores the original order. A progress bar with
-    sentences per second is shown when ``progress`` is set.
+    sentences per second is shown when ``progress`` is set. ``max_tokens``: let batches of short
+    texts grow beyond ``batch_size`` rows up to this many padded token positions.
     """
     inputs = [prefix + t for t in texts]
-    order = _length_order(tokenizer, inputs, max_length)
+    order, lengths = _length_order(tokenizer, inputs, max_length)
     with tqdm(total=len(inputs), desc=desc, unit="sent", disable=not progress) as bar:
-        for lo in range(0, len(inputs), batch_size):
-            idx = order[lo : lo + batch_size]
+        for lo, hi in _batch_bounds(lengths[order], batch_size, max_tokens):
+            idx = order[lo:hi]
             batch = tokenizer(
                 [inputs[i] for i in idx],
                 truncation=True,
@@ -267,6 +290,7 @@ def predict_logits(
     prefix: str = "",
     progress: bool = False,
     desc: str = "predict",
+    max_tokens: int | None = None,
 ) -> np.ndarray:
     """Raw logits for ``texts``: length-sorted batches with dynamic padding, original order kept.
 
@@ -279,6 +303,8 @@ def predict_logits(
         prefix: Prepended to every text (e.g. ``"query: "`` for E5 models).
         progress: Show a progress bar with sentences per second.
         desc: Progress bar label.
+        max_tokens: Token budget of a batch of short texts (see :func:`length_sorted_batches`);
+            ``None``: ``batch_size`` texts per batch.
 
     Returns:
         float32 array of shape ``(len(texts), num_labels)``.
@@ -295,6 +321,7 @@ def predict_logits(
         prefix=prefix,
         progress=progress,
         desc=desc,
+        max_tokens=max_tokens,
     )
     for idx, batch in batches:
         out[idx] = model(**batch).logits.float().cpu().numpy()  # (b, C)

@@ -17,7 +17,7 @@ from datasets import Dataset, DatasetDict
 import distill.label as label_module
 from distill.errors import DistillError
 from distill.label import SoftLabels, cache_key, label_stage, soft_labels
-from distill.models.classifier import load_classifier, predict_logits
+from distill.models.classifier import _batch_bounds, load_classifier, predict_logits
 from distill.models.tiny import build_tiny_encoder
 
 LABELS = ["a", "b", "c"]
@@ -191,13 +191,14 @@ def test_second_call_hits_without_the_teacher(
     loader = CountingLoader()
     caplog.set_level(logging.INFO, logger="distill.label")
     first = label(teacher, model_loader=loader)
-    assert (first.hit, loader.loads, loader.batches) == (False, 1, 3)
+    ran = loader.batches  # how many forwards a miss takes (token-budget batches)
+    assert (first.hit, loader.loads) == (False, 1) and ran > 0
     assert "cache miss" in caplog.text
 
     # Another batch size and a copied teacher folder still hit: neither is part of the key.
     copy = copy_teacher(teacher, tmp_path / "copy")
     second = label(copy, batch_size=4, model_loader=loader)
-    assert (second.hit, loader.loads, loader.batches) == (True, 1, 3)
+    assert (second.hit, loader.loads, loader.batches) == (True, 1, ran)
     assert f"cache hit {first.key} ({len(TEXTS)} rows)" in caplog.text
     assert second.key == first.key and second.path == first.path
     np.testing.assert_array_equal(second.logits(), first.logits())
@@ -364,3 +365,18 @@ def test_label_stage_rejects_unknown_modes_and_columns(teacher: Path, isolated_c
     no_src = {"it": DatasetDict({"train": Dataset.from_dict({"tgt": TEXTS})})}
     with pytest.raises(DistillError, match="no 'src' column"):
         label_stage(teacher, no_src, mode="parallel", max_length=MAX_LENGTH)
+
+
+def test_token_budget_batches_grow_for_short_texts_only() -> None:
+    lengths = np.array([32, 30, 8, 8, 8, 8, 8, 8, 8, 4, 4])  # sorted longest first
+    assert _batch_bounds(lengths, 2, None) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 11)]
+    # 64 padded positions: 2 rows at length 32, 8 rows at length 8, never fewer than batch_size.
+    assert _batch_bounds(lengths, 2, 64) == [(0, 2), (2, 10), (10, 11)]
+    assert _batch_bounds(lengths[:0], 2, 64) == []
+
+
+def test_token_budget_batches_give_the_same_logits(teacher: Path) -> None:
+    model, tokenizer = load_classifier(str(teacher))
+    fixed = predict_logits(model, tokenizer, TEXTS, batch_size=2, max_length=MAX_LENGTH)
+    budget = predict_logits(model, tokenizer, TEXTS, batch_size=2, max_length=MAX_LENGTH, max_tokens=64)
+    np.testing.assert_allclose(budget, fixed, atol=1e-5, rtol=0)

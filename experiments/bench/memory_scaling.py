@@ -1,0 +1,379 @@
+"""Memory and time against corpus size: the whole pipeline on 10k, 100k and 1M generated pairs.
+
+Each size runs in a fresh process (``--child``) with a fresh ``$DISTILL_CACHE``, through the real
+pipeline (``distill.pipeline.run``: prepare, teacher, label, distill, evaluate, export) on user files
+(``data=files``): the generated parallel pairs as one TSV file with ``src``, ``tgt``, ``label``, a small
+labelled source file for the teacher and a small labelled target test file. Tiny random models
+(``teacher=tiny student=tiny``), one epoch. The peak resident memory of every stage is read from
+``/proc/self/status`` (``VmHWM``, reset at each stage start through ``/proc/self/clear_refs``); the
+whole process's peak comes from ``getrusage(RUSAGE_CHILDREN)`` in the parent.
+
+Targets (the issue): peak RSS within +15% from 10k to 1M; time growing linearly.
+
+Full size (not beside other benchmarks)::
+
+    flock /tmp/bench.lock .venv/bin/python experiments/bench/memory_scaling.py
+
+Smoke run::
+
+    .venv/bin/python experiments/bench/memory_scaling.py --sizes 2000 20000 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import command_line, machine, machine_line, write_section
+
+REPO = Path(__file__).resolve().parents[2]
+TARGET_RSS = 1.15
+TOPICS = {
+    "movie": ("movie film", "film"),
+    "music": ("music", "musica"),
+    "food": ("food", "cibo"),
+    "sport": ("sport", "sport"),
+}
+FILLER_EN = "the a is are was i you we they what how why good bad like love not yes no".split()
+FILLER_IT = "il la di che non sono io tu bene male ciao grazie".split()
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    p.add_argument("--work", type=Path, default=Path("/tmp/bench_memory_scaling"))
+    p.add_argument("--batch-size", type=int, default=128, help="student batch size")
+    p.add_argument("--test-rows", type=int, default=1000, help="labelled target test rows (fixed)")
+    p.add_argument("--teacher-rows", type=int, default=2000, help="labelled source rows (fixed)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads in the child (1: steady on a shared machine)"
+    )
+    p.add_argument(
+        "--limit-train-batches", type=float, default=None, help="cap the student's epoch (fraction)"
+    )
+    p.add_argument(
+        "--limit-from", type=int, default=0, help="apply --limit-train-batches to sizes from this one up"
+    )
+    p.add_argument("--no-write", "--quick", action="store_true", help="print only (smoke runs)")
+    p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    return p.parse_args()
+
+
+# ------------------------------------------------------------------------------------------ corpus
+
+
+def _pair(rng: random.Random, i: int) -> tuple[str, str, str]:
+    label = rng.choice(list(TOPICS))
+    en_word, it_word = TOPICS[label]
+    k = rng.randint(3, 12)
+    en = [rng.choice(FILLER_EN) for _ in range(k)]
+    it = [rng.choice(FILLER_IT) for _ in range(k)]
+    en.insert(rng.randint(0, k), en_word)
+    it.insert(rng.randint(0, k), it_word)
+    return " ".join(en) + f" {i}", " ".join(it) + f" {i}", label
+
+
+def write_corpus(folder: Path, n: int, test_rows: int, teacher_rows: int) -> dict[str, Path]:
+    """Stream the generated files to disk (never the whole corpus in this process's memory)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(n)
+    paths = {
+        "parallel": folder / "en_it.tsv",
+        "test": folder / "it_test.tsv",
+        "train": folder / "en_train.tsv",
+    }
+    with paths["parallel"].open("w", encoding="utf-8") as f:
+        f.write("src\ttgt\tlabel\n")
+        for i in range(n):
+            f.write("\t".join(_pair(rng, i)) + "\n")
+    with paths["test"].open("w", encoding="utf-8") as f:
+        f.write("text\tlabel\n")
+        for i in range(test_rows):
+            _, it, label = _pair(rng, 10**9 + i)
+            f.write(f"{it}\t{label}\n")
+    with paths["train"].open("w", encoding="utf-8") as f:
+        f.write("text\tlabel\n")
+        for i in range(teacher_rows):
+            en, _, label = _pair(rng, 2 * 10**9 + i)
+            f.write(f"{en}\t{label}\n")
+    return paths
+
+
+# ------------------------------------------------------------------------------------------- child
+
+
+def _status_kib(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def child(n: int, args: argparse.Namespace) -> None:
+    """One size, the whole pipeline, in this (fresh) process; prints a JSON line of the numbers."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    import distill.pipeline as pipeline
+
+    torch.set_num_threads(args.threads)
+    from distill.cli import config_dir
+
+    stages: dict[str, dict[str, float]] = {}
+
+    class MeasuredStages(pipeline.StageTimer):
+        @contextlib.contextmanager
+        def __call__(self, stage: str) -> Iterator[None]:
+            reset = _reset_peak()
+            start = time.perf_counter()
+            with super().__call__(stage):
+                yield
+            stages[stage] = {
+                "seconds": round(time.perf_counter() - start, 2),
+                "peak_rss_mib": round(_status_kib("VmHWM") / 1024, 1),
+                "rss_after_mib": round(_status_kib("VmRSS") / 1024, 1),
+                "peak_reset": reset,
+            }
+
+    pipeline.StageTimer = MeasuredStages  # type: ignore[misc]
+    folder = args.work / str(n)
+    paths = {
+        "parallel": folder / "en_it.tsv",
+        "test": folder / "it_test.tsv",
+        "train": folder / "en_train.tsv",
+    }
+    overrides = [
+        "teacher=tiny",
+        "student=tiny",
+        "data=files",
+        f"data.parallel={paths['parallel']}",
+        f"data.source_train={paths['train']}",
+        f"+data.target_test.it={paths['test']}",
+        "data.target_langs=[it]",
+        "logger=csv",
+        "baselines=none",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        "teacher.progress_bar=false",
+        f"student.batch_size={args.batch_size}",
+        f"paths.output_dir={folder / 'run'}",
+        *([f"+trainer.limit_train_batches={args.limit_train_batches}"] if args.limit_train_batches else []),
+    ]
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    start = time.perf_counter()
+    metrics, _ = pipeline.run(cfg)
+    total = time.perf_counter() - start
+    acc = [r["accuracy"] for r in metrics["results"] if r["system"] == "student" and r["lang"] == "it"]
+    print(
+        "RESULT "
+        + json.dumps({"stages": stages, "seconds": total, "student_acc_it": acc[0] if acc else None})
+    )
+
+
+# ------------------------------------------------------------------------------------------ parent
+
+
+def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    folder = args.work / str(n)
+    shutil.rmtree(folder, ignore_errors=True)
+    t0 = time.perf_counter()
+    write_corpus(folder, n, args.test_rows, args.teacher_rows)
+    gen_s = time.perf_counter() - t0
+    env = {
+        **os.environ,
+        "DISTILL_CACHE": str(folder / "cache"),
+        "HF_DATASETS_CACHE": str(folder / "hf_datasets"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "WANDB_MODE": "offline",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    limit = args.limit_train_batches if n >= args.limit_from else None
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(n),
+            "--work",
+            str(args.work),
+            "--batch-size",
+            str(args.batch_size),
+            "--threads",
+            str(args.threads),
+            *(["--limit-train-batches", str(limit)] if limit else []),
+        ],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-5000:] + proc.stderr[-10000:])
+        raise SystemExit(f"size {n}: the child failed ({proc.returncode})")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    out = json.loads(line.removeprefix("RESULT "))
+    # ru_maxrss of the children is the largest of any child so far: sizes go up, so this is ours
+    # unless an earlier (smaller) child peaked higher, which the per-stage numbers would show.
+    out.update(
+        {"n": n, "process_peak_rss_mib": round(peak / 1024, 1), "earlier_peak_mib": round(before / 1024, 1)}
+    )
+    out.update({"wall_s": round(wall, 1), "generate_s": round(gen_s, 1), "batch_size": args.batch_size})
+    out.update({"threads": args.threads, "limit_train_batches": limit})
+    shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child is not None:
+        child(args.child, args)
+        return
+    info = machine()
+    results = []
+    for n in sorted(args.sizes):
+        r = run_size(n, args)
+        results.append(r)
+        per = {k: v["seconds"] for k, v in r["stages"].items()}
+        print(f"{n:>9,} pairs: peak RSS {r['process_peak_rss_mib']} MiB, wall {r['wall_s']} s, stages {per}")
+    small, big = results[0], results[-1]
+    ratio = big["process_peak_rss_mib"] / small["process_peak_rss_mib"]
+    print(f"peak RSS {big['n']:,}/{small['n']:,}: {ratio:.3f} (target <= {TARGET_RSS})")
+    for r in results:
+        for stage in ("label", "distill"):
+            s = r["stages"].get(stage, {}).get("seconds")
+            if s:
+                print(f"  {r['n']:>9,} {stage}: {1e6 * s / r['n']:.1f} us/pair")
+    data = {"machine": info, "command": command_line(), "results": results, "rss_ratio": ratio}
+    if not args.no_write:
+        write_section("memory_scaling", markdown(data), data)
+
+
+def markdown(d: dict[str, Any]) -> str:
+    results = d["results"]
+    small, big = results[0], results[-1]
+    stages = ["prepare", "teacher", "label", "distill", "evaluate", "export"]
+    head = (
+        "| pairs | process peak RSS (MiB) | "
+        + " | ".join(f"{s} s / peak MiB" for s in stages)
+        + " | total s |"
+    )
+    sep = "|---" * (len(stages) + 3) + "|"
+    rows = []
+    for r in results:
+        cells = [
+            f"{r['stages'][s]['seconds']:.1f} / {r['stages'][s]['peak_rss_mib']:.0f}"
+            if s in r["stages"]
+            else "-"
+            for s in stages
+        ]
+        rows.append(
+            f"| {r['n']:,} | {r['process_peak_rss_mib']:.0f} | "
+            + " | ".join(cells)
+            + f" | {r['seconds']:.1f} |"
+        )
+
+    def trained(r: dict[str, Any], stage: str) -> float:
+        """Pairs the stage went through: the student's epoch may be capped (--limit-train-batches)."""
+        return r["n"] * (r.get("limit_train_batches") or 1.0) if stage == "distill" else r["n"]
+
+    per_pair = []
+    for stage in ("label", "distill"):
+        vals = [
+            f"{1e6 * r['stages'][stage]['seconds'] / trained(r, stage):.0f}"
+            for r in results
+            if stage in r["stages"]
+        ]
+        per_pair.append(f"| {stage} | " + " | ".join(vals) + " |")
+    size_head = "| µs per pair | " + " | ".join(f"{r['n']:,}" for r in results) + " |"
+    ratio = d["rss_ratio"]
+    rss_ok = ratio <= TARGET_RSS
+    lin = [
+        r["stages"]["label"]["seconds"] / r["n"] + r["stages"]["distill"]["seconds"] / trained(r, "distill")
+        for r in results
+    ]
+    lin_ratio = lin[-1] / lin[0]
+    sizes = ", ".join(f"{r['n']:,}" for r in results)
+    batch = results[0].get("batch_size", "?")
+    threads = results[0].get("threads", "?")
+    capped = [f"{r['n']:,} ({r['limit_train_batches']:g})" for r in results if r.get("limit_train_batches")]
+    limit_note = (
+        f" The student's epoch was capped to a fraction of its batches (`trainer.limit_train_batches`) at "
+        f"{', '.join(capped)}: its time per pair counts the pairs it trained on; the rows, the sampler, "
+        "validation and the label stage stay full size."
+        if capped
+        else ""
+    )
+    rss_verdict = "met" if rss_ok else "NOT met"
+    lin_verdict = "met" if 0.67 <= lin_ratio <= 1.5 else "NOT met"
+    worst = max(
+        (r["stages"][s]["peak_rss_mib"] - small["stages"][s]["peak_rss_mib"], s)
+        for r in results[-1:]
+        for s in stages
+        if s in r["stages"] and s in small["stages"]
+    )
+    return f"""## Memory against corpus size (`memory_scaling.py`)
+
+Compared: the whole pipeline (`distill.pipeline.run`: prepare, teacher, label, distill, evaluate,
+export) on {sizes} generated en-it pairs given as user files (`data=files`: one TSV of `src`, `tgt`,
+`label`; a fixed 2,000-row labelled English file for the teacher; a fixed 1,000-row labelled Italian
+test file, so evaluation stays small), tiny random teacher and student, one epoch, student batch {batch},
+{threads} torch thread(s), each size in a fresh process with a fresh `$DISTILL_CACHE`.{limit_note} Stage
+peaks are `VmHWM` reset at each stage start; the process peak is `getrusage(RUSAGE_CHILDREN)`.
+
+Command: `flock /tmp/bench.lock {d["command"]}`
+
+Machine: {machine_line(d["machine"])}
+
+{head}
+{sep}
+{chr(10).join(rows)}
+
+{size_head}
+|---{"|---" * len(results)}|
+{chr(10).join(per_pair)}
+
+**Peak RSS {big["n"]:,} / {small["n"]:,}: {ratio:.3f}** (target <= {TARGET_RSS}): **{rss_verdict}**.
+**Time per pair (label + distill), {big["n"]:,} vs {small["n"]:,}: {lin_ratio:.2f}x** (1.0 = linear;
+taken as met within 0.67-1.5x): **{lin_verdict}**. The stage whose peak grew most: {worst[1]}
+(+{worst[0]:.0f} MiB).
+
+What keeps memory flat: user files stream (one 10,000-row chunk at a time) into a memory-mapped Arrow
+copy under `$DISTILL_CACHE/files` (reused while the file is unchanged); pair ids are added with a batched
+`map` (cached on disk); the hash split keeps one int16 per pair and selects with an index array; the
+label stage reads the text column in shard-sized slices instead of a list of every text; the
+distillation rows are a batched `map` over the memory-mapped pairs (on-disk cache) with only the
+`(N, C)` float32 teacher logits in memory; tokenisation happens in the collate function. What still
+grows with N: the `(N, C)` float32 logits (a few MiB per million pairs for a handful of labels), the
+int16 split buckets and the sampler's permutation (8 bytes a pair).
+"""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Every benchmark script runs its quick (seconds-long, tiny-model) version, so none of them rots.
+
+The quick versions print their numbers and leave experiments/bench/README.md alone; the real
+measurements are taken by hand (experiments/bench/README.md says how).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "experiments" / "bench"
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "WANDB_MODE": "offline",
+}
+
+
+def _quick(script: str, *args: str, cwd: Path) -> str:
+    before = (BENCH / "README.md").read_text()
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick", *args],
+        env={**os.environ, **OFFLINE},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert (BENCH / "README.md").read_text() == before  # quick runs never overwrite measurements
+    return proc.stdout
+
+
+def test_sweep_amortisation_quick_counts_one_cached_teacher_pass(tmp_path: Path) -> None:
+    out = _quick("sweep_amortisation.py", "--seeds", "1,2", "--keep", str(tmp_path / "sweeps"), cwd=tmp_path)
+    # 2 jobs x 2 epochs: the live teacher reads the data 4 times, the cached sweep once.
+    assert '"teacher_passes": {"cached": 1.0, "live": 4.0}' in out
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [
+        "fp32,fused_adamw,bf16_autocast",
+        pytest.param("compile", marks=pytest.mark.slow),  # compiling takes a minute on 2 cores
+    ],
+)
+def test_mfu_quick_times_each_variant(variants: str, tmp_path: Path) -> None:
+    out = _quick("mfu.py", "--variants", variants, cwd=tmp_path)
+    for variant in variants.split(","):
+        assert f"training step: {variant}" in out
+    assert "failed" not in out and "MFU" in out
+
+
+def test_vocab_trim_quick_trims_and_keeps_accuracy(tmp_path: Path) -> None:
+    out = _quick("vocab_trim.py", "--out", str(tmp_path / "runs"), "--repeats", "2", cwd=tmp_path)
+    assert "accuracy" in out and "target |diff| <= 0.5: True" in out
+
+
+def test_memory_scaling_quick_measures_each_size(tmp_path: Path) -> None:
+    out = _quick("memory_scaling.py", "--sizes", "300", "600", "--work", str(tmp_path / "work"), cwd=tmp_path)
+    assert "300" in out and "600" in out
+
+
+def test_label_throughput_quick_compares_three_contenders(tmp_path: Path) -> None:
+    out = _quick("label_throughput.py", "--naive-sentences", "32", cwd=tmp_path)
+    assert "ours" in out and "naive" in out
+
+
+@pytest.mark.slow  # a few real e5-small steps per contender: minutes on 2 cores
+def test_train_throughput_quick_runs_every_contender(tmp_path: Path) -> None:
+    out = _quick("train_throughput.py", cwd=tmp_path)
+    assert "hand_loop" in out and "st_recipe" in out

@@ -1,0 +1,66 @@
+"""The streaming property the pipeline relies on: user files become memory-mapped Arrow, never lists.
+
+Reading, splitting and joining with the teacher's logits must keep the rows on disk (``cache_files``
+non-empty, a memory-mapped table), so that memory does not grow with the corpus
+(experiments/bench/memory_scaling.py measures it on 10k-1M pairs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datasets.table import MemoryMappedTable
+
+from distill.data.datamodule import distill_rows
+from distill.data.files import read_parallel
+from distill.data.parallel import split_by_hash
+
+
+def _on_disk(ds: object) -> bool:
+    return bool(ds.cache_files) and isinstance(ds.data, MemoryMappedTable)  # type: ignore[attr-defined]
+
+
+def test_files_split_and_rows_stay_memory_mapped(tmp_path: Path, isolated_cache: Path) -> None:
+    path = tmp_path / "pairs.tsv"
+    with path.open("w", encoding="utf-8") as f:
+        f.write("src\ttgt\tlabel\n")
+        for i in range(300):
+            f.write(f"hello {i}\tciao {i}\t{'ab'[i % 2]}\n")
+    pool = read_parallel(str(path))
+    assert _on_disk(pool) and len(pool) == 300
+    assert pool[5] == {"src": "hello 5", "tgt": "ciao 5", "label": "b", "line": 7, "id": "pairs.tsv:7"}
+    train = split_by_hash(pool)["train"]
+    assert _on_disk(train)
+    logits = np.random.default_rng(0).normal(size=(len(train), 2)).astype(np.float32)
+    rows = distill_rows(train, logits, lang_id=0, label2id={"a": 0, "b": 1}, where="it/train")
+    assert _on_disk(rows)
+    assert rows.column_names == ["tgt", "src", "labels", "lang", "teacher_logits"]
+    np.testing.assert_array_equal(np.asarray(rows.with_format("numpy")["teacher_logits"]), logits)
+    assert rows[0]["tgt"] == train[0]["tgt"] and rows[0]["labels"] == "ab".index(train[0]["label"])
+    # A second read of the unchanged file reuses the memory-mapped copy.
+    again = read_parallel(str(path))
+    assert again.cache_files[0]["filename"] == pool.cache_files[0]["filename"]
+
+
+def test_changed_file_is_read_again(tmp_path: Path, isolated_cache: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"src": "a", "tgt": "b"}\n', encoding="utf-8")
+    assert read_parallel(str(path))["tgt"][:] == ["b"]
+    path.write_text('{"src": "a", "tgt": "c"}\n{"src": "d", "tgt": "e"}\n', encoding="utf-8")
+    assert read_parallel(str(path))["tgt"][:] == ["c", "e"]
+
+
+@pytest.mark.parametrize("n", [1, 25_001])
+def test_duplicate_ids_found_across_chunks(tmp_path: Path, isolated_cache: Path, n: int) -> None:
+    from distill.errors import DistillError
+
+    path = tmp_path / "dup.tsv"
+    with path.open("w", encoding="utf-8") as f:
+        f.write("id\tsrc\ttgt\n")
+        for i in range(n):
+            f.write(f"x{i}\ts\tt\n")
+        f.write("x0\ts\tt\n")
+    with pytest.raises(DistillError, match=rf"id 'x0' on line {n + 2} was already used on line 2"):
+        read_parallel(str(path))
