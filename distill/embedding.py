@@ -30,6 +30,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from distill.data.collate import tokenize
 from distill.data.datamodule import DistillDataModule
 from distill.evaluate import MetricsReport, format_table, retrieval_metrics
 from distill.models.classifier import length_sorted_batches, mean_pool
@@ -187,14 +188,10 @@ class EmbeddingCollator:
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Tensor]:
         batch: dict[str, Tensor] = {}
         for side in ("tgt", "src"):
-            enc = self.tokenizer(
-                [self.prefix + r[side] for r in rows],
-                truncation=True,
-                max_length=self.max_length,
-                padding=True,
-                return_tensors="pt",
+            texts = [r[side] for r in rows]
+            batch.update(
+                tokenize(self.tokenizer, texts, self.max_length, prefix=self.prefix, keys=f"{side}_")
             )
-            batch.update({f"{side}_{k}": v for k, v in enc.items()})
         batch["teacher_emb"] = torch.tensor(np.asarray([r["teacher_emb"] for r in rows]), dtype=torch.float32)
         batch["lang"] = torch.tensor([r["lang"] for r in rows], dtype=torch.long)
         return batch
@@ -377,6 +374,7 @@ def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                 EmbeddingCollator(tokenizer, int(cfg.student.max_length), cfg.student.get("prefix", "")),
                 batch_size=int(cfg.student.batch_size),
                 seed=int(cfg.seed),
+                bucket_by_length=bool(cfg.student.get("bucket_by_length", False)),
             )
             best = fit_and_load_best(cfg, system, dm, monitor=("val/loss", "min"))  # no accuracy here
         with timer("evaluate"):

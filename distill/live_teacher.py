@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from distill.data.collate import tokenize
+
 #: Batch keys of the teacher's own tokenisation of the text it reads.
 PREFIX = "live_"
 
@@ -46,10 +48,7 @@ class LiveTeacher:
 
     def encode(self, texts: Sequence[str]) -> dict[str, Tensor]:
         """The teacher's tokenisation of a batch's texts, keys prefixed ``live_``."""
-        enc = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
-        )
-        return {PREFIX + k: v for k, v in enc.items()}
+        return tokenize(self.tokenizer, texts, self.max_length, keys=PREFIX)
 
     def __call__(self, batch: Mapping[str, Tensor]) -> Tensor:
         """Teacher logits ``(B, C)`` for the ``live_*`` inputs of ``batch``, without gradients.

@@ -723,6 +723,7 @@ def student_datamodule(
         batch_size=cfg.student.batch_size,
         seed=cfg.seed,
         one_language_per_batch=bool(cfg.student.get("adapters")),
+        bucket_by_length=bool(cfg.student.get("bucket_by_length", False)),
     )
 
 

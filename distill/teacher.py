@@ -400,7 +400,8 @@ def _fit(
     )
     system = ClassifierSystem(
         model,
-        functools.partial(torch.optim.AdamW, lr=recipe.lr, weight_decay=recipe.weight_decay),
+        # The fused kernel (one pass per update), as transformers' Trainer uses by default.
+        functools.partial(torch.optim.AdamW, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True),
         functools.partial(linear_warmup_decay, warmup_ratio=recipe.warmup_ratio),
     )
     # No logger and no checkpoints: the only artefact is the final HF folder written by the caller.

@@ -1,47 +1,72 @@
-"""Batches that hold one language each, for students that route a batch by its language (adapters)."""
+"""Batch samplers of the distill stage: batches of one language each (for students that route a
+batch by its language, adapters), optionally length-bucketed, and each process's share of them under
+data parallelism."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
 
 
 class LanguageBatchSampler(Sampler[list[int]]):
-    """Row indices in batches of one language each.
+    """Row indices in batches of one language each, optionally length-bucketed.
 
     With ``shuffle``, every epoch shuffles the rows within each language and the order of the
     batches across languages, drawing from ``generator`` (its state is what a resumed fit
     restores); without, the batches follow the rows' order.
 
+    With ``lengths``, the batches are length-bucketed, so a batch pads its texts to a length
+    close to theirs: the shuffled rows of a language are cut into pools of ``pool_batches``
+    batches and each pool is sorted by length before it is cut into batches (the "megabatch"
+    scheme of ``transformers``' ``group_by_length``); the batches are then shuffled as above.
+    Without ``shuffle``, each language's rows are sorted by length (evaluation).
+
     Args:
-        langs: The language id of every row.
+        langs: The language id of every row (all equal: plain, mixed-language batches).
         batch_size: Rows per batch (a language's last batch may be smaller).
         shuffle: Shuffle rows and batches every epoch.
         generator: The random generator of the shuffling.
+        lengths: The length of every row (any unit: characters, tokens), or None: no bucketing.
+        pool_batches: Batches per pool when bucketing: larger pools pad less, smaller ones keep
+            batches more random.
     """
 
     def __init__(
         self,
-        langs: Sequence[int],
+        langs: Sequence[int] | np.ndarray,
         batch_size: int,
         *,
         shuffle: bool,
         generator: torch.Generator | None = None,
+        lengths: Sequence[int] | np.ndarray | None = None,
+        pool_batches: int = 50,
     ) -> None:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
-        by_lang: dict[int, list[int]] = {}
-        for i, lang in enumerate(langs):
-            by_lang.setdefault(int(lang), []).append(i)
-        self.rows = [torch.tensor(v) for _, v in sorted(by_lang.items())]
+        ids = np.asarray(langs)
+        self.rows = [torch.from_numpy(np.flatnonzero(ids == lang)) for lang in np.unique(ids)]
+        self.lengths = None if lengths is None else torch.as_tensor(np.asarray(lengths), dtype=torch.long)
+        if self.lengths is not None and len(self.lengths) != len(ids):
+            raise ValueError(f"{len(self.lengths)} lengths for {len(ids)} rows")
+        self.pool_batches = pool_batches
+
+    def _order(self, rows: torch.Tensor) -> torch.Tensor:
+        """One language's rows in the order they are cut into batches."""
+        if self.shuffle:
+            rows = rows[torch.randperm(len(rows), generator=self.generator)]
+        if self.lengths is None:
+            return rows
+        pool = self.batch_size * self.pool_batches if self.shuffle else len(rows)
+        return torch.cat([p[torch.argsort(self.lengths[p], stable=True)] for p in rows.split(pool)])
 
     def _batches(self) -> list[list[int]]:
         batches = []
         for rows in self.rows:
-            order = rows[torch.randperm(len(rows), generator=self.generator)] if self.shuffle else rows
+            order = self._order(rows)
             size = self.batch_size
             batches += [order[i : i + size].tolist() for i in range(0, len(order), size)]
         if self.shuffle:

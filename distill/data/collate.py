@@ -25,6 +25,17 @@ from torch.utils.data import DataLoader, Sampler
 Example = tuple[str, int]
 
 
+def tokenize(
+    tokenizer: Any, texts: Sequence[str], max_length: int, *, prefix: str = "", keys: str = ""
+) -> dict[str, Tensor]:
+    """One batch of texts tokenised for a model: truncated to ``max_length`` tokens, padded to the
+    batch's longest, as tensors; ``prefix`` is prepended to every text, ``keys`` to every name."""
+    enc = tokenizer(
+        [prefix + t for t in texts], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+    )
+    return {keys + k: v for k, v in enc.items()}
+
+
 class TextLabelCollate:
     """Turn a list of ``(text, label_id)`` into a padded, tokenised batch.
 
@@ -47,14 +58,7 @@ class TextLabelCollate:
 
     def __call__(self, examples: Sequence[Example]) -> dict[str, Tensor]:
         """Tokenise and pad one batch; ``labels`` is a ``(B,)`` long tensor."""
-        batch = self.tokenizer(
-            [self.prefix + text for text, _ in examples],
-            truncation=True,
-            max_length=self.max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        out = dict(batch)
+        out = tokenize(self.tokenizer, [text for text, _ in examples], self.max_length, prefix=self.prefix)
         out["labels"] = torch.tensor([label for _, label in examples], dtype=torch.long)
         return out
 

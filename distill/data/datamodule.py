@@ -11,12 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 import pytorch_lightning as pl
 import torch
 from datasets import Dataset, Features, List, Value, concatenate_datasets
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 
 from distill.data.batching import LanguageBatchSampler, RankBatches
+from distill.data.collate import tokenize
 from distill.errors import DistillError
 from distill.live_teacher import LiveTeacher
 
@@ -133,14 +135,7 @@ class DistillCollator:
         self.live = live
 
     def _encode(self, texts: list[str], side: str) -> dict[str, torch.Tensor]:
-        enc = self.tokenizer(
-            [self.prefix + t for t in texts],
-            truncation=True,
-            max_length=self.max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        return {f"{side}_{k}": v for k, v in enc.items()}
+        return tokenize(self.tokenizer, texts, self.max_length, prefix=self.prefix, keys=f"{side}_")
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = self._encode([r["tgt"] for r in rows], "tgt")
@@ -180,6 +175,9 @@ class DistillDataModule(pl.LightningDataModule):
         seed: Seed of the shuffling generator.
         one_language_per_batch: Every batch holds rows of one language (students with
             per-language adapters route a batch by its language).
+        bucket_by_length: Length-bucketed batches (:class:`LanguageBatchSampler` with the rows'
+            character lengths, ``tgt`` plus ``src``): far less padding, so faster steps, at the
+            price of less random batches. Validation batches are then sorted by length.
     """
 
     def __init__(
@@ -191,10 +189,12 @@ class DistillDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         one_language_per_batch: bool = False,
+        bucket_by_length: bool = False,
     ) -> None:
         super().__init__()
         self.train_rows, self.val_rows = train, val
         self.one_language_per_batch = one_language_per_batch
+        self.bucket_by_length = bucket_by_length
         self.collator = collator
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -225,16 +225,38 @@ class DistillDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    def _batches(self, rows: Dataset, batch_size: int, shuffle: bool) -> LanguageBatchSampler | None:
+        """Our own batch sampler when batches are per language or length-bucketed; None: the
+        DataLoader's plain shuffling (or order) does."""
+        if not (self.one_language_per_batch or self.bucket_by_length):
+            return None
+        table = rows.with_format("arrow")
+        langs = (
+            table["lang"].to_numpy() if self.one_language_per_batch else np.zeros(len(rows), dtype=np.int64)
+        )
+        lengths = None
+        if self.bucket_by_length:
+            lengths = sum(
+                (
+                    pc.utf8_length(table[c]).to_numpy(zero_copy_only=False)
+                    for c in ("tgt", "src")
+                    if c in rows.column_names
+                ),
+                np.zeros(len(rows), dtype=np.int64),
+            )
+        return LanguageBatchSampler(
+            langs, batch_size, shuffle=shuffle, generator=self.generator if shuffle else None, lengths=lengths
+        )
+
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_and_world()
+        batches = self._batches(self.train_rows, self.batch_size, shuffle=True)
         if world > 1:
-            return self._sharded_train_dataloader(rank, world)
-        if self.one_language_per_batch:
+            return self._sharded_train_dataloader(rank, world, batches)
+        if batches is not None:
             return DataLoader(
                 self.train_rows,  # type: ignore[arg-type]
-                batch_sampler=LanguageBatchSampler(
-                    self.train_rows["lang"], self.batch_size, shuffle=True, generator=self.generator
-                ),
+                batch_sampler=batches,
                 collate_fn=self.collator,
                 num_workers=self.num_workers,
             )
@@ -247,18 +269,16 @@ class DistillDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
         )
 
-    def _sharded_train_dataloader(self, rank: int, world: int) -> DataLoader:
+    def _sharded_train_dataloader(
+        self, rank: int, world: int, batches: Sampler[list[int]] | None
+    ) -> DataLoader:
         """Under data parallelism: this rank's share of the one-process batches (``batch_size`` is
         the global batch), in the order our generator draws. ``trainer=ddp`` sets
         ``use_distributed_sampler: false``, so Lightning keeps this sampler instead of putting in a
         ``DistributedSampler`` with its own order and no state in our checkpoints.
         """
-        batches: Sampler[list[int]]
-        if self.one_language_per_batch:
-            batches = LanguageBatchSampler(
-                self.train_rows["lang"], self.batch_size, shuffle=True, generator=self.generator
-            )
-        else:  # what DataLoader(shuffle=True, generator=...) builds
+        plain = batches is None
+        if batches is None:  # what DataLoader(shuffle=True, generator=...) builds
             batches = BatchSampler(
                 RandomSampler(self.train_rows, generator=self.generator),  # type: ignore[arg-type]
                 self.batch_size,
@@ -270,16 +290,17 @@ class DistillDataModule(pl.LightningDataModule):
             collate_fn=self.collator,
             num_workers=self.num_workers,
             # As in one process: the loader draws its workers' base seed from the generator too.
-            generator=None if self.one_language_per_batch else self.generator,
+            generator=self.generator if plain else None,
         )
 
     def val_dataloader(self) -> DataLoader:
         # Every rank validates every row (validation is small): the scores that select the
         # checkpoint are those of one process, on every rank alike.
-        if self.one_language_per_batch:
+        batches = self._batches(self.val_rows, self.batch_size * 2, shuffle=False)
+        if batches is not None:
             return DataLoader(
                 self.val_rows,  # type: ignore[arg-type]
-                batch_sampler=LanguageBatchSampler(self.val_rows["lang"], self.batch_size * 2, shuffle=False),
+                batch_sampler=batches,
                 collate_fn=self.collator,
                 num_workers=self.num_workers,
             )

@@ -67,7 +67,8 @@ def english_sentences(n: int) -> tuple[list[str], dict[str, int]]:
 
 
 def teacher_settings() -> dict[str, Any]:
-    """The label stage's batch size and max length for ``teacher=minilm_en``, from the real config."""
+    """The label stage's batch size, max length and token budget for ``teacher=minilm_en``, from the
+    real config."""
     from hydra import compose, initialize_config_dir
 
     from distill.cli import config_dir
@@ -75,8 +76,11 @@ def teacher_settings() -> dict[str, Any]:
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=["teacher=minilm_en", "logger=none"])
+    from distill.label import label_token_budget
+
     kw = teacher_label_kw(cfg)
-    return {"batch_size": int(kw["batch_size"]), "max_length": int(kw["max_length"])}
+    bs, max_length = int(kw["batch_size"]), int(kw["max_length"])
+    return {"batch_size": bs, "max_length": max_length, "max_tokens": label_token_budget(bs, max_length)}
 
 
 def build_teacher(folder: Path) -> Path:
@@ -220,12 +224,13 @@ def agreement(outputs: dict[str, Any]) -> dict[str, float]:
 def padded_tokens(texts: list[str], max_length: int, batch_size: int) -> dict[str, dict[str, int]]:
     """Forwards and token positions each contender's teacher computes (untimed; the teacher's tokenizer).
 
-    Ours sorts by token count and lets batches of short texts grow up to ``batch_size * max_length``
-    padded positions (the label stage's token budget); sentence-transformers sorts by characters;
+    Ours sorts by token count and lets batches of short texts grow up to the label stage's token
+    budget (:func:`distill.label.label_token_budget`); sentence-transformers sorts by characters;
     both pad each batch to its longest. The naive loop pads every row to ``max_length``.
     """
     from transformers import AutoTokenizer
 
+    from distill.label import label_token_budget
     from distill.models.classifier import _batch_bounds
     from distill.models.resolve import resolve_model
 
@@ -245,7 +250,7 @@ def padded_tokens(texts: list[str], max_length: int, batch_size: int) -> dict[st
     by_chars = np.argsort([-len(t) for t in texts])  # what SentenceTransformer.encode sorts by
     out = {
         "real": {"batches": 0, "tokens": int(lengths.sum())},
-        "ours": cost(by_tokens, batch_size, batch_size * max_length),
+        "ours": cost(by_tokens, batch_size, label_token_budget(batch_size, max_length)),
         "st_bs32": cost(by_chars, 32),
         f"st_bs{batch_size}": cost(by_chars, batch_size),
         "naive_bs32": {"batches": -(-len(texts) // 32), "tokens": len(texts) * max_length},
@@ -308,8 +313,9 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         f"{result['versions']['sentence_transformers']}, its own length sorting) vs a naive loop "
         "(in order, batch 32, padded to 128 tokens), same model (all-MiniLM-L6-v2), "
         f"max length {result['settings']['max_length']}, same threads. Ours runs at the teacher's "
-        f"label batch size ({bs}; batches of short texts grow up to {bs} x "
-        f"{result['settings']['max_length']} padded tokens); sentence-transformers at its default 32 and "
+        f"label batch size ({bs}; batches of short texts grow up to "
+        f"{result['settings'].get('max_tokens', bs * result['settings']['max_length']):,} padded tokens); "
+        "sentence-transformers at its default 32 and "
         f"at {bs}. "
         f"{n:,} English sentences: {s['chatterbot_en']:,} chatterbot utterances + "
         f"{s['django_en_msgids']:,} Django msgids ({s['unique']:,} unique), cycled. "

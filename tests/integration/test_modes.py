@@ -10,7 +10,7 @@ import pytest
 from omegaconf import DictConfig
 
 from distill.models.classifier import predict_logits
-from distill.pipeline import label, run
+from distill.pipeline import build_student, label, run, student_datamodule
 from distill.prepare import prepare_data
 from distill.teacher import load_teacher
 from tests.integration.helpers import compose_cfg
@@ -107,3 +107,25 @@ def test_translate_train_takes_unlabelled_source_text(tmp_path: Path, isolated_c
     assert "label" not in data["train"].column_names
     assert all(t.startswith("Frase ") for t in data["train"]["tgt"])
     assert len(data["train"]) + len(data["validation"]) == 40
+
+
+def test_bucket_by_length_gives_the_student_length_bucketed_batches(tmp_path: Path) -> None:
+    def batches(bucket: bool) -> tuple[list[list[int]], list[int]]:
+        cfg = _cfg(tmp_path, "loss=kd", "data.target_langs=[it]", f"student.bucket_by_length={bucket}")
+        labelled = label(cfg)
+        labels = labelled.teacher.labels
+        _, tokenizer = build_student(cfg, labels, ["it"])
+        dm = student_datamodule(cfg, tokenizer, labelled.data, labelled.targets(), labels, with_source=False)
+        rows = dm.train_rows
+        return list(dm.train_dataloader().batch_sampler), [
+            len(t) + len(s) for t, s in zip(rows["tgt"], rows["src"], strict=True)
+        ]
+
+    def spread(found: list[list[int]], lengths: list[int]) -> int:
+        """Characters between the longest and the shortest text of each batch, summed."""
+        return sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in found)
+
+    plain, lengths = batches(False)
+    bucketed, same = batches(True)
+    assert same == lengths and sorted(i for b in bucketed for i in b) == list(range(len(lengths)))
+    assert spread(bucketed, lengths) < 0.5 * spread(plain, lengths)
