@@ -35,6 +35,7 @@ fetching and collating the batch and everything the framework does around the st
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
@@ -396,16 +397,18 @@ def table(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float]:
+    """Ours over each other contender (those that ran)."""
+    pairs = {
+        "ours_vs_hand_loop": ("kd", "ours", "hand_loop", "steps_per_s"),
+        "ours_emb_vs_st_recipe": ("emb", "ours_emb", "st_recipe", "sentences_per_s"),
+        "ours_emb_vs_st_frozen": ("emb", "ours_emb", "st_frozen", "sentences_per_s"),
+    }
     out = {}
-    if "kd" in result:
-        runs = result["kd"]["runs"]
-        out["ours_vs_hand_loop"] = runs["ours"]["steps_per_s"] / runs["hand_loop"]["steps_per_s"]
-    if "emb" in result:
-        runs = result["emb"]["runs"]
-        ours = runs["ours_emb"]["sentences_per_s"]
-        out["ours_emb_vs_st_recipe"] = ours / runs["st_recipe"]["sentences_per_s"]
-        out["ours_emb_vs_st_frozen"] = ours / runs["st_frozen"]["sentences_per_s"]
-    return {k: round(v, 3) for k, v in out.items()}
+    for name, (task, ours, other, unit) in pairs.items():
+        runs = result.get(task, {}).get("runs", {})
+        if ours in runs and other in runs:
+            out[name] = round(runs[ours][unit] / runs[other][unit], 3)
+    return out
 
 
 def how(entry: dict[str, Any]) -> list[str]:
@@ -498,6 +501,9 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--tasks", nargs="+", default=["kd", "emb"], choices=["kd", "emb"])
+    parser.add_argument(
+        "--contenders", nargs="+", help="measure only these (e.g. ours_emb st_frozen, for a py-spy profile)"
+    )
     parser.add_argument("--quick", action="store_true", help="4 steps after 2, 1 repetition (smoke run)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave README and results alone")
     args = parser.parse_args()
@@ -506,7 +512,8 @@ def main() -> None:
     os.environ.setdefault("WANDB_MODE", "offline")
     if args.quick:
         args.steps, args.skip, args.reps, args.warmup_steps = 4, 2, 1, 3
-        args.no_write = True  # a smoke run never replaces a measurement
+    if args.quick or args.contenders:
+        args.no_write = True  # a smoke or partial run never replaces a measurement
     torch.set_num_threads(args.threads)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -516,14 +523,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         if "kd" in args.tasks:
             fns, kd_info = kd_contenders(Path(tmp))
+            fns = chosen(fns, args.contenders)
             result["kd"] = {"info": kd_info, "runs": summary(measure(fns, args)), **run}
         if "emb" in args.tasks:
             fns, emb_info = emb_contenders(Path(tmp))
+            fns = chosen(fns, args.contenders)
             result["emb"] = {"info": emb_info, "runs": summary(measure(fns, args)), **run}
     result["peak_rss_mib"] = round(peak_rss_mib(), 1)
     result["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     if not args.no_write:
         result = {**earlier_tasks(args.tasks), **result}
+    if args.contenders:  # a partial run (a profile): its numbers, no report
+        print(json.dumps({task: result[task]["runs"] for task in args.tasks if task in result}, indent=1))
+        return
     text = report(result)
     for name, value in result["ratios"].items():
         print(f"{name}: {value:.3f}x")
@@ -532,13 +544,19 @@ def main() -> None:
         write_section(NAME, text, result)
 
 
+def chosen(
+    fns: dict[str, Callable[[int], Clock]], names: list[str] | None
+) -> dict[str, Callable[[int], Clock]]:
+    """The contenders ``--contenders`` names (all without it)."""
+    return {k: v for k, v in fns.items() if not names or k in names}
+
+
 def run_settings(args: argparse.Namespace) -> dict[str, int]:
     return {"steps": args.steps, "skip": args.skip, "reps": args.reps, "warmup_steps": args.warmup_steps}
 
 
 def earlier_tasks(measured: list[str]) -> dict[str, Any]:
     """The tasks of the last saved run that this run did not measure (``--tasks kd`` keeps emb)."""
-    import json
     import shlex
 
     from _common import RESULTS

@@ -1,0 +1,100 @@
+"""Where a training benchmark's time goes, per contender, from a py-spy recording.
+
+Record ``train_throughput.py`` under py-spy in raw (collapsed-stack) format, then read the file
+with this script: every sample is given to the contender whose function is on its stack (ours:
+``lightning_fit``; sentence-transformers: ``st_fit``; the hand loop: ``hand``) and to the phase of
+the innermost frame that names one (optimizer step, backward, forward, loss, data, model loading;
+the rest is "framework"). Samples are wall-clock samples of running threads, so the shares are
+shares of each contender's busy time::
+
+    py-spy record --format raw --rate 50 -o /tmp/emb.pyspy -- .venv/bin/python \\
+        experiments/bench/train_throughput.py --tasks emb --contenders ours_emb st_frozen \\
+        --steps 4 --skip 1 --reps 1 --warmup-steps 0 --no-write
+    .venv/bin/python experiments/bench/pyspy_breakdown.py /tmp/emb.pyspy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+CONTENDERS = {"lightning_fit": "ours", "st_fit": "sentence-transformers", "hand": "hand loop"}
+# (phase, function pattern, file pattern), tried from the innermost frame outwards.
+PHASES = [
+    (
+        "load",
+        r"from_pretrained|__init__",
+        r"transformers/modeling_utils|sentence_transformers/.*SentenceTransformer",
+    ),
+    ("optimizer", r".*", r"torch/optim/"),
+    ("backward", r"backward|_engine_run_backward", r"torch/_tensor|torch/autograd/"),
+    ("loss", r"forward|__call__", r"distill/losses/|sentence_transformers/.*losses/"),
+    ("forward", r"forward", r"transformers/models/|sentence_transformers/.*(Transformer|Pooling|Normalize)"),
+    ("data", r".*", r"torch/utils/data/|tokenization_utils|tokenizers|datasets/|collate|data/datamodule"),
+]
+FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:]+)(?::\d+)?\)$")
+
+
+def parse(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
+    """``[(frames outermost first as (function, file)), count]`` of a py-spy raw file."""
+    out = []
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = []
+        for part in stack.split(";"):
+            m = FRAME.match(part.strip())
+            frames.append((m["func"], m["file"]) if m else (part.strip(), ""))
+        out.append((frames, int(count)))
+    return out
+
+
+def contender(frames: list[tuple[str, str]]) -> str | None:
+    for func, file in frames:
+        if file.endswith("train_throughput.py") and func in CONTENDERS:
+            return CONTENDERS[func]
+    return None
+
+
+def phase(frames: list[tuple[str, str]]) -> str:
+    for func, file in reversed(frames):
+        for name, func_re, file_re in PHASES:
+            if re.search(file_re, file) and re.fullmatch(func_re, func):
+                return name
+    return "framework"
+
+
+def breakdown(path: Path) -> dict[str, dict[str, float]]:
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for frames, n in parse(path):
+        who = contender(frames)
+        if who is not None:
+            counts[who][phase(frames)] += n
+    return {
+        who: {"samples": float(sum(c.values())), **{k: v / sum(c.values()) for k, v in c.most_common()}}
+        for who, c in counts.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("raw", type=Path, help="py-spy record --format raw output")
+    args = parser.parse_args()
+    result = breakdown(args.raw)
+    phases = ["forward", "backward", "optimizer", "loss", "data", "framework", "load"]
+    print("| contender | samples | " + " | ".join(phases) + " |")
+    print("|---|---:|" + "---:|" * len(phases))
+    for who, shares in result.items():
+        cells = " | ".join(f"{100 * shares.get(p, 0.0):.0f}%" for p in phases)
+        print(f"| {who} | {int(shares['samples'])} | {cells} |")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
