@@ -30,7 +30,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from distill.data.collate import tokenize
+from distill.data.collate import token_lengths, tokenize
 from distill.data.datamodule import DistillDataModule
 from distill.evaluate import MetricsReport, format_table, retrieval_metrics
 from distill.models.classifier import length_sorted_batches, mean_pool
@@ -184,6 +184,10 @@ class EmbeddingCollator:
 
     def __init__(self, tokenizer: Any, max_length: int, prefix: str = "") -> None:
         self.tokenizer, self.max_length, self.prefix = tokenizer, max_length, prefix
+
+    def lengths(self, rows: Dataset) -> np.ndarray:
+        """Student tokens per row, both sides (what length-bucketed batches sort by)."""
+        return token_lengths(self.tokenizer, rows, ["tgt", "src"], self.max_length, prefix=self.prefix)
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Tensor]:
         batch: dict[str, Tensor] = {}

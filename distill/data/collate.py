@@ -17,6 +17,7 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
@@ -34,6 +35,28 @@ def tokenize(
         [prefix + t for t in texts], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
     )
     return {keys + k: v for k, v in enc.items()}
+
+
+def token_lengths(
+    tokenizer: Any,
+    rows: Any,
+    columns: Sequence[str],
+    max_length: int,
+    *,
+    prefix: str = "",
+    chunk: int = 10_000,
+) -> np.ndarray:
+    """Tokens a model reads per row of ``rows`` (a ``datasets.Dataset``): the truncated token counts of
+    its ``columns``, summed, tokenised ``chunk`` rows at a time (only the counts are kept)."""
+    out = np.zeros(len(rows), dtype=np.int64)
+    for lo in range(0, len(rows), chunk):
+        part = rows[lo : lo + chunk]
+        for c in columns:
+            ids = tokenizer([prefix + t for t in part[c]], truncation=True, max_length=max_length)[
+                "input_ids"
+            ]
+            out[lo : lo + len(ids)] += [len(x) for x in ids]
+    return out
 
 
 class TextLabelCollate:

@@ -18,7 +18,7 @@ from datasets import Dataset, Features, List, Value, concatenate_datasets
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 
 from distill.data.batching import LanguageBatchSampler, RankBatches
-from distill.data.collate import tokenize
+from distill.data.collate import token_lengths, tokenize
 from distill.errors import DistillError
 from distill.live_teacher import LiveTeacher
 
@@ -137,6 +137,12 @@ class DistillCollator:
     def _encode(self, texts: list[str], side: str) -> dict[str, torch.Tensor]:
         return tokenize(self.tokenizer, texts, self.max_length, prefix=self.prefix, keys=f"{side}_")
 
+    def lengths(self, rows: Dataset) -> np.ndarray:
+        """Student tokens per row (target side, plus source side when it is encoded): what
+        length-bucketed batches sort by."""
+        sides = ["tgt", "src"] if self.with_source else ["tgt"]
+        return token_lengths(self.tokenizer, rows, sides, self.max_length, prefix=self.prefix)
+
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = self._encode([r["tgt"] for r in rows], "tgt")
         if self.with_source:
@@ -175,9 +181,10 @@ class DistillDataModule(pl.LightningDataModule):
         seed: Seed of the shuffling generator.
         one_language_per_batch: Every batch holds rows of one language (students with
             per-language adapters route a batch by its language).
-        bucket_by_length: Length-bucketed batches (:class:`LanguageBatchSampler` with the rows'
-            character lengths, ``tgt`` plus ``src``): far less padding, so faster steps, at the
-            price of less random batches. Validation batches are then sorted by length.
+        bucket_by_length: Length-bucketed batches (:class:`LanguageBatchSampler`): far less
+            padding, so faster steps, at the price of less random batches. Rows are sorted by the
+            collator's ``lengths(rows)`` (tokens the student reads) where it has one, else by the
+            characters of ``tgt`` plus ``src``. Validation batches are then sorted by length.
     """
 
     def __init__(
@@ -225,6 +232,14 @@ class DistillDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    @staticmethod
+    def _characters(table: Any, columns: list[str]) -> np.ndarray:
+        """Characters of ``tgt`` plus ``src`` per row (for collators that cannot count tokens)."""
+        sides = [
+            pc.utf8_length(table[c]).to_numpy(zero_copy_only=False) for c in ("tgt", "src") if c in columns
+        ]
+        return np.sum(sides, axis=0, dtype=np.int64) if sides else np.zeros(len(table), dtype=np.int64)
+
     def _batches(self, rows: Dataset, batch_size: int, shuffle: bool) -> LanguageBatchSampler | None:
         """Our own batch sampler when batches are per language or length-bucketed; None: the
         DataLoader's plain shuffling (or order) does."""
@@ -236,14 +251,8 @@ class DistillDataModule(pl.LightningDataModule):
         )
         lengths = None
         if self.bucket_by_length:
-            lengths = sum(
-                (
-                    pc.utf8_length(table[c]).to_numpy(zero_copy_only=False)
-                    for c in ("tgt", "src")
-                    if c in rows.column_names
-                ),
-                np.zeros(len(rows), dtype=np.int64),
-            )
+            by_tokens = getattr(self.collator, "lengths", None)
+            lengths = by_tokens(rows) if by_tokens is not None else self._characters(table, rows.column_names)
         return LanguageBatchSampler(
             langs, batch_size, shuffle=shuffle, generator=self.generator if shuffle else None, lengths=lengths
         )

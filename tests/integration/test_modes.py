@@ -116,16 +116,16 @@ def test_bucket_by_length_gives_the_student_length_bucketed_batches(tmp_path: Pa
         labels = labelled.teacher.labels
         _, tokenizer = build_student(cfg, labels, ["it"])
         dm = student_datamodule(cfg, tokenizer, labelled.data, labelled.targets(), labels, with_source=False)
-        rows = dm.train_rows
-        return list(dm.train_dataloader().batch_sampler), [
-            len(t) + len(s) for t, s in zip(rows["tgt"], rows["src"], strict=True)
+        # What the student reads of each row: its target text only (kd), truncated.
+        ids = tokenizer(list(dm.train_rows["tgt"]), truncation=True, max_length=int(cfg.student.max_length))[
+            "input_ids"
         ]
+        return list(dm.train_dataloader().batch_sampler), [len(x) for x in ids]
 
-    def spread(found: list[list[int]], lengths: list[int]) -> int:
-        """Characters between the longest and the shortest text of each batch, summed."""
-        return sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in found)
+    def padding(found: list[list[int]], lengths: list[int]) -> int:
+        return sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in found)
 
     plain, lengths = batches(False)
     bucketed, same = batches(True)
     assert same == lengths and sorted(i for b in bucketed for i in b) == list(range(len(lengths)))
-    assert spread(bucketed, lengths) < 0.5 * spread(plain, lengths)
+    assert padding(bucketed, lengths) < 0.5 * padding(plain, lengths)
