@@ -53,7 +53,7 @@ from distill.student import DistillationSystem, freeze_word_embeddings, load_stu
 from distill.teacher import TeacherResult
 from distill.utils.atomic import write_text_atomic
 from distill.utils.config import build, loss_weight
-from distill.utils.hashing import text_sha256
+from distill.utils.hashing import texts_sha256
 from distill.utils.ranks import global_rank, is_rank_zero
 from distill.utils.redact import redacted_container
 
@@ -1018,25 +1018,38 @@ def evaluate(cfg: DictConfig, timer: StageTimer | None = None) -> MetricsReport:
 
 
 def data_hashes(data: Mapping[str, DatasetDict]) -> dict[str, str]:
-    """A content hash of every language's and split's pairs (for the model card and provenance)."""
+    """A content hash of every language's and split's pairs (for the model card and provenance):
+    all ``src`` texts, then all ``tgt`` texts, streamed from the Arrow table 10k rows at a time."""
+
+    def texts(ds: Dataset) -> Iterator[str]:
+        for c in ("src", "tgt"):
+            if c in ds.column_names:
+                for chunk in ds.select_columns([c]).iter(batch_size=10_000):
+                    yield from chunk[c]
+
     return {
-        f"{lang}/{split}": text_sha256(*(t for c in ("src", "tgt") if c in ds.column_names for t in ds[c]))[
-            :16
-        ]
+        f"{lang}/{split}": texts_sha256(texts(ds))[:16]
         for lang, dd in data.items()
         for split, ds in dd.items()
     }
 
 
 def export_run(
-    cfg: DictConfig, model: Any, tokenizer: Any, data: Mapping[str, DatasetDict], report: MetricsReport | None
+    cfg: DictConfig,
+    model: Any,
+    tokenizer: Any,
+    data: Mapping[str, DatasetDict],
+    report: MetricsReport | None,
+    hashes: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``<run dir>/student`` and log it as a W&B model artifact when a run is active."""
+    """Write ``<run dir>/student`` and log it as a W&B model artifact when a run is active
+    (``hashes``: the :func:`data_hashes` of ``data``, when the caller has them)."""
     from distill.export import export_adapters, export_student, log_artifact
     from distill.provenance import write_provenance
 
     # provenance.json first: the card repeats it, and write_run keeps its pair hashes.
-    prov = write_provenance(cfg, data_hashes(data))
+    hashes = data_hashes(data) if hashes is None else hashes
+    prov = write_provenance(cfg, hashes)
     base: dict[str, Any] = next((m for m in prov["models"] if m["role"] == "student_base"), {})
     card = {
         "base_model": cfg.student.model,
@@ -1044,7 +1057,7 @@ def export_run(
         # An adapter student continued from an export also serves the export's languages.
         "languages": [cfg.data.source_lang, *(languages(model) if is_adapter_student(model) else data)],
         "metrics": report,
-        "data": {"name": cfg.data.name, **data_hashes(data)},
+        "data": {"name": cfg.data.name, **hashes},
         "command": prov["reproducibility"]["command"],  # secrets masked
         "input_prefix": cfg.student.get("prefix", ""),
         "license": base.get("license") or "unknown",
@@ -1148,10 +1161,11 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         report.extras["best_val"] = best.to_dict()  # what `objective=val` returns to a sweep
         if labelled.sources is not None:
             report.extras["sources"] = labelled.sources
+        hashes = data_hashes(data)  # one pass over every pair, for the card and provenance
         if cfg.get("export_student", True):
             with timer("export"):
-                export_run(cfg, system.model, tokenizer, data, report)
-        write_run(cfg, report, timer, data_hashes(data))
+                export_run(cfg, system.model, tokenizer, data, report, hashes)
+        write_run(cfg, report, timer, hashes)
     finally:
         finish_wandb()
     print(format_table(report))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from distill.data.collate import count_tokens
 from distill.errors import DistillError
 from distill.models.resolve import resolve_model
 
@@ -218,9 +219,7 @@ def check_tokenizer(model: Any, tokenizer: Any, ref: str) -> None:
 
 def _length_order(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[np.ndarray, np.ndarray]:
     """``(order, lengths)``: row indices longest first, and every text's token count."""
-    lengths = np.asarray(
-        [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
-    )
+    lengths = count_tokens(tokenizer, texts, max_length)
     # Longest first: the first batch shows the peak memory at once, and padding stays minimal.
     return np.argsort(-lengths, kind="stable"), lengths
 

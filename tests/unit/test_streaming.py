@@ -64,3 +64,16 @@ def test_duplicate_ids_found_across_chunks(tmp_path: Path, isolated_cache: Path,
         f.write("x0\ts\tt\n")
     with pytest.raises(DistillError, match=rf"id 'x0' on line {n + 2} was already used on line 2"):
         read_parallel(str(path))
+
+
+def test_data_hashes_stream_the_pairs_and_equal_the_hash_of_all_texts() -> None:
+    from datasets import Dataset, DatasetDict
+
+    from distill.pipeline import data_hashes
+    from distill.utils.hashing import text_sha256
+
+    n = 25_000  # three chunks of the 10k-row stream
+    pairs = Dataset.from_dict({"src": [f"s{i}" for i in range(n)], "tgt": [f"t {i}" for i in range(n)]})
+    hashes = data_hashes({"it": DatasetDict(train=pairs, test=pairs.select(range(3)))})
+    assert hashes["it/train"] == text_sha256(*pairs["src"], *pairs["tgt"])[:16]
+    assert hashes["it/test"] == text_sha256("s0", "s1", "s2", "t 0", "t 1", "t 2")[:16]
