@@ -22,19 +22,19 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 CONTENDERS = {"lightning_fit": "ours", "st_fit": "sentence-transformers", "hand": "hand loop"}
-# (phase, function pattern, file pattern), tried from the innermost frame outwards.
+# (phase, function name pattern (its last dotted part), file pattern), tried in this order on each
+# frame from the innermost outwards; the first frame that matches names the sample's phase. The
+# optimizer comes after forward and backward: Lightning runs them in a closure inside its step.
 PHASES = [
-    (
-        "load",
-        r"from_pretrained|__init__",
-        r"transformers/modeling_utils|sentence_transformers/.*SentenceTransformer",
-    ),
-    ("optimizer", r".*", r"torch/optim/"),
-    ("backward", r"backward|_engine_run_backward", r"torch/_tensor|torch/autograd/"),
+    ("load", r"from_pretrained|_load_pretrained_model|__init__", r"modeling_utils|SentenceTransformer"),
+    ("backward", r"backward|_engine_run_backward", r"torch/"),
     ("loss", r"forward|__call__", r"distill/losses/|sentence_transformers/.*losses/"),
-    ("forward", r"forward", r"transformers/models/|sentence_transformers/.*(Transformer|Pooling|Normalize)"),
-    ("data", r".*", r"torch/utils/data/|tokenization_utils|tokenizers|datasets/|collate|data/datamodule"),
+    ("forward", r"forward|\w+_forward|pooled|mean_pool", r".*"),
+    ("optimizer", r".*", r"torch/optim/"),
+    ("data", r".*", r"torch/utils/data/|tokeniz|datasets/|collat|datamodule"),
 ]
+
+
 FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:]+)(?::\d+)?\)$")
 
 
@@ -55,16 +55,18 @@ def parse(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
 
 def contender(frames: list[tuple[str, str]]) -> str | None:
     for func, file in frames:
-        if file.endswith("train_throughput.py") and func in CONTENDERS:
-            return CONTENDERS[func]
+        name = func.rsplit(".", 1)[-1]
+        if file.endswith("train_throughput.py") and name in CONTENDERS:
+            return CONTENDERS[name]
     return None
 
 
 def phase(frames: list[tuple[str, str]]) -> str:
     for func, file in reversed(frames):
-        for name, func_re, file_re in PHASES:
-            if re.search(file_re, file) and re.fullmatch(func_re, func):
-                return name
+        name = func.rsplit(".", 1)[-1]
+        for phase_name, func_re, file_re in PHASES:
+            if re.search(file_re, file) and re.fullmatch(func_re, name):
+                return phase_name
     return "framework"
 
 
