@@ -8,8 +8,8 @@ the rest is "framework"). Samples are wall-clock samples of running threads, so 
 shares of each contender's busy time::
 
     py-spy record --format raw --rate 50 -o /tmp/emb.pyspy -- .venv/bin/python \\
-        experiments/bench/train_throughput.py --tasks emb --contenders ours_emb st_frozen \\
-        --steps 4 --skip 1 --reps 1 --warmup-steps 0 --no-write
+        experiments/bench/train_throughput.py --contenders ours hand_loop ours_emb st_frozen \\
+        --steps 4 --skip 1 --reps 1 --warmup-steps 2
     .venv/bin/python experiments/bench/pyspy_breakdown.py /tmp/emb.pyspy
 """
 
@@ -54,10 +54,16 @@ def parse(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
 
 
 def contender(frames: list[tuple[str, str]]) -> str | None:
+    """``"<task> <contender>"`` of a sample (the task from the ``kd_contenders``/``emb_contenders``
+    frame), or None outside the timed contenders."""
+    task = ""
     for func, file in frames:
+        if not file.endswith("train_throughput.py"):
+            continue
+        task = next((t for t in ("kd", "emb") if func.startswith(f"{t}_contenders")), task)
         name = func.rsplit(".", 1)[-1]
-        if file.endswith("train_throughput.py") and name in CONTENDERS:
-            return CONTENDERS[name]
+        if name in CONTENDERS:
+            return f"{task} {CONTENDERS[name]}".strip()
     return None
 
 
