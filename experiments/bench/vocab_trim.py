@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,8 @@ def run_demo(args: argparse.Namespace, name: str, extra: list[str]) -> tuple[Pat
     out = args.out / name
     if args.reuse and (out / "metrics.json").is_file() and (out / "student" / "config.json").is_file():
         return out, float(json.loads((out / "bench_seconds.json").read_text())["seconds"])
+    # A fresh run: what an earlier (killed, or other-configuration) run left there is not resumed.
+    shutil.rmtree(out, ignore_errors=True)
     overrides = [
         f"experiment={args.experiment}",
         f"seed={args.seed}",
