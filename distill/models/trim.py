@@ -194,13 +194,14 @@ def _trim_embeddings(model: nn.Module, kept: list[int]) -> None:
     index = torch.as_tensor(kept, dtype=torch.long)
     old2new = {o: n for n, o in enumerate(kept)}
     pad = getattr(model.config, "pad_token_id", None)
-    new = nn.Embedding(
-        len(kept), old.embedding_dim, padding_idx=old2new.get(pad) if pad is not None else None
-    )
+    # Built from the kept rows, not initialised and overwritten: a random init would draw from the
+    # global generator and shift the dropout masks of the training that follows, so a trimmed run
+    # would no longer train like the untrimmed one with the same seed.
     with torch.no_grad():
-        new.weight.copy_(old.weight[index])
-    new.weight.requires_grad_(old.weight.requires_grad)
-    new.to(old.weight.device)
+        rows = old.weight[index].detach().clone()
+    new = nn.Embedding.from_pretrained(
+        rows, freeze=not old.weight.requires_grad, padding_idx=old2new.get(pad) if pad is not None else None
+    )
     model.set_input_embeddings(new)  # type: ignore[operator]
     config: Any = model.config
     config.vocab_size = len(kept)

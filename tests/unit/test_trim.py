@@ -35,7 +35,12 @@ def _check(model: torch.nn.Module, tokenizer: object, texts: list[str]) -> None:
     model.eval()
     before, old_ids = _logits(model, tokenizer, texts), _old_ids(tokenizer, texts)
     pieces_before = len(tokenizer)  # type: ignore[arg-type]
+    frozen = not model.get_input_embeddings().weight.requires_grad  # type: ignore[operator]
+    rng = torch.get_rng_state()
     new_tok, info = trim_vocabulary(model, tokenizer, texts)
+    # Trimming draws no random numbers: a trimmed run trains like the untrimmed one (same dropout).
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert (not model.get_input_embeddings().weight.requires_grad) == frozen  # type: ignore[operator]
     new_ids = _old_ids(new_tok, texts)
     for old, new in zip(old_ids, new_ids, strict=True):
         # The same pieces, each with its new id.
