@@ -235,10 +235,11 @@ class DistillDataModule(pl.LightningDataModule):
     @staticmethod
     def _characters(table: Any, columns: list[str]) -> np.ndarray:
         """Characters of ``tgt`` plus ``src`` per row (for collators that cannot count tokens)."""
-        sides = [
-            pc.utf8_length(table[c]).to_numpy(zero_copy_only=False) for c in ("tgt", "src") if c in columns
-        ]
-        return np.sum(sides, axis=0, dtype=np.int64) if sides else np.zeros(len(table), dtype=np.int64)
+        total = np.zeros(len(table), dtype=np.int64)
+        for c in ("tgt", "src"):
+            if c in columns:
+                total += pc.utf8_length(table[c]).to_numpy(zero_copy_only=False)
+        return total
 
     def _batches(self, rows: Dataset, batch_size: int, shuffle: bool) -> LanguageBatchSampler | None:
         """Our own batch sampler when batches are per language or length-bucketed; None: the
