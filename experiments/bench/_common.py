@@ -14,6 +14,8 @@ import json
 import os
 import platform
 import resource
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +25,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
 RESULTS = HERE / "results"
+REPO = HERE.parents[1]
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "WANDB_MODE": "offline",
+}
 
 
 def machine() -> dict[str, Any]:
@@ -78,6 +87,31 @@ def peak_rss_mib() -> float:
 
 def command_line() -> str:
     return " ".join(["python", *[a if " " not in a else repr(a) for a in sys.argv]])
+
+
+def run_demo(out: Path, overrides: list[str], reuse: bool = False) -> tuple[Path, float]:
+    """One ``distill-run`` into ``out`` (CSV logger, offline); returns the folder and its wall seconds.
+
+    With ``reuse`` a finished run in ``out`` is kept and its recorded time returned; otherwise the
+    folder starts fresh, so that nothing an earlier (killed, or other-configuration) run left there
+    is resumed.
+    """
+    if reuse and (out / "metrics.json").is_file() and (out / "student" / "config.json").is_file():
+        return out, float(json.loads((out / "bench_seconds.json").read_text())["seconds"])
+    shutil.rmtree(out, ignore_errors=True)
+    overrides = [*overrides, "logger=csv", f"hydra.run.dir={out}"]
+    start = time.perf_counter()
+    distill_run = Path(sys.executable).parent / "distill-run"
+    subprocess.run([str(distill_run), *overrides], check=True, env={**os.environ, **OFFLINE}, cwd=REPO)
+    seconds = time.perf_counter() - start
+    (out / "bench_seconds.json").write_text(json.dumps({"seconds": seconds, "overrides": overrides}))
+    return out, seconds
+
+
+def student_scores(run_dir: Path) -> dict[str, float]:
+    """The student's test accuracy (%) per language, from the run's ``metrics.json``."""
+    rows = json.loads((run_dir / "metrics.json").read_text())["results"]
+    return {r["lang"]: 100 * float(r["accuracy"]) for r in rows if r["system"] == "student"}
 
 
 def write_section(name: str, markdown: str, data: dict[str, Any]) -> None:

@@ -37,9 +37,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine, machine_line, write_section
+from _common import OFFLINE, REPO, command_line, machine, machine_line, write_section
 
-REPO = Path(__file__).resolve().parents[2]
 TARGET_RSS = 1.15
 TOPICS = {
     "movie": ("movie film", "film"),
@@ -234,10 +233,7 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         **os.environ,
         "DISTILL_CACHE": str(folder / "cache"),
         "HF_DATASETS_CACHE": str(folder / "hf_datasets"),
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "WANDB_MODE": "offline",
+        **OFFLINE,
         "TOKENIZERS_PARALLELISM": "false",
     }
     limit = args.limit_train_batches if n >= args.limit_from else None

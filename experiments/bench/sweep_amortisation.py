@@ -31,15 +31,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine, machine_line, write_section
-
-ROOT = Path(__file__).resolve().parents[2]
-OFFLINE = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "WANDB_MODE": "offline",
-}
+from _common import OFFLINE, command_line, machine, machine_line, write_section
+from _common import REPO as ROOT
 
 
 def _child(argv: list[str], counts_file: Path) -> None:

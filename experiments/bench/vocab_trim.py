@@ -19,19 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine, machine_line, write_section
+from _common import command_line, machine, machine_line, run_demo, student_scores, write_section
 
-REPO = Path(__file__).resolve().parents[2]
 TARGET_POINTS = 0.5
 
 
@@ -52,32 +48,12 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def run_demo(args: argparse.Namespace, name: str, extra: list[str]) -> tuple[Path, float]:
-    out = args.out / name
-    if args.reuse and (out / "metrics.json").is_file() and (out / "student" / "config.json").is_file():
-        return out, float(json.loads((out / "bench_seconds.json").read_text())["seconds"])
-    # A fresh run: what an earlier (killed, or other-configuration) run left there is not resumed.
-    shutil.rmtree(out, ignore_errors=True)
-    overrides = [
+def demo_overrides(args: argparse.Namespace) -> list[str]:
+    return [
         f"experiment={args.experiment}",
         f"seed={args.seed}",
-        "logger=csv",
-        f"hydra.run.dir={out}",
         *(["debug=tiny", "trainer.max_epochs=1"] if args.smoke else []),
-        *extra,
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    env["WANDB_MODE"] = "offline"
-    start = time.perf_counter()
-    subprocess.run([str(REPO / ".venv/bin/distill-run"), *overrides], check=True, env=env, cwd=REPO)
-    seconds = time.perf_counter() - start
-    (out / "bench_seconds.json").write_text(json.dumps({"seconds": seconds, "overrides": overrides}))
-    return out, seconds
-
-
-def student_scores(run_dir: Path) -> dict[str, float]:
-    rows = json.loads((run_dir / "metrics.json").read_text())["results"]
-    return {r["lang"]: 100 * float(r["accuracy"]) for r in rows if r["system"] == "student"}
 
 
 def folder_mib(folder: Path) -> float:
@@ -149,8 +125,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         info["torch_threads"] = args.threads
     args.out.mkdir(parents=True, exist_ok=True)
-    full_dir, full_s = run_demo(args, "full", [])
-    trim_dir, trim_s = run_demo(args, "trimmed", ["student.trim_vocab=true"])
+    overrides = demo_overrides(args)
+    full_dir, full_s = run_demo(args.out / "full", overrides, args.reuse)
+    trim_dir, trim_s = run_demo(args.out / "trimmed", [*overrides, "student.trim_vocab=true"], args.reuse)
     texts = test_texts(full_dir)
     full, trim = (
         measure(full_dir / "student", texts, args.repeats),

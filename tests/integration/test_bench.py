@@ -81,3 +81,9 @@ def test_label_throughput_quick_compares_three_contenders(tmp_path: Path) -> Non
 def test_train_throughput_quick_runs_every_contender(tmp_path: Path) -> None:
     out = _quick("train_throughput.py", cwd=tmp_path)
     assert "hand_loop" in out and "st_recipe" in out
+
+
+def test_bucketing_quick_compares_random_and_bucketed_runs(tmp_path: Path) -> None:
+    out = _quick("bucketing.py", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert "bucketed - random, it:" in out and "bucketed - random, val:" in out
+    assert re.search(r"distill stage: bucketed \d+\.\d+x faster", out)
