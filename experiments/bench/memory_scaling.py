@@ -66,6 +66,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--limit-from", type=int, default=0, help="apply --limit-train-batches to sizes from this one up"
     )
+    p.add_argument(
+        "--memray",
+        type=Path,
+        default=None,
+        help="run each size under memray (captures in this folder) and report where the heap grows, "
+        "as the memory_heap section; memray's overhead makes the RSS numbers of such a run unusable",
+    )
     p.add_argument("--no-write", "--quick", action="store_true", help="print only (smoke runs)")
     p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     return p.parse_args()
@@ -236,12 +243,21 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         **OFFLINE,
         "TOKENIZERS_PARALLELISM": "false",
     }
+    if args.memray:
+        # Arrow's own pool (mimalloc/jemalloc) reserves large regions up front, which memray would
+        # count whole; with the system allocator it sees what Arrow really holds.
+        env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
     limit = args.limit_train_batches if n >= args.limit_from else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
+    profile = []
+    if args.memray:
+        args.memray.mkdir(parents=True, exist_ok=True)
+        profile = ["-m", "memray", "run", "-q", "--force", "-o", str(args.memray / f"{n}.bin")]
     proc = subprocess.run(
         [
             sys.executable,
+            *profile,
             __file__,
             "--child",
             str(n),
@@ -302,8 +318,113 @@ def main() -> None:
             if s:
                 print(f"  {r['n']:>9,} {stage}: {1e6 * s / r['n']:.1f} us/pair")
     data = {"machine": info, "command": command_line(), "results": results, "rss_ratio": ratio}
-    if not args.no_write:
+    if args.memray:
+        heap = heap_growth(args.memray, small["n"], big["n"])
+        data = {"machine": info, "command": command_line(), **heap}
+        text = heap_markdown(data)
+        print(text)
+        if not args.no_write:
+            write_section("memory_heap", text, data)
+    elif not args.no_write:
         write_section("memory_scaling", markdown(data), data)
+
+
+# ------------------------------------------------------------------------------------------ memray
+
+MiB = 2**20
+
+
+def _site(frames: list[tuple[str, str, int]]) -> str:
+    """Where an allocation belongs: the innermost frame in the project's code (``distill/`` or this
+    script), with the library that allocated under it, e.g. ``distill/label.py:120 label [torch]``."""
+    lib = "python"
+    for _, filename, _ in frames:
+        if "site-packages/" in filename:
+            lib = filename.split("site-packages/", 1)[1].split("/", 1)[0]
+            break
+    for function, filename, lineno in frames:
+        path = Path(filename)
+        if "distill" in path.parts and "site-packages" not in filename:
+            rel = "/".join(path.parts[path.parts.index("distill") :])
+            return f"{rel}:{lineno} {function} [{lib}]"
+        if path.name == Path(__file__).name:
+            return f"bench {function}:{lineno} [{lib}]"
+    return f"(outside the project) [{lib}]"
+
+
+def heap_at_peak(capture: Path) -> dict[str, Any]:
+    """The heap at memray's high-water mark, summed by :func:`_site`."""
+    import memray
+
+    reader = memray.FileReader(str(capture))
+    by_site: dict[str, float] = {}
+    for record in reader.get_high_watermark_allocation_records(merge_threads=True):
+        site = _site(record.stack_trace())
+        by_site[site] = by_site.get(site, 0) + record.size
+    return {
+        "peak_mib": reader.metadata.peak_memory / MiB,
+        "by_site_mib": {k: v / MiB for k, v in by_site.items()},
+    }
+
+
+def heap_growth(folder: Path, small: int, big: int, top: int = 12) -> dict[str, Any]:
+    """What the heap at its peak holds more of at ``big`` pairs than at ``small``, by site."""
+    a, b = heap_at_peak(folder / f"{small}.bin"), heap_at_peak(folder / f"{big}.bin")
+    sites = set(a["by_site_mib"]) | set(b["by_site_mib"])
+    growth = {s: b["by_site_mib"].get(s, 0.0) - a["by_site_mib"].get(s, 0.0) for s in sites}
+    rows = sorted(growth.items(), key=lambda kv: -abs(kv[1]))[:top]
+    return {
+        "sizes": [small, big],
+        "peak_heap_mib": [round(a["peak_mib"], 1), round(b["peak_mib"], 1)],
+        "growth_mib": [
+            {
+                "site": s,
+                "small_mib": round(a["by_site_mib"].get(s, 0.0), 2),
+                "big_mib": round(b["by_site_mib"].get(s, 0.0), 2),
+                "growth_mib": round(g, 2),
+            }
+            for s, g in rows
+        ],
+        "top_at_big": [
+            {"site": s, "mib": round(v, 2)}
+            for s, v in sorted(b["by_site_mib"].items(), key=lambda kv: -kv[1])[:top]
+        ],
+    }
+
+
+def heap_markdown(d: dict[str, Any]) -> str:
+    small, big = d["sizes"]
+    pa, pb = d["peak_heap_mib"]
+    growth = "\n".join(
+        f"| `{r['site']}` | {r['small_mib']:.1f} | {r['big_mib']:.1f} | {r['growth_mib']:+.1f} |"
+        for r in d["growth_mib"]
+    )
+    top = "\n".join(f"| `{r['site']}` | {r['mib']:.1f} |" for r in d["top_at_big"])
+    return f"""## Where the heap grows with corpus size (`memory_scaling.py --memray`)
+
+The same pipeline as the memory benchmark, each size run under
+[memray](https://bloomberg.github.io/memray/) (allocations through malloc, mmap and the Python
+allocator's arenas, attributed to the innermost frame in the project's code, with the library that
+allocated below it). The heap at memray's high-water mark: **{pa:.0f} MiB at {small:,} pairs, {pb:.0f} MiB
+at {big:,}** ({pb / pa:.3f}x). memray slows the run and adds its own memory, so the RSS figures of these runs
+are not the benchmark's; the attribution is what this section is for.
+
+Command: `flock /tmp/bench.lock {d["command"]}`
+
+Machine: {machine_line(d["machine"])}
+
+Largest changes between the two sizes, in the heap at its peak (MiB):
+
+| site | {small:,} | {big:,} | change |
+|---|---|---|---|
+{growth}
+
+Largest holders at {big:,} pairs (MiB):
+
+| site | MiB |
+|---|---|
+{top}
+"""
 
 
 def markdown(d: dict[str, Any]) -> str:

@@ -72,6 +72,23 @@ def test_memory_scaling_quick_measures_each_size(tmp_path: Path) -> None:
     assert "300" in out and "600" in out
 
 
+def test_memory_scaling_memray_attributes_the_heap_to_project_code(tmp_path: Path) -> None:
+    out = _quick(
+        "memory_scaling.py",
+        "--sizes",
+        "300",
+        "600",
+        "--work",
+        str(tmp_path / "work"),
+        "--memray",
+        str(tmp_path / "memray"),
+        cwd=tmp_path,
+    )
+    assert "Where the heap grows" in out
+    # The student's forward pass allocates under the project's own frame, named with its library.
+    assert re.search(r"`distill/student\.py:\d+ \w+ \[(torch|transformers)\]`", out)
+
+
 def test_label_throughput_quick_compares_three_contenders(tmp_path: Path) -> None:
     out = _quick("label_throughput.py", "--naive-sentences", "32", cwd=tmp_path)
     assert "ours" in out and "naive" in out
