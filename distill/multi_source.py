@@ -206,19 +206,12 @@ def add_sides(
                         f"data={cfg.data.name} gives only src and tgt",
                         fix=f"use data=chatterbot (aligned by pair_id), or pairs with a {column} column",
                     )
+                from distill.data.sources.chatterbot import chatterbot_side
+
                 ds = ds.add_column(column, chatterbot_side(lang, split, list(ds["pair_id"])))
             splits[split] = ds
         out[target] = DatasetDict(splits)
     return out
-
-
-def chatterbot_side(lang: str, split: str, pair_ids: Sequence[str | None]) -> list[str | None]:
-    """The ``lang`` utterance at each ``pair_id`` of ``split`` (None where ``lang`` has none)."""
-    from distill.data.sources.chatterbot import _corpus, _resolve
-
-    corpus = _corpus(None)
-    text = {r.pair_id: r.text for r in corpus.rows[_resolve(corpus, lang)] if r.split == split and r.pair_id}
-    return [text.get(p) if p is not None else None for p in pair_ids]
 
 
 # ------------------------------------------------------------------------------------ combination

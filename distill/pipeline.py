@@ -17,7 +17,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,7 @@ def check_config(cfg: DictConfig) -> None:
         )
     if len(set(langs)) != len(langs):
         raise DistillError(f"data.target_langs={langs} names a language twice", fix="list each language once")
+    check_common_sources(cfg)
     rehearsal_size(cfg)
     if teacher_sources(cfg) and cfg.mode.name != "parallel":
         raise DistillError(
@@ -189,6 +190,25 @@ def check_config(cfg: DictConfig) -> None:
             fix="set mode.translator.backend=apertium (offline; es, ca, is), file or marian, "
             "or loss.weights.roundtrip=0",
         )
+
+
+def check_common_sources(cfg: DictConfig) -> None:
+    """``data.common_sources``: a list of language codes, for chatterbot-corpus pairs only."""
+    value = cfg.data.get("common_sources")
+    if not value:
+        return
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise DistillError(
+            f"data.common_sources={value!r} is not a list of language codes",
+            fix="set data.common_sources=[en,it,ja], or data.common_sources=[] for every pair",
+        )
+    if cfg.data.name != "chatterbot":
+        raise DistillError(
+            "data.common_sources needs pairs aligned across languages (data=chatterbot), "
+            f"got data={cfg.data.name}",
+            fix="set data.common_sources=[], or use data=chatterbot",
+        )
+    check_lang_codes([str(c) for c in value], "data.common_sources")
 
 
 def check_student_options(cfg: DictConfig) -> None:

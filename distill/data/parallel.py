@@ -27,8 +27,32 @@ def _chatterbot(cfg: Mapping[str, Any], lang: str) -> DatasetDict:
 
     src = cfg.get("source_lang", "en")
     dd = DatasetDict({s: chatterbot_parallel(lang, s, source_lang=src) for s in SPLITS})
+    common = [str(c) for c in cfg.get("common_sources") or [] if str(c) not in (src, lang)]
+    if common:
+        dd = DatasetDict({s: _common_pairs(ds, s, common) for s, ds in dd.items()})
+        if not len(dd["train"]):
+            raise DistillError(
+                f"data.common_sources={common}: no {src}-{lang} training pair has an utterance in every "
+                "one of these languages",
+                fix="drop a language from data.common_sources, or set data.common_sources=[]",
+            )
     topics = chatterbot_topics(cfg)
     return dd if topics is None else dd.filter(lambda row: row["label"] in topics)
+
+
+def _common_pairs(pairs: Dataset, split: str, langs: list[str]) -> Dataset:
+    """The pairs whose ``pair_id`` has an utterance in every language of ``langs`` too.
+
+    ``data.common_sources``: runs that compare source languages (each a single-source student of the
+    same target) then train and test on the same target rows, whichever source teaches.
+    """
+    from distill.data.sources.chatterbot import chatterbot_side
+
+    pair_ids = list(pairs["pair_id"])
+    keep = np.ones(len(pairs), dtype=bool)
+    for other in langs:
+        keep &= np.array([t is not None for t in chatterbot_side(other, split, pair_ids)], dtype=bool)
+    return pairs.select(np.flatnonzero(keep))
 
 
 def _bucket(pair_id: str) -> int:

@@ -36,6 +36,12 @@ def test_unknown_group_option_is_hydras_short_message(run_cli: Runner) -> None:
             "data.target_langs=[it,it]",
             "data.target_langs=['it', 'it'] names a language twice",
         ),
+        (
+            "distill-run",
+            "data.common_sources=[en,xx1]",
+            "data.common_sources: 'xx1' is not an ISO 639 language code",
+        ),
+        ("distill-run", "data.common_sources=en", "data.common_sources='en' is not a list of language codes"),
     ],
     ids=[
         "rounds-type",
@@ -46,6 +52,8 @@ def test_unknown_group_option_is_hydras_short_message(run_cli: Runner) -> None:
         "lang",
         "epochs-type",
         "lang-twice",
+        "common-sources-lang",
+        "common-sources-type",
     ],
 )
 def test_bad_setting(run_cli: Runner, script: str, override: str, message: str) -> None:

@@ -644,6 +644,25 @@ def chatterbot_parallel(
     return Dataset.from_dict(columns, features=Features({name: Value("string") for name in PARALLEL_COLUMNS}))
 
 
+def chatterbot_side(
+    lang: str,
+    split: str,
+    pair_ids: Sequence[str | None],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> list[str | None]:
+    """The ``lang`` utterance at each ``pair_id`` of ``split`` (None where ``lang`` has none).
+
+    Raises:
+        DistillError: For an unknown language or split.
+    """
+    _check_split(split)
+    corpus = _corpus(data_dir)
+    rows = corpus.rows[_resolve(corpus, lang)]
+    text = {r.pair_id: r.text for r in rows if r.split == split and r.pair_id}
+    return [text.get(p) if p is not None else None for p in pair_ids]
+
+
 def chatterbot_labels(
     split: str = "train", lang: str = SOURCE_LANG, *, data_dir: str | os.PathLike[str] | None = None
 ) -> list[str]:
