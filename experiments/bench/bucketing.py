@@ -120,9 +120,10 @@ def markdown(d: dict[str, Any], langs: list[str]) -> str:
     return f"""## Length-bucketed batches: accuracy and time (`student.bucket_by_length`){quick}
 
 Compared: `distill-run experiment={d["experiment"]} seed=S` with `student.bucket_by_length=false`
-(random batches, the default) and `=true`, for seeds {", ".join(map(str, seeds))}. Each cell is
-random / bucketed. Test sets: the demo's Italian and English test splits (metrics.json gives their
-sizes); best validation accuracy is what selects the checkpoint.
+(random batches) and `=true` (length-bucketed, the real students' default since this measurement),
+for seeds {", ".join(map(str, seeds))}. Each cell is random / bucketed. Test sets: the demo's Italian
+and English test splits (metrics.json gives their sizes); best validation accuracy is what selects
+the checkpoint.
 
 Command: `flock /tmp/bench.lock {d["command"]}`
 
