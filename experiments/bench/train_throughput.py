@@ -471,7 +471,14 @@ def report(result: dict[str, Any]) -> str:
             )
     if "emb" in result:
         emb = result["emb"]
-        met = "met" if r["ours_emb_vs_st_recipe"] >= TARGET_VS_ST else "**not met** with the defaults"
+        # The students' default is length-bucketed batches: judge the target on that contender
+        # when it ran, on the random-batch one otherwise.
+        default = (
+            "ours_emb_bucketed_vs_st_recipe"
+            if "ours_emb_bucketed_vs_st_recipe" in r
+            else "ours_emb_vs_st_recipe"
+        )
+        met = "met" if r[default] >= TARGET_VS_ST else "**not met** with the defaults"
         lines += [
             "",
             f"**emb** (`{' '.join(emb['info']['overrides'])}`): {emb['info']['train_pairs']} training pairs "
@@ -482,19 +489,24 @@ def report(result: dict[str, Any]) -> str:
             "",
             *table(emb["runs"]),
             "",
-            f"- ours / sentence-transformers recipe (sentences/s): **{r['ours_emb_vs_st_recipe']:.2f}x** "
-            f"(target >= {TARGET_VS_ST}x: {met})",
-            f"- ours / sentence-transformers with the word embeddings frozen like ours: "
-            f"{r['ours_emb_vs_st_frozen']:.2f}x (the frameworks alone)",
             *(
                 [
-                    f"- ours with `student.bucket_by_length=true` / sentence-transformers recipe: "
-                    f"**{r['ours_emb_bucketed_vs_st_recipe']:.2f}x** (length-bucketed batches: the same "
-                    "sentences per step with less padding; an option, off by default)"
+                    f"- ours with the defaults (length-bucketed batches, `ours_emb_bucketed`) / "
+                    f"sentence-transformers recipe (sentences/s): **{r[default]:.2f}x** "
+                    f"(target >= {TARGET_VS_ST}x: {met}). sentence-transformers' trainer has no length "
+                    "grouping (its batch samplers are random, no-duplicates and group-by-label), so its "
+                    "batches pad to their longest sentence at random.",
+                    f"- ours with random batches (`student.bucket_by_length=false`, `ours_emb`) / "
+                    f"sentence-transformers recipe: {r['ours_emb_vs_st_recipe']:.2f}x",
                 ]
-                if "ours_emb_bucketed_vs_st_recipe" in r
-                else []
+                if default == "ours_emb_bucketed_vs_st_recipe"
+                else [
+                    f"- ours / sentence-transformers recipe (sentences/s): **{r[default]:.2f}x** "
+                    f"(target >= {TARGET_VS_ST}x: {met})"
+                ]
             ),
+            f"- ours with random batches / sentence-transformers with the word embeddings frozen like "
+            f"ours: {r['ours_emb_vs_st_frozen']:.2f}x (the frameworks alone, same batches)",
             "- st_recipe vs st_frozen is the cost of training the 250k x 384 word-embedding matrix "
             "(96M of e5-small's 118M parameters: its gradient and AdamW update every step), which "
             "`student=me5_small` freezes (`freeze_word_embeddings: true`).",
