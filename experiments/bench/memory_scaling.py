@@ -317,15 +317,14 @@ def main() -> None:
             s = r["stages"].get(stage, {}).get("seconds")
             if s:
                 print(f"  {r['n']:>9,} {stage}: {1e6 * s / r['n']:.1f} us/pair")
-    data = {"machine": info, "command": command_line(), "results": results, "rss_ratio": ratio}
     if args.memray:
-        heap = heap_growth(args.memray, small["n"], big["n"])
-        data = {"machine": info, "command": command_line(), **heap}
-        text = heap_markdown(data)
+        heap = {"machine": info, "command": command_line(), **heap_growth(args.memray, small["n"], big["n"])}
+        text = heap_markdown(heap)
         print(text)
         if not args.no_write:
-            write_section("memory_heap", text, data)
+            write_section("memory_heap", text, heap)
     elif not args.no_write:
+        data = {"machine": info, "command": command_line(), "results": results, "rss_ratio": ratio}
         write_section("memory_scaling", markdown(data), data)
 
 
