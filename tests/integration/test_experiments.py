@@ -70,6 +70,8 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
         (["experiment=topics_cycle_r2"], "kd+back+cycle R=2"),
         (["experiment=topics_direct"], "kd direct"),
         (["experiment=topics_rehearsal"], "kd+back+cycle rehearsal=all"),
+        (["experiment=topics_kd_t1"], "kd T=1"),
+        (["experiment=topics_kd_back_cycle_t1"], "kd+back+cycle back=1 T=1"),
         (["experiment=translate_test_es"], "kd+back+cycle translate-test"),
         (["experiment=topics_kd", "variant=mine"], "mine"),
     ],
