@@ -500,8 +500,14 @@ def report_markdown(
     return "\n".join(parts) + "\n"
 
 
-def summary(pooled: Pooled, comparisons: Sequence[Comparison], split: str = "test") -> dict[str, Any]:
-    """The pooled numbers as JSON-ready data."""
+def summary(
+    pooled: Pooled, comparisons: Sequence[Comparison], split: str = "test", relative_to: Path | None = None
+) -> dict[str, Any]:
+    """The pooled numbers as JSON-ready data.
+
+    ``runs`` names each run's ``metrics.json`` relative to ``relative_to`` (the report's folder) when
+    given, so that a committed report does not name the machine it was made on.
+    """
     rows = []
     for (name, lang, sp), c in sorted(pooled.cells.items()):
         if sp != split:
@@ -520,7 +526,10 @@ def summary(pooled: Pooled, comparisons: Sequence[Comparison], split: str = "tes
     return {
         "metric": pooled.metric,
         "split": split,
-        "runs": [str(r.path) for r in pooled.runs],
+        "runs": [
+            Path(os.path.relpath(r.path, relative_to.resolve())).as_posix() if relative_to else str(r.path)
+            for r in pooled.runs
+        ],
         "cells": rows,
         **{
             key: {
@@ -705,7 +714,8 @@ def write_report(
         ):
             if maybe is not None:
                 written.append(maybe)
-    write_text_atomic(out / "summary.json", json.dumps(summary(pooled, comparisons, split), indent=2) + "\n")
+    numbers = summary(pooled, comparisons, split, relative_to=out)
+    write_text_atomic(out / "summary.json", json.dumps(numbers, indent=2) + "\n")
     report = out / "report.md"
     write_text_atomic(report, report_markdown(pooled, comparisons, [str(p) for p in written], split))
     return report

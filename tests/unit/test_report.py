@@ -140,6 +140,9 @@ def test_report_without_predictions_writes_table_and_bars(study: Path, tmp_path:
     assert not (out / "reliability.png").exists()  # no predictions.parquet to draw it from
     summary = json.loads((out / "summary.json").read_text())
     assert summary["target_mean"]["student (kd)"]["seeds"] == 3
+    # Runs are named relative to the report folder, so a committed report names no machine's paths.
+    assert summary["runs"] and all(not Path(r).is_absolute() for r in summary["runs"])
+    assert all((out / r).resolve().is_file() for r in summary["runs"])
 
 
 def test_bootstrap_table_from_predictions(tmp_path: Path) -> None:
