@@ -41,7 +41,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("summary.md"))
     parser.add_argument(
-        "--best-lora", action="store_true", help="print the adapter run with the best validation score and stop"
+        "--best-lora",
+        action="store_true",
+        help="print the adapter run with the best validation score and stop",
     )
     args = parser.parse_args()
     runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(args.runs.glob("*/metrics.json"))}
@@ -54,7 +56,8 @@ def main() -> None:
         return
 
     lines = [
-        "| run | trained per language | share of the model | it | ja | en | best val acc | earlier languages: change |",
+        "| run | trained per language | share of the model | it | ja | en | best val acc "
+        "| earlier languages: change |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, m in runs.items():
