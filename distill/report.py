@@ -501,12 +501,12 @@ def report_markdown(
 
 
 def summary(
-    pooled: Pooled, comparisons: Sequence[Comparison], split: str = "test", relative_to: Path | None = None
+    pooled: Pooled, comparisons: Sequence[Comparison], folder: Path, split: str = "test"
 ) -> dict[str, Any]:
-    """The pooled numbers as JSON-ready data.
+    """The pooled numbers as JSON-ready data, for ``summary.json`` in ``folder``.
 
-    ``runs`` names each run's ``metrics.json`` relative to ``relative_to`` (the report's folder) when
-    given, so that a committed report does not name the machine it was made on.
+    ``runs`` names each run's ``metrics.json`` relative to ``folder``, so that a committed report
+    does not name the machine it was made on.
     """
     rows = []
     for (name, lang, sp), c in sorted(pooled.cells.items()):
@@ -526,10 +526,7 @@ def summary(
     return {
         "metric": pooled.metric,
         "split": split,
-        "runs": [
-            Path(os.path.relpath(r.path, relative_to.resolve())).as_posix() if relative_to else str(r.path)
-            for r in pooled.runs
-        ],
+        "runs": [Path(os.path.relpath(r.path, folder.resolve())).as_posix() for r in pooled.runs],
         "cells": rows,
         **{
             key: {
@@ -714,7 +711,7 @@ def write_report(
         ):
             if maybe is not None:
                 written.append(maybe)
-    numbers = summary(pooled, comparisons, split, relative_to=out)
+    numbers = summary(pooled, comparisons, out, split)
     write_text_atomic(out / "summary.json", json.dumps(numbers, indent=2) + "\n")
     report = out / "report.md"
     write_text_atomic(report, report_markdown(pooled, comparisons, [str(p) for p in written], split))
