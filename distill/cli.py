@@ -20,19 +20,11 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from distill.errors import DistillError
+from distill.utils.config import config_dir
 
 log = logging.getLogger("distill")
 
 StageFn = Callable[[DictConfig], Any]
-
-
-def config_dir() -> Path:
-    """``conf/`` next to the package (editable install) or inside it (wheel install)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise DistillError(f"no conf/config.yaml found next to {here}", fix="reinstall xlt-distill")
 
 
 def _debug() -> bool:
@@ -155,7 +147,7 @@ def teacher_stage(cfg: DictConfig) -> Any:
 
 def label_stage(cfg: DictConfig) -> Any:
     """``distill-label``: the teacher's soft labels into the shared cache (a hit costs nothing)."""
-    from distill.pipeline import label
+    from distill.stages.label import label
     from distill.utils.ranks import is_rank_zero
 
     labelled = label(cfg)
@@ -171,7 +163,7 @@ def label_stage(cfg: DictConfig) -> Any:
 
 def train_stage(cfg: DictConfig) -> Any:
     """``distill-train``: every stage up to the trained student; prints the best checkpoint."""
-    from distill.pipeline import train
+    from distill.stages.distill import train
 
     try:
         _, _, _, best = train(cfg)
@@ -184,14 +176,14 @@ def train_stage(cfg: DictConfig) -> Any:
 
 def eval_stage(cfg: DictConfig) -> Any:
     """``distill-eval checkpoint=...``: the student and the baselines on every test split."""
-    from distill.pipeline import evaluate
+    from distill.stages.evaluate import evaluate
 
     return evaluate(cfg).to_dict()
 
 
 def export_stage(cfg: DictConfig) -> Any:
     """``distill-export checkpoint=...``: the student as a plain Hugging Face folder."""
-    from distill.pipeline import export
+    from distill.stages.export import export
 
     try:
         return str(export(cfg))
@@ -200,7 +192,7 @@ def export_stage(cfg: DictConfig) -> Any:
 
 
 def _finish_wandb() -> None:
-    from distill.pipeline import finish_wandb
+    from distill.records import finish_wandb
 
     finish_wandb()
 

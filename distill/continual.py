@@ -105,7 +105,7 @@ def forgetting(cfg: DictConfig, results: list[dict[str, Any]]) -> dict[str, Any]
     """Earlier languages' (and the source's) test accuracy before (the export's run) and after."""
     if not is_continual(cfg):
         return None
-    from distill.evaluate import load_metrics
+    from distill.report import load_metrics
 
     run_dir = Path(cfg.student.init_from).parent
     before: dict[str, float] = {}

@@ -30,68 +30,20 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from distill.cache import cached_table, table_key
 from distill.data.collate import token_lengths, tokenize
 from distill.data.datamodule import DistillDataModule
-from distill.evaluate import MetricsReport, format_table, retrieval_metrics
-from distill.models.classifier import length_sorted_batches, mean_pool
-from distill.utils.cache_table import cached_table, table_key
+from distill.models.encoder import encode, load_encoder, pooled
+from distill.records import StageTimer, finish_wandb, in_run_dir, write_run
+from distill.report import MetricsReport, format_table, retrieval_metrics
+from distill.settings import check_config
+from distill.stages.prepare import prepare
+from distill.training import fit_and_load_best
 from distill.utils.config import build
 
 log = logging.getLogger(__name__)
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SPLITS = ("train", "validation")
-
-
-# ------------------------------------------------------------------------------------------ encoders
-
-
-def load_encoder(ref: str) -> tuple[Any, Any]:
-    """An encoder (``AutoModel``, no head) and its tokenizer from a folder, hub id or packaged name."""
-    from transformers import AutoModel, AutoTokenizer
-
-    from distill.models.resolve import resolve_model
-
-    location = resolve_model(ref).location
-    return AutoModel.from_pretrained(location), AutoTokenizer.from_pretrained(location)
-
-
-def pooled(model: Any, batch: Mapping[str, Tensor], normalize: bool) -> Tensor:
-    """Mean-pooled last hidden states ``(B, H)``, L2-normalised when ``normalize``."""
-    hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    emb = mean_pool(hidden, batch["attention_mask"])  # (B, H)
-    return nn.functional.normalize(emb, dim=-1) if normalize else emb
-
-
-@torch.inference_mode()
-def encode(
-    model: Any,
-    tokenizer: Any,
-    texts: Sequence[str],
-    *,
-    normalize: bool,
-    max_length: int = 128,
-    batch_size: int = 64,
-    prefix: str = "",
-    desc: str = "encode",
-) -> np.ndarray:
-    """Sentence embeddings ``(N, H)`` in length-sorted batches, original order kept."""
-    was_training = model.training
-    model.eval()
-    out = np.zeros((len(texts), int(model.config.hidden_size)), dtype=np.float32)
-    device = next(model.parameters()).device
-    batches = length_sorted_batches(
-        tokenizer,
-        texts,
-        batch_size=batch_size,
-        max_length=max_length,
-        device=device,
-        prefix=prefix,
-        desc=desc,
-    )
-    for idx, batch in batches:
-        out[idx] = pooled(model, batch, normalize).float().cpu().numpy()
-    model.train(was_training)
-    return out
 
 
 def teacher_embeddings(cfg: DictConfig, texts: Sequence[str], what: str) -> tuple[np.ndarray, bool]:
@@ -310,16 +262,6 @@ def export_encoder(
 
 def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every stage of the embedding task; ``(metrics, objects)`` like :func:`distill.pipeline.run`."""
-    from distill.pipeline import (
-        StageTimer,
-        check_config,
-        finish_wandb,
-        fit_and_load_best,
-        in_run_dir,
-        write_run,
-    )
-    from distill.prepare import prepare
-
     os.environ.setdefault("WANDB_MODE", "offline")
     check_config(cfg)
     pl.seed_everything(int(cfg.seed), workers=True)

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from distill.errors import DistillError
-from distill.evaluate import SYSTEMS, MetricsReport, metrics_markdown_tables, report_from_rows
+from distill.report import SYSTEMS, MetricsReport, metrics_markdown_tables, report_from_rows
 from distill.utils.atomic import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class ModelCard:
     vocab_trim: Mapping[str, Any] | None = None
 
     def report(self) -> MetricsReport | None:
-        """The metrics as a :class:`~distill.evaluate.MetricsReport` (rows are wrapped)."""
+        """The metrics as a :class:`~distill.report.MetricsReport` (rows are wrapped)."""
         if self.metrics is None or isinstance(self.metrics, MetricsReport):
             return self.metrics
         return report_from_rows(self.metrics, self.languages[0], self.languages[1:])

@@ -24,7 +24,7 @@ distribution ``p_k = softmax(z_k / tau)`` is averaged, ``p = sum_k w_k p_k`` (we
 exactly ``p``. Why not average logits: (1) teachers of different architectures or languages have
 logits on different scales, and a logit average lets the most confident-looking model dominate
 whatever the weights say; a mixture of distributions keeps the weights' meaning; (2) it is the
-average Wu et al. use, and the same rule as ``cycle.mix`` (:func:`~distill.pipeline.mix_soft_labels`);
+average Wu et al. use, and the same rule as ``cycle.mix`` (:func:`~distill.targets.mix_soft_labels`);
 (3) a teacher that abstains on a row, or lacks a label, simply contributes no mass. The price is
 that the combination depends on ``tau``, so it is not cached: each teacher's *raw* logits are
 (one soft-label cache entry per teacher and text column, paid once and shared by every run and
@@ -57,8 +57,21 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from distill.cache import label_stage
 from distill.data.langs import check_lang_codes, normalize_tag
+from distill.data.parallel import per_language
+from distill.data.sources.chatterbot import chatterbot_side
 from distill.errors import DistillError
+from distill.rank_sources.ranking import (
+    LanguageData,
+    StudentSpec,
+    rank_candidates,
+    read_ranking,
+    similarity_weights,
+)
+from distill.targets import aligned_probs, combine_probs, confidence, to_logits
+from distill.utils.atomic import write_text_atomic
+from distill.utils.config import compose_option, config_options
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +107,11 @@ def _teacher_cfg(cfg: DictConfig, spec: Any, where: str) -> DictConfig:
     if spec is None:
         return cfg.teacher
     if isinstance(spec, str):
-        from distill.cli import config_dir
-
-        path = Path(config_dir()) / "teacher" / f"{spec}.yaml"
-        if not path.is_file():
-            names = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        option = compose_option("teacher", spec)
+        if option is None:
+            names = config_options("teacher")
             raise DistillError(f"{where}.teacher={spec!r} is not a teacher config", fix=f"use one of {names}")
-        return OmegaConf.merge(cfg.teacher, OmegaConf.load(path))  # type: ignore[return-value]
+        return OmegaConf.merge(cfg.teacher, option)  # type: ignore[return-value]
     if isinstance(spec, Mapping | DictConfig):
         return OmegaConf.merge(cfg.teacher, spec)  # type: ignore[return-value]
     raise DistillError(f"{where}.teacher must be a conf/teacher name or a mapping, got {spec!r}")
@@ -206,8 +217,6 @@ def add_sides(
                         f"data={cfg.data.name} gives only src and tgt",
                         fix=f"use data=chatterbot (aligned by pair_id), or pairs with a {column} column",
                     )
-                from distill.data.sources.chatterbot import chatterbot_side
-
                 ds = ds.add_column(column, chatterbot_side(lang, split, list(ds["pair_id"])))
             splits[split] = ds
         out[target] = DatasetDict(splits)
@@ -215,59 +224,6 @@ def add_sides(
 
 
 # ------------------------------------------------------------------------------------ combination
-
-
-def tempered(z: np.ndarray, tau: float) -> np.ndarray:
-    """``softmax(z / tau)`` over the last axis."""
-    z = z / tau - (z / tau).max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)  # type: ignore[no-any-return]
-
-
-def confidence(z: np.ndarray) -> np.ndarray:
-    """``1 - H(softmax(z)) / log C`` per row: 1 for a one-hot teacher, 0 for a uniform one."""
-    p = tempered(z, 1.0)
-    h = -(p * np.log(np.clip(p, 1e-12, None))).sum(axis=-1)  # (N,)
-    return 1.0 - h / np.log(max(z.shape[-1], 2))  # type: ignore[no-any-return]
-
-
-def aligned_probs(z: np.ndarray, own: Sequence[str], labels: Sequence[str], tau: float) -> np.ndarray:
-    """A teacher's ``softmax(z / tau)`` over its own labels, moved to ``labels`` (missing: 0),
-    renormalised; a row with no mass left is all zero (the teacher abstains there)."""
-    p = tempered(z, tau)  # (N, C_own)
-    index = {name: i for i, name in enumerate(own)}
-    out = np.zeros((len(z), len(labels)), dtype=np.float64)
-    for j, name in enumerate(labels):
-        if name in index:
-            out[:, j] = p[:, index[name]]
-    total = out.sum(axis=1, keepdims=True)
-    return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
-
-
-def combine_probs(probs: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``p_n = sum_k w_nk p_knc`` with each row's weights renormalised to sum 1.
-
-    Args:
-        probs: ``(K, N, C)`` per-teacher distributions; an all-zero row means "no label".
-        weights: ``(N, K)`` non-negative weights (0 where the teacher does not read the row).
-
-    Returns:
-        ``(p (N, C), w (N, K))``, the weights as used.
-
-    Raises:
-        DistillError: A row that no teacher labels.
-    """
-    w = weights * (probs.sum(axis=2).T > 0)  # (N, K): abstaining teachers get no weight
-    total = w.sum(axis=1, keepdims=True)
-    if np.any(total <= 0):
-        raise DistillError(f"{int(np.sum(total <= 0))} rows have no teacher label to combine")
-    w = w / total
-    return np.einsum("nk,knc->nc", w, probs), w
-
-
-def to_logits(p: np.ndarray, tau: float) -> np.ndarray:
-    """Logits whose ``softmax(. / tau)`` is ``p``."""
-    return (tau * np.log(np.clip(p, 1e-12, None))).astype(np.float32)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -333,8 +289,6 @@ def source_labels(
     source_lang: str,
 ) -> dict[str, dict[str, SourceLabels]]:
     """One teacher's soft labels (cached raw logits) on its side of every language's pairs."""
-    from distill.label import label_stage
-
     column = side_column(source.lang, source_lang)
     views: dict[str, DatasetDict] = {}
     reads: dict[str, dict[str, np.ndarray]] = {}
@@ -361,15 +315,6 @@ def similarity_prior(
     cfg: DictConfig, sources: Sequence[TeacherSource], target: str, data: DatasetDict
 ) -> tuple[np.ndarray, dict[str, float]]:
     """``softmax(score / T)`` over the teachers for one target, from a ranking JSON or computed."""
-    from distill.data.parallel import per_language
-    from distill.rank_sources import (
-        LanguageData,
-        StudentSpec,
-        rank_candidates,
-        read_ranking,
-        similarity_weights,
-    )
-
     opts = cfg.get("combine_similarity") or {}
     ref = opts.get("ranking")
     langs = [s.lang for s in sources]
@@ -482,6 +427,4 @@ def combine_sources(
 
 def write_report(out_dir: Path, report: Mapping[str, Any]) -> None:
     """``<run dir>/sources.json``."""
-    from distill.utils.atomic import write_text_atomic
-
     write_text_atomic(out_dir / "sources.json", json.dumps(report, indent=2) + "\n")

@@ -22,55 +22,31 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
+from distill.cache import teacher_fingerprint
+from distill.data.mt import apertium_pair
+from distill.data.translate import apertium_package
 from distill.errors import DistillError
+from distill.sources import source_of
 from distill.utils.atomic import write_text_atomic
 from distill.utils.config import leaf_values
 from distill.utils.hashing import file_sha256, text_sha256
+from distill.utils.versions import library_versions, package_version
 
 log = logging.getLogger(__name__)
 
 PROVENANCE_FILE = "provenance.json"
-#: The libraries whose versions decide a run's numbers (distribution names).
-LIBRARIES = (
-    "torch",
-    "pytorch-lightning",
-    "transformers",
-    "datasets",
-    "hydra-core",
-    "torchmetrics",
-    "numpy",
-    "tokenizers",
-    "xlt-distill",
-)
 #: Licenses of the embedded data packages (their metadata does not always say).
 PACKAGE_LICENSES = {"chatterbot-corpus": "BSD-3-Clause", "django": "BSD-3-Clause"}
-#: The package each embedded data source ships in.
-DATA_PACKAGES = {"chatterbot": "chatterbot-corpus", "django": "django"}
-#: ``data.*`` keys that name files, folders or hub datasets.
-DATA_KEYS = ("source_train", "source_validation", "source_test", "parallel", "target_test")
 #: ``mode.translator.*`` keys that name files.
 MT_FILE_KEYS = ("path", "target_path")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 # --------------------------------------------------------------------------------- reproducibility
-
-
-def package_version(name: str) -> str | None:
-    """The installed version of a distribution, or None."""
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def library_versions() -> dict[str, str | None]:
-    """Python and :data:`LIBRARIES` versions."""
-    return {"python": platform.python_version(), **{name: package_version(name) for name in LIBRARIES}}
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -189,8 +165,6 @@ def _card_license(folder: Path) -> str | None:
 
 
 def _model_hashes(folder: Path) -> dict[str, str] | None:
-    from distill.label import teacher_fingerprint
-
     try:
         fp = teacher_fingerprint(folder)
     except DistillError:
@@ -257,33 +231,16 @@ def path_entry(role: str, ref: str) -> dict[str, Any]:
 
 
 def data_entries(cfg: DictConfig) -> list[dict[str, Any]]:
-    """The data sources of ``cfg.data`` (embedded packages, files, hub datasets)."""
+    """The data sources of ``cfg.data``: the source's package, then the files and hub datasets it names."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     assert isinstance(data, dict)
-    name = str(data.get("name"))
+    source = source_of(cast("dict[str, Any]", data))
     out: list[dict[str, Any]] = []
-    if name in DATA_PACKAGES:
-        out.append({"role": "data", "name": name, **package_entry(DATA_PACKAGES[name])})
-    source, langs = str(data.get("source_lang", "")), [str(x) for x in data.get("target_langs") or []]
-    seen: set[Any] = set()
-    for key in DATA_KEYS:
-        if key not in data:
-            continue
-        value = data[key]
-        if isinstance(value, Mapping) and ("path" in value or "name" in value) and name == "hub":
-            # A hub spec: `path` (and the config `name`) may hold {lang}/{source} placeholders.
-            for lang in langs or [source]:
-                path = str(value.get("path") or "").format(lang=lang, source=source)
-                config = value.get("name")
-                config = config.format(lang=lang, source=source) if isinstance(config, str) else config
-                if path and (path, config) not in seen:
-                    seen.add((path, config))
-                    out.append({**path_entry(f"data.{key}", path), "config": config})
-            continue
-        for ref in _leaves(value):
-            if ref not in seen and (name != "hub" or Path(ref).expanduser().exists()):
-                seen.add(ref)
-                out.append(path_entry(f"data.{key}", ref))
+    if source.package is not None:
+        out.append({"role": "data", "name": str(data.get("name")), **package_entry(source.package)})
+    for ref in source.data_refs():
+        entry = path_entry(f"data.{ref.key}", ref.ref)
+        out.append({**entry, "config": ref.config} if ref.hub else entry)
     return out
 
 
@@ -298,9 +255,6 @@ def mt_entries(cfg: DictConfig) -> list[dict[str, Any]]:
     base = {"role": "mt", "backend": backend}
     if backend == "apertium":
         # A Debian program, not a Python package: its language-pair package names the data.
-        from distill.data.mt import apertium_pair
-        from distill.data.translate import apertium_package
-
         langs = [str(x) for x in cfg.data.get("target_langs") or []]
         pairs = (
             [str(spec["pair"])]

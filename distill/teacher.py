@@ -24,11 +24,10 @@ import functools
 import json
 import logging
 import os
-import random
 import re
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +38,8 @@ from omegaconf import DictConfig
 from distill.errors import DistillError
 from distill.models.classifier import label_maps, load_classifier, loading_errors, predict_logits
 from distill.models.resolve import resolve_model
+from distill.sources import TeacherData, source_of
+from distill.sources.base import cap_examples
 from distill.utils.atomic import atomic_dir
 from distill.utils.hashing import file_sha256, text_sha256
 from distill.utils.manifest import files_problem, files_sha256, record_hashes
@@ -54,34 +55,6 @@ _MODEL_FILES = re.compile(
     r"(.*\.safetensors|.*\.bin|config\.json|tokenizer.*\.json|special_tokens_map\.json|vocab\.\w+|"
     r"merges\.txt|.*\.model)$"
 )
-
-
-@dataclass(frozen=True)
-class TeacherData:
-    """Labelled source-language text to fine-tune (and validate) a teacher on.
-
-    Attributes:
-        train_texts: Training texts.
-        train_labels: Their label names.
-        val_texts: Validation texts.
-        val_labels: Their label names.
-        labels: The label set, in id order.
-    """
-
-    train_texts: list[str]
-    train_labels: list[str]
-    val_texts: list[str]
-    val_labels: list[str]
-    labels: list[str]
-
-    def fingerprint(self) -> str:
-        """SHA-256 of every text and label, in order (the training data's part of the cache key)."""
-        return text_sha256(
-            json.dumps(
-                [self.labels, self.train_texts, self.train_labels, self.val_texts, self.val_labels],
-                ensure_ascii=False,
-            )
-        )
 
 
 @dataclass(frozen=True)
@@ -167,151 +140,23 @@ class TeacherResult:
 # ------------------------------------------------------------------------------------------------ data
 
 
-def _chatterbot(cfg: DictConfig) -> TeacherData:
-    from distill.data.sources.chatterbot import chatterbot_labels, chatterbot_topics, load_chatterbot
-
-    lang = str(cfg.data.get("source_lang", "en"))
-    dd = load_chatterbot([lang])
-    labels = chatterbot_labels("train", lang)
-    topics = chatterbot_topics(cfg.data)
-    if topics is not None:
-        labels = [y for y in labels if y in topics]
-        dd = dd.filter(lambda row: row["topic"] in topics)
-    known = set(labels)
-    # A topic with very few conversations may have validation rows but no training row: the
-    # teacher cannot predict it, so such rows would only add noise to the validation score.
-    val = [
-        (t, y) for t, y in zip(dd["validation"]["text"], dd["validation"]["topic"], strict=True) if y in known
-    ]
-    return TeacherData(
-        train_texts=list(dd["train"]["text"]),
-        train_labels=list(dd["train"]["topic"]),
-        val_texts=[t for t, _ in val],
-        val_labels=[y for _, y in val],
-        labels=labels,
-    )
-
-
-def _files(cfg: DictConfig) -> TeacherData | None:
-    """``data.source_train`` (and ``data.source_validation``, else 10% of it by a hash of the text)."""
-    from distill.data.files import read_table
-
-    if not cfg.data.get("source_train"):
-        return None
-    columns = dict(cfg.data.get("columns") or {})
-
-    def read(key: str) -> Any:
-        return read_table(cfg.data[key], required=("text", "label"), columns=columns, what=f"data.{key}")
-
-    train = read("source_train")
-    if cfg.data.get("source_validation"):
-        val = read("source_validation")
-    else:
-        train, val = _hash_split(train)
-    return _teacher_data(train, val)
-
-
-def _hash_split(train: Any) -> tuple[Any, Any]:
-    """90/10 train/validation by a hash of the text."""
-    from distill.data.parallel import split_by_hash
-
-    parts = split_by_hash(train.add_column("id", train["text"]), {"train": (0, 90), "validation": (90, 100)})
-    return parts["train"], parts["validation"]
-
-
-def _hub(cfg: DictConfig) -> TeacherData | None:
-    """``data.source_train`` names a labelled dataset (``path``, ``name``, ``split``, ``text``, ``label``)."""
-    from distill.data.hub import hub_labelled
-
-    spec = cfg.data.get("source_train")
-    if not spec:
-        return None
-    lang = str(cfg.data.get("source_lang", "en"))
-    train = hub_labelled(spec, lang)
-    val_spec = cfg.data.get("source_validation")
-    val = hub_labelled(val_spec, lang) if val_spec else None
-    if val is None:
-        train, val = _hash_split(train)
-    return _teacher_data(train, val)
-
-
-def _teacher_data(train: Any, val: Any) -> TeacherData:
-    """Teacher data from ``text``/``label`` tables; validation rows with unseen labels are dropped."""
-    labels = sorted(set(train["label"]))
-    known = set(labels)
-    kept = [(t, y) for t, y in zip(val["text"], val["label"], strict=True) if y in known]
-    return TeacherData(
-        train_texts=list(train["text"]),
-        train_labels=list(train["label"]),
-        val_texts=[t for t, _ in kept],
-        val_labels=[y for _, y in kept],
-        labels=labels,
-    )
-
-
-# data.name -> loader of its labelled source-language data; sources without labels map to None.
-_SOURCES: dict[str, Callable[[DictConfig], TeacherData | None] | None] = {
-    "chatterbot": _chatterbot,
-    "django": None,
-    "files": _files,
-    "hub": _hub,
-}
-
-
-def _source_data(cfg: DictConfig) -> TeacherData | None:
-    """The labelled source data of ``cfg.data``, or ``None`` for a corpus without labels."""
-    name = str(cfg.data.name)
-    if name not in _SOURCES:
-        raise DistillError(
-            f"data={name} has no labelled source data the teacher stage knows",
-            fix=f"use one of {', '.join(sorted(_SOURCES))}, or give a ready classifier with teacher.path=...",
-        )
-    loader = _SOURCES[name]
-    return None if loader is None else loader(cfg)
-
-
-def cap_examples(data: TeacherData, max_examples: int | None, seed: int) -> TeacherData:
-    """At most ``max_examples`` training examples, stratified so every label appears if it can.
-
-    Examples are shuffled with ``seed``, then taken round-robin over the labels (first example of
-    each label, then the second, ...), keeping the original order among those taken.
-    """
-    n = len(data.train_texts)
-    if max_examples is None or n <= max_examples:
-        return data
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    seen: dict[str, int] = {}
-    rank: dict[int, tuple[int, int]] = {}
-    for i in order:
-        label = data.train_labels[i]
-        rank[i] = (seen.get(label, 0), len(rank))
-        seen[label] = seen.get(label, 0) + 1
-    keep = sorted(sorted(range(n), key=rank.__getitem__)[:max_examples])
-    return dataclasses.replace(
-        data,
-        train_texts=[data.train_texts[i] for i in keep],
-        train_labels=[data.train_labels[i] for i in keep],
-    )
-
-
 def teacher_training_data(cfg: DictConfig) -> TeacherData:
     """The labelled source-language data a teacher is fine-tuned on, for ``cfg.data``.
 
-    ``data=chatterbot``: the source language's (English by default) train and validation splits,
-    topics as labels (:func:`~distill.data.sources.chatterbot.chatterbot_labels`). Capped to
+    The data source's :meth:`~distill.sources.base.Source.teacher_data` (``data=chatterbot``: the
+    source language's train and validation splits, topics as labels). Capped to
     ``teacher.max_train_examples`` when set (debug configs).
 
     Raises:
-        DistillError: The corpus has no labels (``data=django``) or is unknown: a teacher must then
-            be given with ``teacher.path``.
+        DistillError: The corpus has no labels (``data=django``): a teacher must then be given
+            with ``teacher.path``.
     """
-    data = _source_data(cfg)
+    source = source_of(cfg.data)
+    data = source.teacher_data()
     if data is None:
         raise DistillError(
             f"data={cfg.data.name} has no labels to fine-tune a teacher on",
-            fix="give a ready classifier with teacher.path=<folder or hub id>"
-            + (", or labelled source data with data.source_train=<file>" if cfg.data.name == "files" else ""),
+            fix="give a ready classifier with teacher.path=<folder or hub id>" + source.teacher_hint,
         )
     if not data.train_texts:
         raise DistillError(f"data={cfg.data.name} has no labelled training examples for the teacher")
@@ -532,7 +377,7 @@ def classifier_labels(ref: str) -> list[str]:
 def _given(cfg: DictConfig, path: str, start: float) -> TeacherResult:
     """Use the ready classifier at ``path`` as is, after checking its labels against the data's."""
     own = classifier_labels(path)
-    data = _source_data(cfg)
+    data = source_of(cfg.data).teacher_data()
     if data is not None and set(own) != set(data.labels):
         missing, extra = sorted(set(data.labels) - set(own)), sorted(set(own) - set(data.labels))
         raise DistillError(

@@ -1,23 +1,18 @@
-"""Machine translation for the ``translate`` mode: translators per language pair, and a cache.
+"""Machine translation for the ``translate`` mode: the translator of each language pair.
 
-Translations are cached like soft labels (DESIGN.md section 2): a ``datasets`` table on disk under
-``$DISTILL_CACHE/translations/<key>``, where the key hashes the translator's ``describe()`` (backend,
-pair, model or file hash) and the input texts; written atomically with a manifest, checked on read
-(a damaged entry is rebuilt), reused across runs and sweep jobs. A hit or miss is logged.
+The translations themselves are cached by :func:`distill.cache.cached_translate`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from distill.data.translate import Translator, build_translator
 from distill.errors import DistillError
-from distill.utils.cache_table import cached_table, table_key
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1
 
 # ISO 639-1 -> the ISO 639-3 codes Apertium names its pairs with (the languages of Debian's pairs).
 APERTIUM_CODES = {
@@ -66,18 +61,3 @@ def make_translator(node: Mapping[str, Any] | None, src_lang: str, tgt_lang: str
         options["pair"] = apertium_pair(src_lang, tgt_lang)
     options = {k: v for k, v in options.items() if v is not None}
     return build_translator(backend, **options)
-
-
-def cached_translate(translator: Translator, texts: Sequence[str], *, what: str = "") -> list[str]:
-    """``translator.translate(texts)``, read from the cache when these texts were translated before."""
-    desc = translator.describe()
-    key = table_key({"v": CACHE_VERSION, "translator": desc}, *texts)
-    entry = cached_table(
-        "translations",
-        key,
-        len(texts),
-        lambda: {"translation": translator.translate(list(texts))},
-        what=f"{desc}{', ' + what if what else ''}",
-        translator=desc,
-    )
-    return list(entry.dataset["translation"])

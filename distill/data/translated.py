@@ -10,19 +10,21 @@ Either way the result has the shape of parallel data (``src``, ``tgt``, ``label`
 split), so the label, distill and evaluate stages run unchanged. The test split is always human
 target-language text, with its MT into the source language as ``src``: the teacher on it is the
 classic translate-test baseline (``teacher_translate_test``). Translations come from
-:func:`distill.data.mt.cached_translate` (computed once, then reused).
+:func:`distill.cache.cached_translate` (computed once, then reused); the text itself from the
+data source (:meth:`distill.sources.base.Source.target_text` and ``source_text``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from datasets import Dataset, DatasetDict
 
-from distill.data.mt import cached_translate, make_translator
-from distill.data.parallel import cap, per_language, split_by_hash
+from distill.cache import cached_translate
+from distill.data.mt import make_translator
+from distill.data.parallel import cap
 from distill.errors import DistillError
 
 log = logging.getLogger(__name__)
@@ -45,125 +47,62 @@ def _known_labels(ds: Dataset, known: set[str] | None, where: str) -> Dataset:
     return ds.select(keep)
 
 
-def _chatterbot_target(data: Mapping[str, Any], lang: str) -> DatasetDict:
-    from distill.data.sources.chatterbot import load_chatterbot
+class TranslationSource(Protocol):
+    """What :func:`translate_pairs` reads from a data source (see :class:`distill.sources.base.Source`)."""
 
-    dd = load_chatterbot([lang])
-    return DatasetDict(
-        {
-            s: ds.select_columns(["id", "text", "topic"]).rename_columns({"text": "tgt", "topic": "label"})
-            for s, ds in dd.items()
-        }
-    )
+    data: Mapping[str, Any]
 
+    def target_text(self, lang: str) -> DatasetDict:
+        """Target-language text per split: ``id``, ``tgt`` (and ``label``)."""
+        ...
 
-def _chatterbot_source(data: Mapping[str, Any]) -> DatasetDict:
-    from distill.data.sources.chatterbot import load_chatterbot
+    def source_text(self) -> DatasetDict:
+        """Source-language ``train``/``validation`` text: ``id``, ``src`` (and ``label``)."""
+        ...
 
-    dd = load_chatterbot([str(data.get("source_lang", "en"))])
-    return DatasetDict(
-        {
-            s: dd[s].select_columns(["id", "text", "topic"]).rename_columns({"text": "src", "topic": "label"})
-            for s in ("train", "validation")
-        }
-    )
-
-
-def _files_target(data: Mapping[str, Any], lang: str) -> DatasetDict:
-    from distill.data.files import read_parallel, read_table
-
-    langs = [str(x) for x in data.get("target_langs") or []]
-    columns = dict(data.get("columns") or {})
-    out = DatasetDict()
-    tests = data.get("target_test") or {}
-    if data.get("parallel"):
-        pool = read_parallel(per_language(data["parallel"], lang, langs, "data.parallel"), columns=columns)
-        pool = pool.select_columns([c for c in ("id", "tgt", "label") if c in pool.column_names])
-        out = (
-            split_by_hash(pool, {"train": (0, 90), "validation": (90, 100)})
-            if lang in tests
-            else split_by_hash(pool)
-        )
-    if lang in tests:
-        test = read_table(
-            per_language(tests, lang, langs, "data.target_test"),
-            required=("text", "label"),
-            columns=columns,
-            what=f"{lang} target test",
-        )
-        out["test"] = test.rename_column("text", "tgt").add_column("id", [f"test:{i}" for i in test["line"]])
-    return out
-
-
-def _files_source(data: Mapping[str, Any]) -> DatasetDict:
-    from distill.data.files import read_table
-
-    if not data.get("source_train"):
-        raise DistillError(
-            "mode.direction=train translates the source data, but data.source_train is not set",
-            fix="set data.source_train=<file with a text column; labels optional>, or mode.direction=test",
-        )
-    columns = dict(data.get("columns") or {})
-    # Labels are optional: unlabelled source text is translated and labelled by the teacher alike.
-    train = read_table(
-        data["source_train"],
-        required=("text",),
-        optional=("label",),
-        columns=columns,
-        what="data.source_train",
-    )
-    train = train.rename_column("text", "src")
-    return split_by_hash(
-        train.add_column("id", [f"src:{i}" for i in train["line"]]),
-        {"train": (0, 90), "validation": (90, 100)},
-    )
-
-
-def _source_labels(data: Mapping[str, Any]) -> set[str] | None:
-    if data.get("name") == "chatterbot":
-        from distill.data.sources.chatterbot import chatterbot_labels
-
-        return set(chatterbot_labels("train", str(data.get("source_lang", "en"))))
-    return None
+    def known_labels(self) -> set[str] | None:
+        """The labels the corpus has, or ``None`` when not known ahead."""
+        ...
 
 
 def _translated_source(
-    data: Mapping[str, Any], mode: Mapping[str, Any], lang: str, known: set[str] | None
+    text: DatasetDict, data: Mapping[str, Any], mode: Mapping[str, Any], lang: str, known: set[str] | None
 ) -> dict[str, Dataset]:
     """translate-train: the labelled source text with its MT into ``lang`` as ``tgt``."""
     source_lang = str(data.get("source_lang", "en"))
-    source = _chatterbot_source(data) if data.get("name") == "chatterbot" else _files_source(data)
     to_target = make_translator(mode.get("translator"), source_lang, lang)
     out = {}
     for s in ("train", "validation"):
-        ds = cap(_known_labels(source[s], known, f"{source_lang}/{s}"), data.get("max_pairs"))
+        ds = cap(_known_labels(text[s], known, f"{source_lang}/{s}"), data.get("max_pairs"))
         out[s] = ds.add_column(
             "tgt", cached_translate(to_target, ds["src"], what=f"{source_lang}->{lang} {s}")
         )
     return out
 
 
-def translate_data(data: Mapping[str, Any], mode: Mapping[str, Any], lang: str) -> DatasetDict:
+def translate_pairs(source: TranslationSource, mode: Mapping[str, Any], lang: str) -> DatasetDict:
     """Train/validation/test pairs for ``lang`` with one side machine-translated (see module docstring).
 
+    Args:
+        source: The data source: its target text, source text and known labels (and its ``data``
+            config: ``source_lang``, ``max_pairs``).
+        mode: The ``mode`` config (``direction``, ``translator``).
+        lang: Target language code.
+
     Raises:
-        DistillError: An unknown direction or data source, a missing split, or a translator problem.
+        DistillError: An unknown direction, a source without target text, a missing split, or a
+            translator problem.
     """
     direction = str(mode.get("direction", "test"))
     if direction not in DIRECTIONS:
         raise DistillError(f"mode.direction={direction!r} is not one of {', '.join(DIRECTIONS)}")
-    name = str(data.get("name"))
-    targets = {"chatterbot": _chatterbot_target, "files": _files_target}
-    if name not in targets:
-        raise DistillError(
-            f"mode=translate does not handle data={name}", fix=f"use data= one of {', '.join(targets)}"
-        )
+    data = source.data
     source_lang = str(data.get("source_lang", "en"))
-    known = _source_labels(data)
-    target = targets[name](data, lang)
+    target = source.target_text(lang)
+    known = source.known_labels()
     splits: dict[str, Dataset] = {}
     if direction == "train":
-        splits.update(_translated_source(data, mode, lang, known))
+        splits.update(_translated_source(source.source_text(), data, mode, lang, known))
     for s in ("train", "validation", "test") if direction == "test" else ("test",):
         if s in target:
             splits[s] = cap(_known_labels(target[s], known, f"{lang}/{s}"), data.get("max_pairs"))

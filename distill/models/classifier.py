@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -177,6 +178,30 @@ def load_classifier(
     return model, tokenizer
 
 
+def freeze(model: Any) -> Any:
+    """A teacher frozen in place: ``eval()`` mode (no dropout) and no parameter requiring gradients."""
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def load_frozen(ref: str | os.PathLike[str], labels: Sequence[str] | None = None) -> tuple[Any, Any]:
+    """The one frozen-teacher loader: :func:`load_classifier`, then :func:`freeze`.
+
+    Run the model under ``torch.inference_mode()`` (as :func:`forward_texts` does): it never
+    trains after this point.
+
+    Args:
+        ref: A classifier folder, hub id or packaged name.
+        labels: If given, the classifier's labels must be exactly these, in this order.
+
+    Returns:
+        ``(model, tokenizer)``.
+    """
+    model, tokenizer = load_classifier(os.fspath(ref), labels)
+    return freeze(model), tokenizer
+
+
 @contextlib.contextmanager
 def loading_errors(ref: str, part: str) -> Iterator[None]:
     """Turn the errors ``from_pretrained`` raises on damaged or missing files into a DistillError.
@@ -278,8 +303,30 @@ def length_sorted_batches(
             bar.update(len(idx))
 
 
+class _PooledCatcher:
+    """Mean-pooled last hidden states of ``model.base_model``, caught with a forward hook.
+
+    The classifier's forward runs the encoder once for both logits and embeddings.
+    """
+
+    def __init__(self, model: Any, n: int) -> None:
+        self.n = n
+        self.pooled: np.ndarray | None = None
+        self._caught: list[torch.Tensor] = []
+        self._handle = model.base_model.register_forward_hook(lambda _m, _a, out: self._caught.append(out[0]))
+
+    def add(self, idx: np.ndarray, mask: torch.Tensor) -> None:
+        emb = mean_pool(self._caught.pop(), mask).float().cpu().numpy()  # (b, H)
+        if self.pooled is None:
+            self.pooled = np.zeros((self.n, emb.shape[1]), dtype=np.float32)
+        self.pooled[idx] = emb
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+
 @torch.inference_mode()
-def predict_logits(
+def forward_texts(
     model: Any,
     tokenizer: Any,
     texts: Sequence[str],
@@ -290,8 +337,13 @@ def predict_logits(
     progress: bool = False,
     desc: str = "predict",
     max_tokens: int | None = None,
-) -> np.ndarray:
-    """Raw logits for ``texts``: length-sorted batches with dynamic padding, original order kept.
+    with_embeddings: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The one batched classifier forward over texts: raw logits and, if asked, pooled embeddings.
+
+    Length-sorted batches (longest first) with dynamic padding; the original order is restored.
+    The embeddings are the mean-pooled last hidden states of ``model.base_model``, from the same
+    forward (no second encoder pass).
 
     Args:
         model: A sequence classifier; put in eval mode here.
@@ -304,12 +356,16 @@ def predict_logits(
         desc: Progress bar label.
         max_tokens: Token budget of a batch of short texts (see :func:`length_sorted_batches`);
             ``None``: ``batch_size`` texts per batch.
+        with_embeddings: Also return the pooled embeddings.
 
     Returns:
-        float32 array of shape ``(len(texts), num_labels)``.
+        ``(logits (N, C), embeddings (N, H) or None)``, float32.
     """
     model.eval()
-    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    if not texts:  # tokenizers reject an empty batch; an Arrow schema still needs the widths
+        hidden = np.zeros((0, int(model.config.hidden_size)), dtype=np.float32)
+        return logits, hidden if with_embeddings else None
     start = time.perf_counter()
     batches = length_sorted_batches(
         tokenizer,
@@ -322,9 +378,31 @@ def predict_logits(
         desc=desc,
         max_tokens=max_tokens,
     )
-    for idx, batch in batches:
-        out[idx] = model(**batch).logits.float().cpu().numpy()  # (b, C)
-    if len(texts):
-        seconds = time.perf_counter() - start
-        log.info("%s: %d texts in %.1f s (%.0f sentences/s)", desc, len(texts), seconds, len(texts) / seconds)
-    return out
+    catcher = _PooledCatcher(model, len(texts)) if with_embeddings else None
+    try:
+        for idx, batch in batches:
+            logits[idx] = model(**batch).logits.float().cpu().numpy()  # (b, C)
+            if catcher is not None:
+                catcher.add(idx, batch["attention_mask"])
+    finally:
+        if catcher is not None:
+            catcher.remove()
+    seconds = time.perf_counter() - start
+    log.info("%s: %d texts in %.1f s (%.0f sentences/s)", desc, len(texts), seconds, len(texts) / seconds)
+    return logits, None if catcher is None else catcher.pooled
+
+
+def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], **options: Any) -> np.ndarray:
+    """Raw logits for ``texts``: :func:`forward_texts` without embeddings, original order kept.
+
+    Args:
+        model: A sequence classifier; put in eval mode here.
+        tokenizer: Its tokenizer.
+        texts: Input texts.
+        **options: ``batch_size``, ``max_length``, ``prefix``, ``progress``, ``desc`` and
+            ``max_tokens``, as for :func:`forward_texts`.
+
+    Returns:
+        float32 array of shape ``(len(texts), num_labels)``.
+    """
+    return forward_texts(model, tokenizer, texts, **options)[0]

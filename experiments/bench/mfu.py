@@ -140,7 +140,7 @@ def train_step_time(
     variant: str, batches: list[dict[str, Tensor]], warmup: int, quick: bool
 ) -> dict[str, Any]:
     """Median step time of one variant of the student training step."""
-    from distill.pipeline import build_student
+    from distill.stages.distill import build_student
 
     overrides = ["student=tiny", "teacher=tiny"] if quick else []
     if variant == "unfused_adamw":
@@ -213,8 +213,8 @@ def demo_epochs(batch_size: int, max_length: int, skip: int, quick: bool) -> dic
     import numpy as np
 
     from distill.data.datamodule import DistillCollator, DistillDataModule, distill_rows
-    from distill.pipeline import build_student
-    from distill.prepare import prepare
+    from distill.stages.distill import build_student
+    from distill.stages.prepare import prepare
 
     cfg = _cfg(["trainer.max_epochs=1", *(["student=tiny", "teacher=tiny"] if quick else [])])
     _, objects = prepare(cfg)

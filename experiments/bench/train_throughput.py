@@ -168,7 +168,8 @@ def lightning_fit(cfg: Any, system: pl.LightningModule, dm: pl.LightningDataModu
 
 
 def kd_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[str, Any]]:
-    from distill.pipeline import build_student, label, student_datamodule
+    from distill.stages.distill import build_student, student_datamodule
+    from distill.stages.label import label
     from distill.utils.config import build
 
     cfg = compose_cfg(work / "kd", KD_OVERRIDES)
@@ -237,7 +238,7 @@ def emb_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[
 
     from distill.data.datamodule import DistillDataModule
     from distill.embedding import EmbeddingCollator, _rows, _system, teacher_embeddings
-    from distill.prepare import prepare
+    from distill.stages.prepare import prepare
 
     cfg = compose_cfg(work / "emb", EMB_OVERRIDES)
     data = prepare(cfg)[1]["data"]

@@ -65,7 +65,7 @@ def test_texts(run_dir: Path) -> list[str]:
     from hydra import compose, initialize_config_dir
 
     from distill.cli import config_dir
-    from distill.prepare import prepare_data
+    from distill.stages.prepare import prepare_data
 
     overrides = json.loads((run_dir / "bench_seconds.json").read_text())["overrides"]
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):

@@ -16,7 +16,9 @@ from omegaconf import DictConfig
 
 from distill.errors import DistillError
 from distill.models.classifier import load_classifier
-from distill.pipeline import evaluate, export, run
+from distill.pipeline import run
+from distill.stages.evaluate import evaluate
+from distill.stages.export import export
 from distill.teacher import train_teacher
 from tests.integration.helpers import compose_cfg
 

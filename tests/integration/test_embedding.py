@@ -12,8 +12,8 @@ import pytest
 from omegaconf import DictConfig
 
 from distill.embedding import encode, teacher_embeddings
-from distill.evaluate import load_metrics, retrieval_metrics
 from distill.pipeline import run
+from distill.report import load_metrics, retrieval_metrics
 from tests.integration.helpers import compose_cfg
 
 

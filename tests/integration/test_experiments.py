@@ -79,7 +79,7 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
 def test_student_variant_names_how_the_student_was_made(
     overrides: list[str], variant: str, tmp_path: Path
 ) -> None:
-    from distill.pipeline import run_info
+    from distill.records import run_info
 
     info = run_info(compose_cfg(tmp_path, *overrides))
     assert info["variant"] == variant

@@ -13,10 +13,10 @@ import torch
 import yaml
 
 from distill.errors import DistillError
-from distill.evaluate import MetricsReport
 from distill.export import ModelCard, export_student, load_student, log_artifact, render_card
 from distill.models.classifier import load_classifier
 from distill.models.tiny import build_tiny_encoder
+from distill.report import MetricsReport
 
 LABELS = ["a", "b", "c"]
 TEXTS = ["ciao, il film è bello!", "the movie was bad", "gracias", "日本語 text"]

@@ -14,10 +14,10 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from omegaconf import DictConfig
 
 from distill.data.hub import hub_parallel
-from distill.data.parallel import load_parallel
 from distill.data.sources.chatterbot import chatterbot_parallel, load_chatterbot
 from distill.errors import DistillError
 from distill.pipeline import run
+from distill.sources import load_parallel
 from distill.teacher import train_teacher
 from tests.integration.helpers import compose_cfg
 

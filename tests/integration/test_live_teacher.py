@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from distill.errors import DistillError
-from distill.pipeline import train
+from distill.stages.distill import train
 from tests.integration.helpers import compose_cfg
 
 TINY = (

@@ -10,8 +10,10 @@ import pytest
 from omegaconf import DictConfig
 
 from distill.models.classifier import predict_logits
-from distill.pipeline import build_student, label, run, student_datamodule
-from distill.prepare import prepare_data
+from distill.pipeline import run
+from distill.stages.distill import build_student, student_datamodule
+from distill.stages.label import label
+from distill.stages.prepare import prepare_data
 from distill.teacher import load_teacher
 from tests.integration.helpers import compose_cfg
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from distill.pipeline import STAGES, evaluate, mix_soft_labels, run
+from distill.pipeline import STAGES, run
+from distill.stages.evaluate import evaluate
+from distill.targets import mix_soft_labels
 from tests.integration.helpers import compose_cfg
 
 CONTRACT_ROW = {"system", "lang", "split", "accuracy", "macro_f1", "ece", "n"}
@@ -153,7 +155,8 @@ def test_cyclic_round_relabels_target_and_source_side(tmp_path: Path) -> None:
     """R=2: the second round's kd and back targets are mixed with the student's own predictions."""
     import numpy as np
 
-    from distill.pipeline import _relabel, build_student, label
+    from distill.stages.distill import _relabel, build_student
+    from distill.stages.label import label
 
     cfg = _cfg(tmp_path, "data.target_langs=[it]", "cycle.rounds=2", "cycle.mix=0.25", "logger=none")
     labelled = label(cfg)
@@ -182,7 +185,7 @@ def custom_network(ref: str, labels: list[str]):  # type: ignore[no-untyped-def]
 
 
 def test_student_network_is_injected_by_hydra(tmp_path: Path) -> None:
-    from distill.pipeline import build_student
+    from distill.stages.distill import build_student
 
     target = f"{__name__}.custom_network"
     cfg = _cfg(tmp_path, f"student.network._target_={target}", "logger=none")
@@ -197,7 +200,7 @@ def test_roundtrip_term_uses_the_teacher_on_back_translations(tmp_path: Path) ->
     import numpy as np
 
     from distill.data.sources.chatterbot import chatterbot_parallel
-    from distill.pipeline import label
+    from distill.stages.label import label
 
     rows = [chatterbot_parallel("it", s) for s in ("train", "validation")]
     table = tmp_path / "it_en.jsonl"
@@ -273,7 +276,7 @@ def test_rehearsal_adds_teacher_labelled_source_texts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """data.rehearsal=N: N of the teacher's English training texts join the student's rows."""
-    import distill.pipeline as pipeline
+    import distill.stages.distill as pipeline
 
     sizes: list[tuple[int, int]] = []
     real = pipeline.with_rehearsal
@@ -296,7 +299,7 @@ def test_rehearsal_adds_teacher_labelled_source_texts(
 @pytest.mark.parametrize("value", ["-1", "some", "true"])
 def test_bad_rehearsal_value_is_refused_before_training(value: str, tmp_path: Path) -> None:
     from distill.errors import DistillError
-    from distill.pipeline import check_config
+    from distill.settings import check_config
 
     with pytest.raises(DistillError, match=r"data\.rehearsal must be"):
         check_config(_cfg(tmp_path, f"data.rehearsal={value}"))
@@ -306,7 +309,7 @@ def test_distill_eval_scores_the_cached_direct_transfer_but_not_supervised(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """distill-eval has no training data in hand: it scores direct_transfer (cached) and says so."""
-    from distill.pipeline import baseline_systems
+    from distill.stages.baselines import baseline_systems
     from distill.teacher import train_teacher
 
     cfg = _cfg(tmp_path, "baselines=tiny")

@@ -315,11 +315,11 @@ def test_topics_option_selects_labels() -> None:
 
 def test_common_sources_gives_every_source_the_same_target_rows() -> None:
     """data.common_sources: single-source students of one target train and test on the same rows."""
-    from distill.data.parallel import _chatterbot
     from distill.data.sources.chatterbot import chatterbot_side
+    from distill.sources.chatterbot import ChatterbotSource
 
     def rows(src: str, common: list[str]) -> dict[str, list[str]]:
-        dd = _chatterbot({"source_lang": src, "common_sources": common, "topics": "all"}, "ko")
+        dd = ChatterbotSource({"source_lang": src, "common_sources": common, "topics": "all"}).parallel("ko")
         return {split: sorted(ds["id"]) for split, ds in dd.items()}
 
     plain = {src: rows(src, []) for src in ("en", "it", "ja")}
@@ -330,15 +330,15 @@ def test_common_sources_gives_every_source_the_same_target_rows() -> None:
         assert 0 < len(ids) <= min(len(plain[src][split]) for src in plain)
         assert set(ids) == set.intersection(*(set(plain[src][split]) for src in plain))
     # Every kept pair has its utterance in each of the languages.
-    dd = _chatterbot({"source_lang": "en", "common_sources": ["it", "ja"]}, "ko")
+    dd = ChatterbotSource({"source_lang": "en", "common_sources": ["it", "ja"]}).parallel("ko")
     for lang in ("it", "ja"):
         assert None not in chatterbot_side(lang, "train", dd["train"]["pair_id"])
 
 
 def test_common_sources_without_shared_pairs_is_a_clear_error() -> None:
-    from distill.data.parallel import _chatterbot
+    from distill.sources.chatterbot import ChatterbotSource
 
     # Korean and Portuguese share no training utterance through the English pair ids.
     with pytest.raises(DistillError, match=r"data\.common_sources=\[.pt.\]: no en-ko training pair") as err:
-        _chatterbot({"source_lang": "en", "common_sources": ["pt"]}, "ko")
+        ChatterbotSource({"source_lang": "en", "common_sources": ["pt"]}).parallel("ko")
     assert "fix:" in str(err.value)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from distill.errors import DistillError
-from distill.evaluate import (
+from distill.report import (
     CONTRACT_KEYS,
     ROW_KEYS,
     SYSTEMS,

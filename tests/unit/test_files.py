@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from distill.data.files import read_aligned_text, read_parallel, read_table
-from distill.data.parallel import load_parallel, per_language
+from distill.data.parallel import per_language
 from distill.errors import DistillError
+from distill.sources import load_parallel
 
 ROWS = [
     {"id": "a", "src": "Hello", "tgt": "Ciao", "label": "greetings"},

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from distill.cache import TABLE_MANIFEST as MANIFEST
+from distill.cache import cached_table
 from distill.utils.atomic import atomic_dir, remove_stale
-from distill.utils.cache_table import MANIFEST, cached_table
 from distill.utils.manifest import files_problem
 
 KILLED_WRITER = """

@@ -14,9 +14,9 @@ import pytest
 import torch
 from datasets import Dataset, DatasetDict
 
-import distill.label as label_module
+import distill.cache.fingerprint as fingerprint_module
+from distill.cache import SoftLabels, cache_key, label_stage, soft_labels
 from distill.errors import DistillError
-from distill.label import SoftLabels, cache_key, label_stage, soft_labels
 from distill.models.classifier import _batch_bounds, load_classifier, predict_logits
 from distill.models.tiny import build_tiny_encoder
 
@@ -153,17 +153,17 @@ def test_weight_hashes_are_reused_across_processes(
     teacher: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sweep job finds the weights' hash in the cache's sidecar instead of hashing them again."""
-    monkeypatch.setattr(label_module, "_FILE_HASHES", {})  # what a fresh process starts with
+    monkeypatch.setattr(fingerprint_module, "_FILE_HASHES", {})  # what a fresh process starts with
     first = key(teacher)
-    monkeypatch.setattr(label_module, "_FILE_HASHES", {})  # the next job
+    monkeypatch.setattr(fingerprint_module, "_FILE_HASHES", {})  # the next job
     hashed: list[str] = []
-    real_sha256 = label_module.file_sha256
+    real_sha256 = fingerprint_module.file_sha256
 
     def counting_sha256(path: Path) -> str:
         hashed.append(Path(path).name)
         return real_sha256(path)
 
-    monkeypatch.setattr(label_module, "file_sha256", counting_sha256)
+    monkeypatch.setattr(fingerprint_module, "file_sha256", counting_sha256)
     assert key(teacher) == first
     assert "model.safetensors" not in hashed and hashed  # tokenizer files are still read
     assert list((isolated_cache / "file_hashes").iterdir())
@@ -189,7 +189,7 @@ def test_second_call_hits_without_the_teacher(
     teacher: Path, tmp_path: Path, isolated_cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     loader = CountingLoader()
-    caplog.set_level(logging.INFO, logger="distill.label")
+    caplog.set_level(logging.INFO, logger="distill.cache")
     first = label(teacher, model_loader=loader)
     ran = loader.batches  # how many forwards a miss takes (token-budget batches)
     assert (first.hit, loader.loads) == (False, 1) and ran > 0
@@ -299,7 +299,7 @@ def test_a_damaged_entry_is_rebuilt(
     damage(first)
 
     loader = CountingLoader()
-    with caplog.at_level(logging.WARNING, logger="distill.label"):
+    with caplog.at_level(logging.WARNING, logger="distill.cache"):
         rebuilt = label(teacher, model_loader=loader)
     assert "rebuilding" in caplog.text
     assert not rebuilt.hit and loader.loads == 1

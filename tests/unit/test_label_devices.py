@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill.label import MANIFEST, SoftLabels, soft_labels
+from distill.cache import MANIFEST, SoftLabels, soft_labels
 from tests.unit.test_label import MAX_LENGTH, teacher  # noqa: F401 (fixture)
 from tests.unit.test_label_shards import BATCH, SHARD, TEXTS, _data_files
 
@@ -21,7 +21,7 @@ from tests.unit.test_label_shards import BATCH, SHARD, TEXTS, _data_files
 SCRIPT = """
 import json, os, sys
 from pathlib import Path
-from distill.label import soft_labels
+from distill.cache import soft_labels
 from distill.models.classifier import load_classifier
 
 rows = 0

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from distill.label import MANIFEST, SoftLabels, soft_labels
+from distill.cache import MANIFEST, SoftLabels, soft_labels
 from tests.unit.test_label import MAX_LENGTH, CountingLoader, teacher  # noqa: F401 (fixture)
 
 TEXTS = [f"sentence number {i} about {'robots' if i % 3 else 'history and science'}" for i in range(50)]
@@ -26,7 +26,7 @@ BATCH = 4  # 2 teacher batches per full shard
 KILLER = """
 import os, signal, sys
 from pathlib import Path
-from distill.label import soft_labels
+from distill.cache import soft_labels
 from distill.models.classifier import load_classifier
 
 calls = 0
@@ -94,7 +94,7 @@ def test_sigkill_mid_label_stage_then_rerun_computes_only_the_missing_shards(
     # The rerun: 4 shards left (3 of 8 rows in 2 batches, the last of 2 rows in 1 batch).
     monkeypatch.setenv("DISTILL_CACHE", str(cache))
     loader = CountingLoader()
-    with caplog.at_level(logging.INFO, logger="distill.label"):
+    with caplog.at_level(logging.INFO, logger="distill.cache"):
         resumed = _label(teacher, model_loader=loader)
     assert not resumed.hit and loader.loads == 1
     assert loader.batches == 2 + 2 + 2 + 1
@@ -126,7 +126,7 @@ def test_an_entry_whose_content_does_not_match_its_hash_is_rebuilt(
     arrow.write_bytes(bytes(data))
 
     loader = CountingLoader()
-    with caplog.at_level(logging.WARNING, logger="distill.label"):
+    with caplog.at_level(logging.WARNING, logger="distill.cache"):
         rebuilt = _label(teacher, model_loader=loader)
     assert "does not match its recorded SHA-256" in caplog.text and "rebuilding" in caplog.text
     assert not rebuilt.hit and loader.loads == 1
@@ -147,7 +147,7 @@ def test_a_damaged_shard_is_computed_again(
     (shard / MANIFEST).write_text(json.dumps({**manifest, "stop": 99}))
 
     loader = CountingLoader()
-    with caplog.at_level(logging.WARNING, logger="distill.label"):
+    with caplog.at_level(logging.WARNING, logger="distill.cache"):
         result = _label(teacher, model_loader=loader)
     assert "shard" in caplog.text and "damaged" in caplog.text
     assert loader.batches == 13 - 2  # every batch but shard 0's

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from distill.data.mt import apertium_pair, cached_translate, make_translator
+from distill.cache import TABLE_MANIFEST as MANIFEST
+from distill.cache import cached_translate
+from distill.data.mt import apertium_pair, make_translator
 from distill.data.translate import ApertiumTranslator, Translator
 from distill.errors import DistillError
-from distill.utils.cache_table import MANIFEST
 
 
 class Upper(Translator):

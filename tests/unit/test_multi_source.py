@@ -10,19 +10,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from distill.errors import DistillError
-from distill.multi_source import (
-    SourceLabels,
-    TeacherSource,
-    aligned_probs,
-    combine_probs,
-    combined_split,
-    confidence,
-    side_column,
-    teacher_sources,
-    tempered,
-    to_logits,
-)
+from distill.multi_source import SourceLabels, TeacherSource, combined_split, side_column, teacher_sources
 from distill.rank_sources import read_ranking, similarity_weights
+from distill.targets import aligned_probs, combine_probs, confidence, tempered, to_logits
 
 TAU = 2.0
 

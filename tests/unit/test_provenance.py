@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from distill.evaluate import MetricsReport
 from distill.export import render_card
 from distill.provenance import (
     command_line,
@@ -19,7 +18,7 @@ from distill.provenance import (
     mt_entries,
     package_entry,
 )
-from distill.report import load_runs, stage_seconds
+from distill.report import MetricsReport, load_runs, stage_seconds
 from distill.utils.hashing import file_sha256
 
 

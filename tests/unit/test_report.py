@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from distill.errors import DistillError
-from distill.evaluate import MetricsReport
 from distill.report import (
+    MetricsReport,
     load_runs,
     main,
     paired_bootstrap,

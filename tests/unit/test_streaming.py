@@ -69,7 +69,7 @@ def test_duplicate_ids_found_across_chunks(tmp_path: Path, isolated_cache: Path,
 def test_data_hashes_stream_the_pairs_and_equal_the_hash_of_all_texts() -> None:
     from datasets import Dataset, DatasetDict
 
-    from distill.pipeline import data_hashes
+    from distill.records import data_hashes
     from distill.utils.hashing import text_sha256
 
     n = 25_000  # three chunks of the 10k-row stream

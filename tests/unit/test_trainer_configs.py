@@ -59,7 +59,7 @@ def test_fsdp_builds_its_strategy_and_lightning_refuses_it_on_cpu(tmp_path: Path
 def test_label_devices_that_cannot_work_fail_before_anything_runs(
     tmp_path: Path, overrides: list[str], message: str
 ) -> None:
-    from distill.pipeline import check_config
+    from distill.settings import check_config
 
     with pytest.raises(DistillError, match=message):
         check_config(compose_cfg(tmp_path, "debug=tiny", *overrides))

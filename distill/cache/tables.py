@@ -1,8 +1,9 @@
 """A content-keyed table in the shared cache: computed once, written atomically, checked on read.
 
-Used for translations and teacher embeddings (the soft-label cache has its own richer manifest).
-An entry is a ``datasets`` table saved under ``$DISTILL_CACHE/<kind>/<key>`` with a manifest; an
-entry whose manifest or size does not match is rebuilt with a warning.
+Used for translations (:mod:`distill.cache.translations`) and teacher embeddings (the soft-label
+cache has its own richer manifest). An entry is a ``datasets`` table saved under
+``$DISTILL_CACHE/<kind>/<key>`` with a manifest; an entry whose manifest or size does not match is
+rebuilt with a warning.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, load_from_disk
+from datasets import Dataset
 
+from distill.cache.store import load_stored, save_stored
+from distill.errors import DistillError
 from distill.utils.atomic import atomic_dir
 from distill.utils.hashing import text_sha256
-from distill.utils.manifest import files_problem, files_sha256, record_hashes
+from distill.utils.manifest import files_problem, record_hashes
 from distill.utils.paths import cache_dir
+from distill.utils.versions import library_versions
 
 log = logging.getLogger(__name__)
 MANIFEST = "xlt_distill_manifest.json"
@@ -39,15 +44,11 @@ def table_key(spec: Mapping[str, Any], *texts: str) -> str:
     return text_sha256(json.dumps(dict(spec), sort_keys=True), *texts)[:32]
 
 
-def _read(path: Any, key: str, n_rows: int, kind: str) -> Dataset | None:
-    if not path.is_dir():
+def _read(path: Path, key: str, n_rows: int, kind: str) -> Dataset | None:
+    found = load_stored(path, MANIFEST, f"{kind}: cache entry", "rebuilding it")
+    if found is None:
         return None
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        ds = load_from_disk(str(path))
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("%s: cache entry %s is unreadable (%s); rebuilding it", kind, path, exc)
-        return None
+    manifest, ds = found
     if (
         not isinstance(ds, Dataset)
         or manifest.get("key") != key
@@ -79,8 +80,6 @@ def cached_table(
     if found is not None:
         log.info("%s: cache hit %s (%d rows%s)", kind, key, n_rows, f", {what}" if what else "")
         return CachedTable(found, key, True)
-    from distill.provenance import library_versions
-
     start = time.perf_counter()
     columns = compute()
     seconds = time.perf_counter() - start
@@ -103,16 +102,12 @@ def cached_table(
     }
     try:
         with atomic_dir(path, overwrite=path.exists()) as tmp:
-            Dataset.from_dict(columns).save_to_disk(str(tmp), num_shards=1)
-            info["files"] = files_sha256(tmp, MANIFEST)
-            (tmp / MANIFEST).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+            save_stored(tmp, Dataset.from_dict(columns), MANIFEST, info, num_shards=1, indent=2, default=str)
     except OSError:
         if not path.is_dir():
             raise
         log.info("%s: %s was written by another job meanwhile; keeping it", kind, key)
     found = _read(path, key, n_rows, kind)
     if found is None:
-        from distill.errors import DistillError
-
         raise DistillError(f"cache entry {path} cannot be read back", fix=f"delete {path} and rerun")
     return CachedTable(found, key, False)

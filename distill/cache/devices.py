@@ -3,14 +3,14 @@
 ``teacher.label_devices=N`` (N > 1) runs the teacher under
 ``pl.Trainer(strategy="ddp", devices=N).predict``. Shard ``i`` of an entry (``shard_rows`` texts)
 belongs to rank ``i % N``; a :class:`ShardWriter` callback keeps each finished shard in the entry's
-partial folder exactly as the one-process path does (:func:`distill.label._labelled_shards`), so a
+partial folder exactly as the one-process path does (:func:`distill.cache.shards.labelled_shards`), so a
 killed run resumes from the finished shards with any number of devices. After a barrier every shard
 is on disk; rank 0 concatenates them into the entry (atomically) and the other ranks read it after a
 second barrier. Each shard is labelled with the same batches as in one process, so the entry is the
 same, bit for bit.
 
 With ``strategy="ddp"`` Lightning starts ranks 1.. by running the command again (``LOCAL_RANK``
-set), so every rank must reach the same :func:`~distill.label.soft_labels` calls; the console
+set), so every rank must reach the same :func:`~distill.cache.soft_labels` calls; the console
 scripts do. ``ddp_spawn`` starts worker processes that run the prediction alone (any caller, at the
 cost of starting fresh interpreters).
 """
@@ -27,7 +27,15 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from distill.label import Group, _partial_dir, _read_shard, _shard_bounds, _ShardedTeacher, _write_shard
+from distill.cache.shards import (
+    Group,
+    ShardedTeacher,
+    partial_dir,
+    read_shard,
+    shard_bounds,
+    shard_folder,
+    write_shard,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +51,7 @@ class ShardPredictor(pl.LightningModule):
     """
 
     def __init__(
-        self, teacher: _ShardedTeacher, texts: Sequence[str], bounds: list[tuple[int, int]], todo: list[int]
+        self, teacher: ShardedTeacher, texts: Sequence[str], bounds: list[tuple[int, int]], todo: list[int]
     ) -> None:
         super().__init__()
         self.teacher, self.texts, self.bounds, self.todo = teacher, texts, bounds, todo
@@ -84,12 +92,12 @@ class ShardWriter(BasePredictionWriter):
     ) -> None:
         shard, ds, info = prediction
         lo, hi = self.bounds[shard]
-        _write_shard(_partial_dir(self.key) / f"shard-{shard:05d}", ds, self.key, lo, hi, info)
+        write_shard(shard_folder(self.key, shard), ds, self.key, lo, hi, info)
         self.rows += hi - lo
 
 
 def labelled_shards_on_devices(
-    teacher: _ShardedTeacher,
+    teacher: ShardedTeacher,
     texts: Sequence[str],
     key: str,
     shard_rows: int,
@@ -104,12 +112,9 @@ def labelled_shards_on_devices(
         ``(all rows in order, label info of the teacher, rows reused from finished shards, the
         process group)``; the caller writes the entry on rank 0 and then waits at the barrier.
     """
-    bounds = _shard_bounds(len(texts), shard_rows)
-    partial = _partial_dir(key)
+    bounds = shard_bounds(len(texts), shard_rows)
     # Each rank decides only on its own shards, so ranks that look at different moments agree.
-    todo = [
-        i for i, (lo, hi) in enumerate(bounds) if _read_shard(partial / f"shard-{i:05d}", key, lo, hi) is None
-    ]
+    todo = [i for i, (lo, hi) in enumerate(bounds) if read_shard(shard_folder(key, i), key, lo, hi) is None]
     writer = ShardWriter(key, bounds)
     trainer = pl.Trainer(
         accelerator=accelerator,
@@ -121,7 +126,7 @@ def labelled_shards_on_devices(
         enable_progress_bar=False,
         enable_model_summary=False,
         use_distributed_sampler=False,  # the module hands each rank its own shards
-        default_root_dir=str(partial),
+        default_root_dir=str(partial_dir(key)),
     )
     trainer.predict(ShardPredictor(teacher, texts, bounds, todo), return_predictions=False)
     trainer.strategy.barrier("soft-label shards")  # every rank's shards are on disk
@@ -132,7 +137,7 @@ def labelled_shards_on_devices(
     else:
         shards = []
         for i, (lo, hi) in enumerate(bounds):
-            found = _read_shard(partial / f"shard-{i:05d}", key, lo, hi)
+            found = read_shard(shard_folder(key, i), key, lo, hi)
             if found is None:  # a rank died before writing it (Lightning stops the others then)
                 raise RuntimeError(f"soft labels: shard {i} of {key} is missing after the prediction")
             shards.append(found[0])

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,11 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, open_dict
 
 from distill.errors import DistillError
+from distill.stages.distill import build_student, student_datamodule
+from distill.stages.label import Labelled
+from distill.teacher import load_teacher, train_teacher
+from distill.training import fit_and_load_best
+from distill.utils.ranks import is_rank_zero
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +60,6 @@ def direct_transfer_teacher(cfg: DictConfig, labels: list[str]) -> tuple[DictCon
     Raises:
         DistillError: Its labels differ from the teacher's (it must learn the same label set).
     """
-    from distill.teacher import load_teacher, train_teacher
-
     sub = direct_transfer_config(cfg)
     if sub is None:
         return None
@@ -92,8 +96,6 @@ def train_supervised(cfg: DictConfig, labelled: Any) -> tuple[Any, Any] | None:
     Raises:
         DistillError: A target language's training pairs carry no gold labels.
     """
-    from distill.pipeline import build_student, fit_and_load_best, student_datamodule
-
     if not _baselines(cfg).get("supervised"):
         return None
     for lang, dd in labelled.data.items():
@@ -110,3 +112,31 @@ def train_supervised(cfg: DictConfig, labelled: Any) -> tuple[Any, Any] | None:
     log.info("baselines: training the supervised upper bound on the target gold labels")
     fit_and_load_best(sub, system, dm, log_config=False)
     return system.model, tokenizer
+
+
+@dataclass
+class Baseline:
+    """A further system the evaluate stage scores on the target text."""
+
+    model: Any
+    tokenizer: Any
+    #: ``max_length`` and ``prefix`` for :func:`~distill.models.classifier.predict_logits`.
+    kw: dict[str, Any] = field(default_factory=dict)
+
+
+def baseline_systems(cfg: DictConfig, labelled: Labelled | None, labels: list[str]) -> dict[str, Baseline]:
+    """The ``baselines=`` systems: ``direct_transfer`` (cached) and, given ``labelled``, ``supervised``."""
+    out: dict[str, Baseline] = {}
+    # Only rank 0 evaluates; the other ranks of a ddp job take part in the supervised fit only.
+    direct = direct_transfer_teacher(cfg, labels) if is_rank_zero() else None
+    if direct is not None:
+        sub, (model, tokenizer) = direct
+        out["direct_transfer"] = Baseline(model, tokenizer, {"max_length": int(sub.teacher.max_length)})
+    if labelled is not None:
+        supervised = train_supervised(cfg, labelled)
+        if supervised is not None:
+            kw = {"max_length": int(cfg.student.max_length), "prefix": cfg.student.get("prefix", "")}
+            out["supervised"] = Baseline(*supervised, kw)
+    elif (cfg.get("baselines") or {}).get("supervised"):
+        log.warning("baselines: supervised is trained by distill-run only; distill-eval leaves it out")
+    return out

@@ -1,8 +1,6 @@
-"""Per-language evaluation: metrics from logits, the ``metrics.json`` contract and ``results.md``.
+"""One run's results: :class:`MetricsReport`, ``metrics.json`` and ``results.md``.
 
-Everything here is a pure function of arrays or of a :class:`MetricsReport`; the pipeline computes
-the logits (:func:`distill.models.classifier.predict_logits`) and hands them over. A run directory
-gets two files (DESIGN.md section 6):
+A run directory gets two files (DESIGN.md section 6, names in :mod:`distill.report.contract`):
 
 - ``metrics.json``: ``{"task", "source_lang", "target_langs", "results": [rows]}`` where each row is
   ``{"system", "lang", "split", "accuracy", "macro_f1", "ece", "n"}`` (+ ``"agreement"`` where
@@ -14,13 +12,12 @@ Example:
     >>> report = MetricsReport(source_lang="en", target_langs=["it"])
     >>> _ = report.add_predictions("student", "it", "test", logits, labels, teacher_logits=t_logits)
     >>> report.write(run_dir)  # metrics.json + results.md
-    >>> print(format_table(report))
+    >>> print(format_table(report))  # distill.report.terminal
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,170 +25,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from distill.errors import DistillError
-from distill.utils.atomic import atomic_file, write_text_atomic
+from distill.report.contract import (
+    CONTRACT_KEYS,
+    DERIVED_KEYS,
+    EMBEDDINGS_FILE,
+    METRICS,
+    PREDICTIONS_FILE,
+    SYSTEMS,
+    TIMING_KEYS,
+    TIMINGS_FILE,
+    contract_problem,
+    row_problem,
+    task_metrics,
+)
+from distill.report.files import write_predictions, write_table_atomic
+from distill.report.metrics import (
+    ArrayLike,
+    agreement,
+    classification_metrics,
+    prediction_outcomes,
+    round_score,
+)
+from distill.utils.atomic import write_text_atomic
 
-#: The allowed ``system`` names, in the order tables list them, with what each one means.
-SYSTEMS: dict[str, str] = {
-    "student": "the distilled student, reading the language of the column",
-    "teacher": "the teacher on its own (source) language: the score the student tries to carry over",
-    "teacher_zero_shot": "the teacher applied to the target text as is",
-    "teacher_translate_test": "the teacher on the source side (or on MT into the source) of the target test",
-    "direct_transfer": "a multilingual model fine-tuned on source labels, applied to the target",
-    "student_no_kd": "the student architecture trained without distillation (ablation)",
-    "student_untrained": "the student before distillation (embedding task baseline)",
-    "supervised": "upper bound: trained on gold labels in the target language",
-}
-METRICS = ("accuracy", "macro_f1", "ece")
-ROW_KEYS = ("system", "lang", "split", *METRICS, "n")
-#: The scores every row of a task carries (the first one is the headline number).
-METRICS_BY_TASK = {
-    "classification": METRICS,
-    "embedding": ("retrieval_tgt2src", "retrieval_src2tgt", "mse"),
-}
-#: Scores that are not fractions in [0, 1].
-UNBOUNDED = ("mse",)
-
-
-def task_metrics(task: str) -> tuple[str, ...]:
-    """The score names of a task's rows.
-
-    Raises:
-        DistillError: An unknown task.
-    """
-    if task not in METRICS_BY_TASK:
-        raise DistillError(f"unknown task {task!r}", fix=f"use task= one of {', '.join(METRICS_BY_TASK)}")
-    return METRICS_BY_TASK[task]
-
-
-CONTRACT_KEYS = ("task", "source_lang", "target_langs", "results")
-#: Top-level keys recomputed from the rows on every write, so they never go stale.
-DERIVED_KEYS = ("transfer_gap", "agreement")
-ECE_BINS = 15
 # The target row that the teacher's source score is compared to: the teacher reading target text.
 _TEACHER_TARGET_SYSTEM = "teacher_zero_shot"
-
-ArrayLike = np.ndarray | Tensor | Sequence[Any]
-
-
-def _tensor(x: ArrayLike, dtype: torch.dtype) -> Tensor:
-    t = x.detach().cpu() if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    return t.to(dtype)
-
-
-def _check_logits(logits: ArrayLike, name: str = "logits") -> Tensor:
-    t = _tensor(logits, torch.float64)
-    if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] < 2:
-        raise DistillError(f"{name} must have shape (N, C) with N >= 1 and C >= 2, got {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        raise DistillError(f"{name} contain NaN or infinite values")
-    return t
-
-
-def classification_metrics(logits: ArrayLike, labels: ArrayLike) -> dict[str, Any]:
-    """Accuracy, macro-F1 and expected calibration error of a classifier's logits.
-
-    Computed with torchmetrics (``MulticlassAccuracy(average="micro")``,
-    ``MulticlassF1Score(average="macro")``, ``MulticlassCalibrationError(n_bins=15, norm="l1")``).
-
-    Macro-F1 is the mean per-class F1 over the classes that occur in the gold labels **or** in the
-    predictions. A class that is neither gold nor predicted has no defined F1 (0/0) and is left out,
-    so an evaluation set that happens to lack a label is not dragged down by it; a class that is
-    predicted but never gold counts with F1 = 0, because those are real errors. This is what
-    torchmetrics' ``average="macro"`` does (it gives zero weight to classes with
-    ``tp + fp + fn == 0``) and what scikit-learn's ``f1_score(average="macro")`` does without
-    ``labels=`` (it averages over the union of gold and predicted labels), so the two agree.
-
-    ECE is computed on softmax probabilities that are always computed here: torchmetrics would
-    only apply softmax when some value lies outside [0, 1], and logits that happen to lie inside
-    would be taken as probabilities.
-
-    Args:
-        logits: Raw scores, shape ``(N, C)``.
-        labels: Gold class ids in ``[0, C)``, shape ``(N,)``.
-
-    Returns:
-        ``{"accuracy": float, "macro_f1": float, "ece": float, "n": int}``, scores rounded to 6 decimals.
-
-    Raises:
-        DistillError: On empty input, mismatched shapes, non-finite logits or labels out of range.
-    """
-    from torchmetrics.classification import (
-        MulticlassAccuracy,
-        MulticlassCalibrationError,
-        MulticlassF1Score,
-    )
-
-    scores = _check_logits(logits)
-    gold = _tensor(labels, torch.long)
-    n, num_classes = scores.shape
-    if gold.shape != (n,):
-        raise DistillError(f"labels must have shape ({n},) to match the logits, got {tuple(gold.shape)}")
-    if int(gold.min()) < 0 or int(gold.max()) >= num_classes:
-        raise DistillError(f"labels must lie in [0, {num_classes}), got values {sorted(set(gold.tolist()))}")
-    probs = scores.softmax(dim=-1)  # (N, C)
-    preds = probs.argmax(dim=-1)  # (N,)
-    acc = MulticlassAccuracy(num_classes=num_classes, average="micro")(preds, gold)
-    f1 = MulticlassF1Score(num_classes=num_classes, average="macro")(preds, gold)
-    ece = MulticlassCalibrationError(num_classes=num_classes, n_bins=ECE_BINS, norm="l1")(probs.float(), gold)
-    # torchmetrics works in float32: digits past the 6th are noise, and they would clutter metrics.json.
-    return {"accuracy": _round(acc), "macro_f1": _round(f1), "ece": _round(ece), "n": int(n)}
-
-
-def _round(x: Tensor | float) -> float:
-    return round(float(x), 6)
-
-
-def agreement(student_logits: ArrayLike, teacher_logits: ArrayLike) -> float:
-    """Fraction of rows where student and teacher pick the same label (argmax, first on ties).
-
-    On parallel pairs (student reads the target side, teacher the source side) this measures how
-    well the student reproduces the teacher's decisions, with no gold labels needed.
-
-    Args:
-        student_logits: Shape ``(N, C)``.
-        teacher_logits: Shape ``(N, C)``, row ``i`` for the same example as the student's row ``i``.
-
-    Returns:
-        The agreement in ``[0, 1]``.
-    """
-    s = _check_logits(student_logits, "student logits")
-    t = _check_logits(teacher_logits, "teacher logits")
-    if s.shape != t.shape:
-        raise DistillError(
-            f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ in shape"
-        )
-    return _round((s.argmax(dim=-1) == t.argmax(dim=-1)).double().mean())
-
-
-def _is_number(x: Any) -> bool:
-    # bool is an int subclass, but `true` is not a score.
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _row_problem(row: Mapping[str, Any], task: str = "classification") -> str | None:
-    """What is wrong with a result row, or ``None``."""
-    metrics = task_metrics(task)
-    missing = [k for k in ("system", "lang", "split", *metrics, "n") if k not in row]
-    if missing:
-        return f"missing keys {missing}"
-    if row["system"] not in SYSTEMS:
-        return f"unknown system {row['system']!r} (known: {', '.join(SYSTEMS)})"
-    for key in ("lang", "split"):
-        if not isinstance(row[key], str) or not row[key]:
-            return f"{key!r} must be a non-empty string, got {row[key]!r}"
-    for key in (*metrics, *(("agreement",) if "agreement" in row else ())):
-        if key in UNBOUNDED:
-            if not _is_number(row[key]) or row[key] < 0:
-                return f"{key!r} must be a number >= 0, got {row[key]!r}"
-        elif not _is_number(row[key]) or not 0.0 <= row[key] <= 1.0:
-            return f"{key!r} must be a number in [0, 1], got {row[key]!r}"
-    if not isinstance(row["n"], int) or isinstance(row["n"], bool) or row["n"] < 1:
-        return f"'n' must be a positive integer, got {row['n']!r}"
-    return None
 
 
 @dataclass
@@ -242,7 +102,7 @@ class MetricsReport:
         row.update({k: metrics[k] for k in (*self.metrics, "n") if k in metrics})
         if agreement is not None:
             row["agreement"] = float(agreement)
-        problem = _row_problem(row, self.task)
+        problem = row_problem(row, self.task)
         if problem:
             raise DistillError(f"bad result row {row}: {problem}")
         if self.get(system, lang, split) is not None:
@@ -264,13 +124,7 @@ class MetricsReport:
         metrics = classification_metrics(logits, labels)
         agree = None if teacher_logits is None else agreement(logits, teacher_logits)
         row = self.add(system, lang, split, metrics, agreement=agree)
-        probs = _check_logits(logits).softmax(dim=-1)  # (N, C)
-        confidence, pred = probs.max(dim=-1)
-        self.predictions[(system, lang, split)] = {
-            "gold": _tensor(labels, torch.long).numpy().astype(np.int32),
-            "pred": pred.numpy().astype(np.int32),
-            "confidence": confidence.numpy().astype(np.float32),
-        }
+        self.predictions[(system, lang, split)] = prediction_outcomes(logits, labels)
         return row
 
     def get(self, system: str, lang: str, split: str = "test") -> dict[str, Any] | None:
@@ -335,7 +189,7 @@ class MetricsReport:
             for lang in self.languages[1:]:
                 target = self.get(target_system, lang, split)
                 if target is not None:
-                    gaps.setdefault(system, {})[lang] = _round(source[metric] - target[metric])
+                    gaps.setdefault(system, {})[lang] = round_score(source[metric] - target[metric])
         return gaps
 
     def agreement_by_lang(self, system: str = "student", split: str | None = None) -> dict[str, float]:
@@ -403,44 +257,6 @@ class MetricsReport:
         return self.write_json(run_dir / "metrics.json"), self.write_markdown(run_dir / "results.md")
 
 
-PREDICTIONS_FILE = "predictions.parquet"
-TIMINGS_FILE = "timings.json"
-#: Extras that are durations: kept out of ``metrics.json``, written to ``timings.json``.
-TIMING_KEYS = ("stage_seconds",)
-EMBEDDINGS_FILE = "embeddings.parquet"
-
-
-def write_table_atomic(columns: Mapping[str, Any], path: Path) -> None:
-    """Write ``columns`` (equal-length lists or arrays) as a Parquet file, atomically."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.table(
-        {k: list(v) if isinstance(v, np.ndarray) and v.ndim > 1 else v for k, v in columns.items()}
-    )
-    with atomic_file(path, "wb") as fh:
-        pq.write_table(table, fh)
-
-
-def write_predictions(
-    predictions: Mapping[tuple[str, str, str], Mapping[str, np.ndarray]], path: Path
-) -> None:
-    """One row per (system, language, split, example): gold and predicted ids and the confidence."""
-    columns: dict[str, list[Any]] = {k: [] for k in ("system", "lang", "split", "index", *PREDICTION_COLUMNS)}
-    for (system, lang, split), arrays in predictions.items():
-        n = len(arrays["gold"])
-        columns["system"] += [system] * n
-        columns["lang"] += [lang] * n
-        columns["split"] += [split] * n
-        columns["index"] += list(range(n))
-        for k in PREDICTION_COLUMNS:
-            columns[k] += np.asarray(arrays[k]).tolist()
-    write_table_atomic(columns, path)
-
-
-PREDICTION_COLUMNS = ("gold", "pred", "confidence")
-
-
 def report_from_rows(
     rows: Iterable[Mapping[str, Any]],
     source_lang: str,
@@ -450,7 +266,7 @@ def report_from_rows(
     """Build a :class:`MetricsReport` from plain result rows (validated like :meth:`MetricsReport.add`)."""
     report = MetricsReport(source_lang=source_lang, target_langs=list(target_langs), task=task)
     for row in rows:
-        problem = _row_problem(row, task)
+        problem = row_problem(row, task)
         if problem:
             raise DistillError(f"bad result row {dict(row)}: {problem}")
         metrics = {k: row[k] for k in (*report.metrics, "n")}
@@ -459,28 +275,6 @@ def report_from_rows(
 
 
 # ----------------------------------------------------------------------------- reading back
-
-
-def _contract_problem(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return f"the top level must be an object, got {type(data).__name__}"
-    missing = [k for k in CONTRACT_KEYS if k not in data]
-    if missing:
-        return f"missing top-level keys {missing}"
-    if not isinstance(data["task"], str) or not isinstance(data["source_lang"], str):
-        return "'task' and 'source_lang' must be strings"
-    langs = data["target_langs"]
-    if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
-        return "'target_langs' must be a list of strings"
-    if not isinstance(data["results"], list):
-        return "'results' must be a list"
-    if data["task"] not in METRICS_BY_TASK:
-        return f"unknown task {data['task']!r}"
-    for i, row in enumerate(data["results"]):
-        problem = "not an object" if not isinstance(row, dict) else _row_problem(row, data["task"])
-        if problem:
-            return f"results[{i}]: {problem}"
-    return None
 
 
 def load_metrics(path: str | os.PathLike[str]) -> MetricsReport:
@@ -500,7 +294,7 @@ def load_metrics(path: str | os.PathLike[str]) -> MetricsReport:
         raise DistillError(f"{path}: no such metrics file", fix="run the evaluate stage first") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DistillError(f"{path}: not valid JSON ({exc})") from None
-    problem = _contract_problem(data)
+    problem = contract_problem(data)
     if problem:
         raise DistillError(f"{path}: not a metrics.json of xlt-distill: {problem}")
     report = MetricsReport(
@@ -526,7 +320,8 @@ def _lang_header(report: MetricsReport, lang: str) -> str:
     return f"{lang} (source)" if lang == report.source_lang else lang
 
 
-def _signed(x: float) -> str:
+def format_signed(x: float) -> str:
+    """A signed score with 3 decimals (``+0.125``), as the transfer gap tables show it."""
     return f"{x:+.3f}"
 
 
@@ -559,7 +354,7 @@ def _gap_lines(report: MetricsReport) -> list[str]:
     if not gaps or not targets:
         return ["No transfer gap: it needs a system scored on both the source and a target language."]
     body = [
-        [f"`{system}`", *(_signed(g[lang]) if lang in g else "–" for lang in targets)]
+        [f"`{system}`", *(format_signed(g[lang]) if lang in g else "–" for lang in targets)]
         for system, g in gaps.items()
     ]
     return _md_table(["system", *targets], body)
@@ -640,85 +435,3 @@ def results_markdown(report: MetricsReport) -> str:
         "the classes present in the gold labels or the predictions.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _align(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-align the first column and right-align the others."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in rows
-    ]
-
-
-def _terminal_block(report: MetricsReport, split: str) -> list[str]:
-    langs = [lang for lang in report.languages if any(report.get(s, lang, split) for s in report.systems)]
-    header = [f"[{split}] system"]
-    for lang in langs:
-        tag = f"{lang}*" if lang == report.source_lang else lang
-        header += (
-            [f"{tag} acc", "F1", "ECE"] if report.task == "classification" else [f"{tag} t2s", "s2t", "MSE"]
-        )
-    rows = [header]
-    for system in report.systems:
-        cells = [system]
-        for lang in langs:
-            row = report.get(system, lang, split)
-            cells += [f"{row[m]:.3f}" for m in report.metrics] if row else ["-"] * len(report.metrics)
-        if any(c != "-" for c in cells[1:]):
-            rows.append(cells)
-    return _align(rows)
-
-
-def format_table(report: MetricsReport) -> str:
-    """A plain-text, aligned summary for the terminal at the end of a run."""
-    if not report.results:
-        return "no results"
-    lines: list[str] = []
-    for split in report.splits:
-        lines += [*_terminal_block(report, split), ""]
-    legend = (
-        "ECE lower is better"
-        if report.task == "classification"
-        else "t2s/s2t: translation retrieval accuracy; MSE to the teacher, lower is better"
-    )
-    lines.append(f"(* = source language; {legend}; split for the lines below: {report.primary_split()})")
-    for system, gap in report.transfer_gap().items():
-        values = ", ".join(f"{lang} {_signed(v)}" for lang, v in gap.items())
-        lines.append(f"transfer gap (accuracy, {report.source_lang} minus target) {system}: {values}")
-    if agree := report.agreement_by_lang():
-        lines.append("teacher agreement (student): " + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()))
-    if unlabelled := report.extras.get("unlabelled_agreement"):
-        values = ", ".join(f"{k} {v['agreement']:.3f} (n={v['n']})" for k, v in unlabelled.items())
-        lines.append(f"teacher agreement on held-out unlabelled pairs (student): {values}")
-    return "\n".join(lines)
-
-
-def retrieval_metrics(
-    src_emb: ArrayLike, tgt_emb: ArrayLike, teacher_src_emb: ArrayLike | None = None
-) -> dict[str, Any]:
-    """Translation retrieval between the embeddings of aligned pairs (row i of each is one pair).
-
-    Returns:
-        ``retrieval_tgt2src``: how often the nearest source sentence (cosine) of a target sentence
-        is its translation; ``retrieval_src2tgt`` the other way; ``mse``: mean squared error of
-        the target embeddings to the teacher's source embeddings (``teacher_src_emb``; to
-        ``src_emb`` when not given); ``n``: pairs.
-    """
-    src = _tensor(src_emb, torch.float32)
-    tgt = _tensor(tgt_emb, torch.float32)
-    if src.ndim != 2 or src.shape != tgt.shape or len(src) == 0:
-        raise DistillError(
-            f"retrieval needs two (N, D) arrays of one shape, got {tuple(src.shape)}, {tuple(tgt.shape)}"
-        )
-    ref = src if teacher_src_emb is None else _tensor(teacher_src_emb, torch.float32)
-    sim = torch.nn.functional.normalize(tgt, dim=1) @ torch.nn.functional.normalize(src, dim=1).T  # (N, N)
-    gold = torch.arange(len(src))
-    return {
-        "retrieval_tgt2src": _round((sim.argmax(1) == gold).float().mean()),
-        "retrieval_src2tgt": _round((sim.argmax(0) == gold).float().mean()),
-        "mse": _round(((tgt - ref) ** 2).mean()) if ref.shape == tgt.shape else float("nan"),
-        "n": len(src),
-    }

@@ -14,9 +14,9 @@ from typing import Any
 from datasets import DatasetDict
 from omegaconf import DictConfig
 
-from distill.data.parallel import load_parallel
 from distill.models.info import ModelInfo, model_info
 from distill.models.resolve import resolve_model
+from distill.sources import load_parallel, translate_data
 from distill.utils.config import loss_weight
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,6 @@ def prepare_data(cfg: DictConfig) -> dict[str, DatasetDict]:
     MT(target -> source) of the target text, which the teacher labels for that term.
     """
     if cfg.mode.name == "translate":
-        from distill.data.translated import translate_data
-
         data = {lang: translate_data(cfg.data, cfg.mode, lang) for lang in cfg.data.target_langs}
     else:
         data = {lang: load_parallel(cfg.data, lang) for lang in cfg.data.target_langs}
@@ -54,7 +52,8 @@ def prepare_data(cfg: DictConfig) -> dict[str, DatasetDict]:
 
 def add_back_translations(cfg: DictConfig, lang: str, dd: DatasetDict) -> DatasetDict:
     """``src_bt`` = MT(``tgt`` -> source language) on the training splits (cached translations)."""
-    from distill.data.mt import cached_translate, make_translator
+    from distill.cache import cached_translate
+    from distill.data.mt import make_translator
 
     source = str(cfg.data.source_lang)
     translator = make_translator(cfg.mode.get("translator"), lang, source)

@@ -1,0 +1,177 @@
+"""The label stage's unit of work and of resumption: shards of ``SHARD_ROWS`` texts.
+
+Each finished shard of an entry waits (atomically written, with its manifest) in
+``$DISTILL_CACHE/soft_labels_partial/<key>`` until the whole entry is in place, so a killed label
+stage resumes from the shards it finished, with one process or several
+(:mod:`distill.cache.devices`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset, concatenate_datasets, load_from_disk
+
+from distill.cache.entries import MANIFEST, as_dataset
+from distill.cache.store import load_stored, save_stored
+from distill.errors import DistillError
+from distill.models.classifier import forward_texts, freeze
+from distill.utils.atomic import atomic_dir
+from distill.utils.manifest import files_problem
+from distill.utils.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+# Texts per shard of the label stage: the unit a killed label stage resumes from.
+SHARD_ROWS = 8192
+# Token budget of a label batch of short texts, per row of teacher.label_batch_size.
+LABEL_TOKENS_PER_ROW = 64
+
+ModelLoader = Callable[[Path], tuple[Any, Any]]
+
+
+def label_token_budget(batch_size: int, max_length: int) -> int:
+    """Padded positions a label batch of short texts may grow to (``batch_size`` rows at least).
+
+    ``batch_size x 64`` positions, never above a full batch of the longest texts: fewer forwards,
+    each still small enough for the CPU's caches. On 2 CPU cores (all-MiniLM-L6-v2, batch 64,
+    6,000 sentences, best of 2) a budget of 4,096 positions labelled in 14.5 s, 8,192 in 16.1 s and
+    plain batches of 64 in 14.9 s.
+    """
+    return batch_size * min(max_length, LABEL_TOKENS_PER_ROW)
+
+
+@dataclass
+class ShardedTeacher:
+    """The teacher, loaded on first use (never when every shard is already in the cache)."""
+
+    teacher_dir: Path
+    loader: ModelLoader
+    device: str | torch.device | None
+    with_embeddings: bool
+    batch_size: int
+    max_length: int
+    prefix: str
+    progress: bool
+    _loaded: tuple[Any, Any] | None = None
+
+    def model(self) -> tuple[Any, Any]:
+        """The teacher and its tokenizer, frozen (whatever the loader did) and on its device."""
+        if self._loaded is None:
+            model, tokenizer = self.loader(self.teacher_dir)
+            freeze(model).to(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            self._loaded = model, tokenizer
+        return self._loaded
+
+    def label(self, texts: Sequence[str], desc: str) -> tuple[Dataset, dict[str, Any]]:
+        """The teacher's outputs on ``texts`` as an entry's table, and its label info."""
+        model, tokenizer = self.model()
+        logits, embeddings = forward_texts(
+            model,
+            tokenizer,
+            texts,
+            with_embeddings=self.with_embeddings,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            prefix=self.prefix,
+            progress=self.progress,
+            desc=desc,
+            max_tokens=label_token_budget(self.batch_size, self.max_length),
+        )
+        info = {
+            "num_labels": int(logits.shape[1]),
+            "id2label": {str(i): name for i, name in sorted(model.config.id2label.items())},
+            "embedding_dim": None if embeddings is None else int(embeddings.shape[1]),
+        }
+        return as_dataset(logits, embeddings), info
+
+
+@dataclass(frozen=True)
+class Group:
+    """The processes labelling one entry: this one's rank and a barrier across them."""
+
+    rank: int
+    barrier: Callable[[], None]
+
+
+ONE_PROCESS = Group(rank=0, barrier=lambda: None)
+
+
+def partial_dir(key: str) -> Path:
+    """Where the finished shards of an entry wait until the entry is complete."""
+    return cache_dir("soft_labels_partial", key)
+
+
+def shard_folder(key: str, index: int) -> Path:
+    """The folder of shard ``index`` of ``key`` in the entry's partial folder."""
+    return partial_dir(key) / f"shard-{index:05d}"
+
+
+def read_shard(path: Path, key: str, start: int, stop: int) -> tuple[Dataset, dict[str, Any]] | None:
+    """A finished shard ``[start, stop)`` of ``key``, or None when absent or damaged."""
+    found = load_stored(path, MANIFEST, "soft labels: shard", "computing it again")
+    if found is None:
+        return None
+    manifest, ds = found
+    problem = (
+        "not a Dataset"
+        if not isinstance(ds, Dataset)
+        else f"{manifest.get('key')}[{manifest.get('start')}:{manifest.get('stop')}], {len(ds)} rows"
+        if (manifest.get("key"), manifest.get("start"), manifest.get("stop"), len(ds))
+        != (key, start, stop, stop - start)
+        else files_problem(path, MANIFEST, manifest.get("files"))
+    )
+    if problem is not None:
+        log.warning("soft labels: shard %s is damaged (%s); computing it again", path, problem)
+        return None
+    return ds, manifest["labels"]
+
+
+def shard_bounds(n: int, shard_rows: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of every shard of ``n`` texts."""
+    if shard_rows < 1:
+        raise DistillError(f"shard_rows must be >= 1, got {shard_rows}", fix="use the default (8192)")
+    return [(lo, min(lo + shard_rows, n)) for lo in range(0, n, shard_rows)]
+
+
+def write_shard(folder: Path, ds: Dataset, key: str, start: int, stop: int, info: dict[str, Any]) -> Dataset:
+    """Keep a finished shard (atomically, with its manifest); return it memory-mapped."""
+    with atomic_dir(folder) as tmp:
+        save_stored(tmp, ds, MANIFEST, {"key": key, "start": start, "stop": stop, "labels": info})
+    return load_from_disk(str(folder))  # type: ignore[return-value]
+
+
+def labelled_shards(
+    teacher: ShardedTeacher, texts: Sequence[str], key: str, shard_rows: int
+) -> tuple[Dataset, dict[str, Any], int]:
+    """Every shard of ``texts``, from an interrupted run's partial folder or computed (and kept).
+
+    Returns:
+        ``(all rows in order, label info of the teacher, rows reused from finished shards)``.
+    """
+    bounds = shard_bounds(len(texts), shard_rows)
+    n = len(texts)
+    if n <= shard_rows:  # one shard: nothing to resume from, nothing to keep on the side
+        whole, whole_info = teacher.label(texts, "soft labels")
+        return whole, whole_info, 0
+    shards: list[Dataset] = []
+    info: dict[str, Any] = {}
+    reused = 0
+    for i, (lo, hi) in enumerate(bounds):
+        folder = shard_folder(key, i)
+        found = read_shard(folder, key, lo, hi)
+        if found is not None:
+            ds, info = found
+            reused += hi - lo
+        else:
+            ds, info = teacher.label(texts[lo:hi], f"soft labels {i + 1}/{len(bounds)}")
+            ds = write_shard(folder, ds, key, lo, hi, info)  # memory-mapped: the rows leave memory
+        shards.append(ds)
+    if reused:
+        log.info("soft labels: %d of %d rows from the finished shards in %s", reused, n, partial_dir(key))
+    return concatenate_datasets(shards), info, reused

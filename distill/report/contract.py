@@ -1,0 +1,110 @@
+"""The ``metrics.json`` contract: system and score names, row and top-level checks, file names.
+
+A run directory's ``metrics.json`` is ``{"task", "source_lang", "target_langs", "results": [rows]}``
+where each row is ``{"system", "lang", "split", <the task's scores>, "n"}`` (+ ``"agreement"``
+where known), plus the derived top-level extras ``"transfer_gap"`` and ``"agreement"``
+(DESIGN.md section 6). Everything here is a name or a pure check; :mod:`distill.report.run_report`
+builds, writes and reads the files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from distill.errors import DistillError
+
+#: The allowed ``system`` names, in the order tables list them, with what each one means.
+SYSTEMS: dict[str, str] = {
+    "student": "the distilled student, reading the language of the column",
+    "teacher": "the teacher on its own (source) language: the score the student tries to carry over",
+    "teacher_zero_shot": "the teacher applied to the target text as is",
+    "teacher_translate_test": "the teacher on the source side (or on MT into the source) of the target test",
+    "direct_transfer": "a multilingual model fine-tuned on source labels, applied to the target",
+    "student_no_kd": "the student architecture trained without distillation (ablation)",
+    "student_untrained": "the student before distillation (embedding task baseline)",
+    "supervised": "upper bound: trained on gold labels in the target language",
+}
+METRICS = ("accuracy", "macro_f1", "ece")
+ROW_KEYS = ("system", "lang", "split", *METRICS, "n")
+#: The scores every row of a task carries (the first one is the headline number).
+METRICS_BY_TASK = {
+    "classification": METRICS,
+    "embedding": ("retrieval_tgt2src", "retrieval_src2tgt", "mse"),
+}
+#: Scores that are not fractions in [0, 1].
+UNBOUNDED = ("mse",)
+
+
+def task_metrics(task: str) -> tuple[str, ...]:
+    """The score names of a task's rows.
+
+    Raises:
+        DistillError: An unknown task.
+    """
+    if task not in METRICS_BY_TASK:
+        raise DistillError(f"unknown task {task!r}", fix=f"use task= one of {', '.join(METRICS_BY_TASK)}")
+    return METRICS_BY_TASK[task]
+
+
+CONTRACT_KEYS = ("task", "source_lang", "target_langs", "results")
+#: Top-level keys recomputed from the rows on every write, so they never go stale.
+DERIVED_KEYS = ("transfer_gap", "agreement")
+
+PREDICTIONS_FILE = "predictions.parquet"
+TIMINGS_FILE = "timings.json"
+#: Extras that are durations: kept out of ``metrics.json``, written to ``timings.json``.
+TIMING_KEYS = ("stage_seconds",)
+EMBEDDINGS_FILE = "embeddings.parquet"
+PREDICTION_COLUMNS = ("gold", "pred", "confidence")
+
+
+def _is_number(x: Any) -> bool:
+    # bool is an int subclass, but `true` is not a score.
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def row_problem(row: Mapping[str, Any], task: str = "classification") -> str | None:
+    """What is wrong with a result row, or ``None``."""
+    metrics = task_metrics(task)
+    missing = [k for k in ("system", "lang", "split", *metrics, "n") if k not in row]
+    if missing:
+        return f"missing keys {missing}"
+    if row["system"] not in SYSTEMS:
+        return f"unknown system {row['system']!r} (known: {', '.join(SYSTEMS)})"
+    for key in ("lang", "split"):
+        if not isinstance(row[key], str) or not row[key]:
+            return f"{key!r} must be a non-empty string, got {row[key]!r}"
+    for key in (*metrics, *(("agreement",) if "agreement" in row else ())):
+        if key in UNBOUNDED:
+            if not _is_number(row[key]) or row[key] < 0:
+                return f"{key!r} must be a number >= 0, got {row[key]!r}"
+        elif not _is_number(row[key]) or not 0.0 <= row[key] <= 1.0:
+            return f"{key!r} must be a number in [0, 1], got {row[key]!r}"
+    if not isinstance(row["n"], int) or isinstance(row["n"], bool) or row["n"] < 1:
+        return f"'n' must be a positive integer, got {row['n']!r}"
+    return None
+
+
+def contract_problem(data: Any) -> str | None:
+    """What is wrong with a parsed ``metrics.json``, or ``None``."""
+    if not isinstance(data, dict):
+        return f"the top level must be an object, got {type(data).__name__}"
+    missing = [k for k in CONTRACT_KEYS if k not in data]
+    if missing:
+        return f"missing top-level keys {missing}"
+    if not isinstance(data["task"], str) or not isinstance(data["source_lang"], str):
+        return "'task' and 'source_lang' must be strings"
+    langs = data["target_langs"]
+    if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
+        return "'target_langs' must be a list of strings"
+    if not isinstance(data["results"], list):
+        return "'results' must be a list"
+    if data["task"] not in METRICS_BY_TASK:
+        return f"unknown task {data['task']!r}"
+    for i, row in enumerate(data["results"]):
+        problem = "not an object" if not isinstance(row, dict) else row_problem(row, data["task"])
+        if problem:
+            return f"results[{i}]: {problem}"
+    return None

@@ -1,0 +1,96 @@
+"""The export stage: the student as a Hugging Face folder with its model card (``distill-export``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from datasets import DatasetDict
+from omegaconf import DictConfig
+
+from distill.adapters import (
+    AdapterSpec,
+    is_adapter_student,
+    languages,
+)
+from distill.export import export_adapters, export_student, log_artifact
+from distill.records import data_hashes
+from distill.report import MetricsReport, load_metrics
+from distill.settings import checkpoint_ref
+from distill.stages.prepare import prepare_data
+from distill.student import load_student_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def export_run(
+    cfg: DictConfig,
+    model: Any,
+    tokenizer: Any,
+    data: Mapping[str, DatasetDict],
+    report: MetricsReport | None,
+    hashes: dict[str, str] | None = None,
+) -> Path:
+    """Write ``<run dir>/student`` and log it as a W&B model artifact when a run is active
+    (``hashes``: the :func:`data_hashes` of ``data``, when the caller has them)."""
+    from distill.provenance import write_provenance
+
+    # provenance.json first: the card repeats it, and write_run keeps its pair hashes.
+    hashes = data_hashes(data) if hashes is None else hashes
+    prov = write_provenance(cfg, hashes)
+    base: dict[str, Any] = next((m for m in prov["models"] if m["role"] == "student_base"), {})
+    card = {
+        "base_model": cfg.student.model,
+        "teacher": cfg.teacher.get("path") or cfg.teacher.model,
+        # An adapter student continued from an export also serves the export's languages.
+        "languages": [cfg.data.source_lang, *(languages(model) if is_adapter_student(model) else data)],
+        "metrics": report,
+        "data": {"name": cfg.data.name, **hashes},
+        "command": prov["reproducibility"]["command"],  # secrets masked
+        "input_prefix": cfg.student.get("prefix", ""),
+        "license": base.get("license") or "unknown",
+        "provenance": prov,
+        "vocab_trim": getattr(getattr(model, "config", None), "xlt_distill_vocab_trim", None),
+    }
+    out = Path(cfg.paths.output_dir) / "student"
+    if is_adapter_student(model):
+        folder = export_adapters(model, tokenizer, out, AdapterSpec.from_cfg(cfg.student), **card)
+    else:
+        folder = export_student(model, tokenizer, out, **card)
+    metadata = {"experiment": cfg.experiment_name, "seed": int(cfg.seed)}
+    if report is not None:
+        metadata["results"] = report.results
+    log_artifact(folder, name=f"student-{cfg.experiment_name}", metadata=metadata)
+    return folder
+
+
+def _metrics_near(ckpt: Path) -> MetricsReport | None:
+    """The ``metrics.json`` of the run that wrote ``ckpt`` (its run dir), if there is one."""
+    run_dir = ckpt.parent.parent if ckpt.is_file() else ckpt.parent
+    for path in (ckpt / "metrics.json", run_dir / "metrics.json"):
+        if path.is_file():
+            log.info("export: model card metrics from %s", path)
+            return load_metrics(path)
+    return None
+
+
+def export(cfg: DictConfig) -> Path:
+    """Export the student at ``checkpoint`` as a Hugging Face folder (``distill-export``).
+
+    The model card takes its metrics from the ``metrics.json`` of the run that wrote the checkpoint
+    (run ``distill-eval`` first for a run that has none).
+    """
+    from distill.teacher import classifier_labels, train_teacher
+
+    ckpt = checkpoint_ref(cfg, "export")
+    teacher = train_teacher(cfg) if not cfg.teacher.get("path") else None
+    labels = teacher.labels if teacher is not None else classifier_labels(str(cfg.teacher.path))
+    model, tokenizer = load_student_checkpoint(ckpt, cfg.student.model, labels)
+    report = _metrics_near(ckpt)
+    if report is None:
+        log.warning("export: no metrics.json next to %s; the model card has no metrics table", ckpt)
+    folder = export_run(cfg, model, tokenizer, prepare_data(cfg), report)
+    print(f"exported the student to {folder}")
+    return folder
