@@ -33,10 +33,11 @@ setup: $(STAMP) ## Create .venv and install torch (CPU) + the project (quick whe
 demo: setup ## Run the main job on the embedded default models and data (offline)
 	$(OFFLINE) $(BIN)/distill-run experiment=demo_it
 
-lint: setup ## ruff, ruff-format, mypy on distill/, hadolint on the Dockerfiles
+lint: setup ## ruff, ruff-format, mypy, import contracts (lint-imports) on distill/, hadolint on the Dockerfiles
 	$(BIN)/ruff check distill tests
 	$(BIN)/ruff format --check distill tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint docker/Dockerfile docker/Dockerfile.cpu
 
 test: lint ## Lint, then the test suite without the slow tests (under 20 minutes on 2 cores)

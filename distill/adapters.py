@@ -36,6 +36,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from distill.errors import DistillError
+from distill.utils.config import dataclass_from
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,7 @@ class AdapterSpec:
                 f"student.adapters must be null or one of {list(ADAPTERS)}, got {kind!r}",
                 fix="set student.adapters=lora (or null for a fully fine-tuned student)",
             )
-        lora = dict(student.get("lora") or {})
-        spec = cls(
-            r=int(lora.get("r", cls.r)),
-            alpha=int(lora.get("alpha", cls.alpha)),
-            dropout=float(lora.get("dropout", cls.dropout)),
-            target_modules=tuple(lora.get("target_modules", cls.target_modules)),
-            head=str(lora.get("head", cls.head)),
-            export_merged=bool(lora.get("export_merged", cls.export_merged)),
-        )
+        spec = dataclass_from(cls, dict(student.get("lora") or {}))
         if spec.head not in HEADS:
             raise DistillError(
                 f"student.lora.head must be one of {list(HEADS)}, got {spec.head!r}",

@@ -99,7 +99,9 @@ def check_objective(cfg: DictConfig) -> None:
     objective = cfg.get("objective")
     if objective not in OBJECTIVES:
         raise DistillError(f"objective must be null or val, got {objective!r}", fix="set objective=val")
-    want = "minimize" if cfg.get("task") == "embedding" else "maximize"
+    from distill.tasks import task_of
+
+    want = task_of(cfg).direction
     got = sweep_direction()
     if objective == "val" and got is not None and got != want:
         metric = "val/loss, lower" if want == "minimize" else "val/acc, higher"
@@ -225,6 +227,20 @@ def check_no_missing(cfg: DictConfig) -> None:
         )
 
 
+def check_stage_task(cfg: DictConfig, stage: str) -> None:
+    """The one-stage apps (``distill-label``, ``-train``, ``-eval``, ...) run the classification
+    stages; every other task runs as a whole, with ``distill-run``."""
+    from distill.tasks import task_of
+    from distill.tasks.classification import ClassificationTask
+
+    task = task_of(cfg)
+    if not isinstance(task, ClassificationTask):
+        raise DistillError(
+            f"distill-{stage} runs one stage of task=classification; task={task.name} runs whole",
+            fix=f"use distill-run task={task.name}",
+        )
+
+
 def _app(stage: str, fn: StageFn) -> Callable[[], None]:
     """Wrap ``fn`` as a Hydra app named ``distill-<stage>``."""
 
@@ -239,6 +255,8 @@ def _app(stage: str, fn: StageFn) -> Callable[[], None]:
         try:
             if stage != "teacher":  # the teacher needs only the source data
                 check_no_missing(cfg)
+            if stage != "run":
+                check_stage_task(cfg, stage)
             return fn(cfg)
         except DistillError as e:
             if _debug():

@@ -27,6 +27,7 @@ from datasets import Dataset
 from omegaconf import DictConfig, open_dict
 
 from distill.errors import DistillError
+from distill.report import load_metrics
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def export_languages(path: str | Path) -> list[str]:
 
 def rehearsal_ratio(cfg: DictConfig) -> float:
     """``continual.rehearsal``, checked: a number >= 0."""
-    value = (cfg.get("continual") or {}).get("rehearsal", 0.0)
+    value = cfg.continual.rehearsal
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise DistillError(
             f"continual.rehearsal must be a number >= 0 (earlier-language rows per new row), got {value!r}",
@@ -105,7 +106,6 @@ def forgetting(cfg: DictConfig, results: list[dict[str, Any]]) -> dict[str, Any]
     """Earlier languages' (and the source's) test accuracy before (the export's run) and after."""
     if not is_continual(cfg):
         return None
-    from distill.report import load_metrics
 
     run_dir = Path(cfg.student.init_from).parent
     before: dict[str, float] = {}

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from distill.adapters import export_adapter_student, is_adapter_export, languages, load_adapter_student
 from distill.errors import DistillError
 from distill.report import SYSTEMS, MetricsReport, metrics_markdown_tables, report_from_rows
 from distill.utils.atomic import atomic_dir
@@ -361,7 +362,6 @@ def export_adapters(
     ``merged/<lang>/`` (plain classifiers, unless ``student.lora.export_merged=false``), the
     adapters' manifest and a ``README.md`` saying how to load each.
     """
-    from distill.adapters import export_adapter_student, languages
 
     out = Path(out_dir)
     _check_inputs(model, ModelCard(**card_fields), out)
@@ -424,8 +424,6 @@ def load_student(path: str | os.PathLike[str], lang: str | None = None) -> tuple
         DistillError: When ``path`` is not an exported model folder, or has no adapter for ``lang``.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from distill.adapters import is_adapter_export, load_adapter_student
 
     folder = Path(path)
     if is_adapter_export(folder):

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from distill.data.collate import tokenize
+from distill.models.classifier import freeze
 
 #: Batch keys of the teacher's own tokenisation of the text it reads.
 PREFIX = "live_"
@@ -38,7 +39,7 @@ class LiveTeacher:
     """
 
     def __init__(self, model: Any, tokenizer: Any, max_length: int, column: str = "src") -> None:
-        self.model = model.eval().requires_grad_(False)
+        self.model = freeze(model)
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.column = column

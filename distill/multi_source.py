@@ -69,6 +69,7 @@ from distill.rank_sources.ranking import (
     read_ranking,
     similarity_weights,
 )
+from distill.sources import source_of
 from distill.targets import aligned_probs, combine_probs, confidence, to_logits
 from distill.utils.atomic import write_text_atomic
 from distill.utils.config import compose_option, config_options
@@ -167,7 +168,7 @@ def teacher_sources(cfg: DictConfig) -> list[TeacherSource]:
     value = cfg.get("teachers")
     if not value:
         return []
-    method = str(cfg.get("combine", "fixed"))
+    method = str(cfg.combine)
     if method not in METHODS:
         raise DistillError(
             f"combine={method!r} is not a combination method", fix=f"use one of {', '.join(METHODS)}"
@@ -211,7 +212,7 @@ def add_sides(
                 column = side_column(lang, cfg.data.source_lang)
                 if column in ds.column_names:
                     continue
-                if cfg.data.name != "chatterbot" or "pair_id" not in ds.column_names:
+                if not source_of(cfg.data).aligned_across_languages or "pair_id" not in ds.column_names:
                     raise DistillError(
                         f"teachers: a {lang} teacher needs the {lang} side of the {target} pairs, but "
                         f"data={cfg.data.name} gives only src and tgt",
@@ -315,8 +316,8 @@ def similarity_prior(
     cfg: DictConfig, sources: Sequence[TeacherSource], target: str, data: DatasetDict
 ) -> tuple[np.ndarray, dict[str, float]]:
     """``softmax(score / T)`` over the teachers for one target, from a ranking JSON or computed."""
-    opts = cfg.get("combine_similarity") or {}
-    ref = opts.get("ranking")
+    opts = cfg.combine_similarity
+    ref = opts.ranking
     langs = [s.lang for s in sources]
     if ref:
         path = per_language(
@@ -332,12 +333,12 @@ def similarity_prior(
             pairs = [(s, t) for s, t in zip(side, tgt, strict=True) if s is not None]
             cand[lang] = LanguageData([s for s, _ in pairs], pairs)
         student = StudentSpec(
-            str(cfg.student.model), str(cfg.student.get("prefix", "") or ""), int(cfg.student.max_length)
+            str(cfg.student.model), str(cfg.student.prefix or ""), int(cfg.student.max_length)
         )
         ranking = rank_candidates(target, cand, tgt, student, data_name="run pairs")
         scores = ranking.scores()
         log.info("teachers: language similarity to %s computed on the run's pairs: %s", target, scores)
-    weights = similarity_weights(scores, langs, float(opts.get("temperature", 0.1)))
+    weights = similarity_weights(scores, langs, float(opts.temperature))
     return weights, {s.lang: round(float(scores[s.lang]), 4) for s in sources if s.lang in scores}
 
 
@@ -356,7 +357,7 @@ def combine_sources(
         and ``metrics.json`` record; ``cache`` holds each teacher's entries as ``labels.json``
         records them (``{lang: {"<split>_<teacher>": {rows, key, hit}}}``).
     """
-    method = str(cfg.get("combine", "fixed"))
+    method = str(cfg.combine)
     tau = float(cfg.loss.temperature)
     labels = list(teachers[0].labels)
     source_lang = str(cfg.data.source_lang)

@@ -30,10 +30,12 @@ from distill.cache import teacher_fingerprint
 from distill.data.mt import apertium_pair
 from distill.data.translate import apertium_package
 from distill.errors import DistillError
+from distill.models.resolve import ALIASES, PACKAGED, resolve_model
 from distill.sources import source_of
 from distill.utils.atomic import write_text_atomic
 from distill.utils.config import leaf_values
 from distill.utils.hashing import file_sha256, text_sha256
+from distill.utils.redact import known_secrets, redact_argv, redacted_container
 from distill.utils.versions import library_versions, package_version
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,6 @@ def git_state(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
 
 def command_line(argv: Iterable[str] | None = None) -> str:
     """The command that made the run, with secrets masked (``distill-run experiment=demo_it``)."""
-    from distill.utils.redact import known_secrets, redact_argv
 
     args = list(sys.argv if argv is None else argv)
     if not args:
@@ -190,7 +191,6 @@ def model_entry(role: str, ref: str) -> dict[str, Any]:
         role: ``teacher``, ``student_base``, ``direct_transfer_base``, ``mt``, ...
         ref: What the config names: a folder, a hub id or a packaged model's name.
     """
-    from distill.models.resolve import ALIASES, PACKAGED, resolve_model
 
     entry: dict[str, Any] = {"role": role, "ref": str(ref)}
     try:
@@ -290,8 +290,11 @@ def _teacher_dir(cfg: DictConfig, run_dir: Path) -> str | None:
     return None
 
 
-def model_entries(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
-    """The teacher (and the base it was fine-tuned from), the student's base, the baselines' bases."""
+def model_entries(cfg: DictConfig, run_dir: Path, teacher_as_is: bool = False) -> list[dict[str, Any]]:
+    """The teacher (and the base it was fine-tuned from), the student's base, the baselines' bases.
+
+    ``teacher_as_is``: the task uses ``teacher.model`` without fine-tuning it (``task=embedding``).
+    """
     out: list[dict[str, Any]] = []
     teacher = _teacher_dir(cfg, run_dir)
     if teacher and not cfg.teacher.get("path"):
@@ -300,7 +303,7 @@ def model_entries(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
         entry = {"role": "teacher", "path": teacher, "source": "fine-tuned", "base_model": base["ref"]}
         entry.update(license=base.get("license"), sha256=_model_hashes(Path(teacher)))
         out += [entry, base]
-    elif teacher or cfg.get("task") == "embedding":
+    elif teacher or teacher_as_is:
         out.append(model_entry("teacher", teacher or str(cfg.teacher.model)))  # used as it is
     else:
         # This run folder does not say which fine-tuned teacher was used (distill-export of a
@@ -315,12 +318,13 @@ def model_entries(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
 
 def config_sha256(cfg: DictConfig) -> str:
     """A hash of the resolved, secret-free config (which run a provenance record belongs to)."""
-    from distill.utils.redact import redacted_container
 
     return text_sha256(json.dumps(redacted_container(cfg), sort_keys=True, default=str))
 
 
-def provenance(cfg: DictConfig, pairs: Mapping[str, str] | None = None) -> dict[str, Any]:
+def provenance(
+    cfg: DictConfig, pairs: Mapping[str, str] | None = None, teacher_as_is: bool = False
+) -> dict[str, Any]:
     """Every model and data source of the run, the pairs' content hashes, and :func:`reproducibility`.
 
     Args:
@@ -331,7 +335,7 @@ def provenance(cfg: DictConfig, pairs: Mapping[str, str] | None = None) -> dict[
     run_dir = Path(cfg.paths.output_dir)
     return {
         "config_sha256": config_sha256(cfg),
-        "models": model_entries(cfg, run_dir),
+        "models": model_entries(cfg, run_dir, teacher_as_is),
         "data": data_entries(cfg),
         "mt": mt_entries(cfg),
         "pairs": dict(pairs) if pairs is not None else None,
@@ -339,14 +343,17 @@ def provenance(cfg: DictConfig, pairs: Mapping[str, str] | None = None) -> dict[
     }
 
 
-def write_provenance(cfg: DictConfig, pairs: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Write ``<run dir>/provenance.json`` atomically and return it.
+def write_provenance(
+    cfg: DictConfig, pairs: Mapping[str, str] | None = None, teacher_as_is: bool = False
+) -> dict[str, Any]:
+    """Write ``<run dir>/provenance.json`` atomically and return it (``teacher_as_is``: see
+    :func:`model_entries`).
 
     Without ``pairs``, those of a ``provenance.json`` already there for the same config are kept
     (the export stage, which has the data, writes it first in ``distill-run``).
     """
     path = Path(cfg.paths.output_dir) / PROVENANCE_FILE
-    record = provenance(cfg, pairs)
+    record = provenance(cfg, pairs, teacher_as_is)
     if pairs is None and path.is_file():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))

@@ -22,6 +22,7 @@ from distill.provenance import reproducibility, write_provenance
 from distill.report import MetricsReport
 from distill.utils.atomic import write_text_atomic
 from distill.utils.hashing import texts_sha256
+from distill.utils.redact import redacted_yaml
 from distill.utils.resolvers import active_terms
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,12 @@ def run_info(cfg: DictConfig) -> dict[str, Any]:
 
 
 def write_run(
-    cfg: DictConfig, report: MetricsReport, timer: StageTimer, pairs: Mapping[str, str] | None = None
+    cfg: DictConfig,
+    report: MetricsReport,
+    timer: StageTimer,
+    pairs: Mapping[str, str] | None = None,
+    *,
+    teacher_as_is: bool = False,
 ) -> None:
     """The run folder's records: ``metrics.json``, ``timings.json``, ``results.md``,
     ``provenance.json`` and ``config.yaml``.
@@ -121,14 +127,14 @@ def write_run(
     ``metrics.json`` gets the ``reproducibility`` facts (seed, versions, git commit, platform,
     command) but no times, so two runs of one command and seed on one machine write the same bytes;
     the stage times go to ``timings.json``. The config is saved with its secrets masked. ``pairs``
-    (:func:`data_hashes`) go to ``provenance.json``.
+    (:func:`data_hashes`) go to ``provenance.json``; ``teacher_as_is``: the task used ``teacher.model``
+    without fine-tuning it.
     """
-    from distill.utils.redact import redacted_yaml
 
     out_dir = Path(cfg.paths.output_dir)
     report.extras["run"] = run_info(cfg)
     report.extras["stage_seconds"] = timer.seconds  # MetricsReport.write puts it in timings.json
     report.extras["reproducibility"] = reproducibility(cfg)
     report.write(out_dir)
-    write_provenance(cfg, pairs)
+    write_provenance(cfg, pairs, teacher_as_is)
     write_text_atomic(out_dir / "config.yaml", redacted_yaml(cfg, resolve=False))

@@ -49,13 +49,19 @@ VOLATILE = (
     "resume",
     "checkpoint",
     "experiment_name",
+    # The task registry and the data source's class: the fingerprint keeps the task and data names.
+    "tasks",
+    "data.source",
     "trainer.max_epochs",
     "trainer.enable_progress_bar",
     "trainer.log_every_n_steps",
     "trainer.default_root_dir",
-    # Where the teacher labels (the cache entry is the same), and so absent from older runs' configs.
+    # Where and how the teacher labels (the cache entry is the same), and so absent from older runs'
+    # configs.
     "teacher.label_devices",
     "teacher.label_strategy",
+    "teacher.label_batch_size",
+    "teacher.label_shard_rows",
 )
 
 

@@ -15,10 +15,11 @@ from omegaconf import DictConfig
 from distill.adapters import (
     AdapterSpec,
 )
-from distill.cache import SHARD_ROWS, TEACHER_COLUMNS
+from distill.cache import TEACHER_COLUMNS
 from distill.data.langs import check_lang_codes
 from distill.errors import DistillError
 from distill.multi_source import teacher_sources
+from distill.sources import source_of
 from distill.utils.config import build, loss_weight
 
 # Trainer keys that must be positive integers (Lightning checks them only once the teacher has trained).
@@ -45,8 +46,9 @@ def check_config(cfg: DictConfig) -> None:
     """
     check_trainer(cfg)
     check_label_devices(cfg)
-    dims = {"student_dim": 1, "teacher_dim": 1} if loss_weight(cfg, "emb") > 0 else {}
-    build(cfg.loss, "loss", **dims)  # the loss validates its temperature and weights (dims come later)
+    # The loss validates its temperature and weights; placeholder model sizes (the real ones come
+    # later) reach only the active terms that ask for them (emb).
+    build(cfg.loss, "loss", student_dim=1, teacher_dim=1)
     rounds, mix = cfg.cycle.rounds, cfg.cycle.mix
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise DistillError(f"cycle.rounds must be an integer >= 1, got {rounds!r}", fix="set cycle.rounds=1")
@@ -95,7 +97,7 @@ def check_common_sources(cfg: DictConfig) -> None:
             f"data.common_sources={value!r} is not a list of language codes",
             fix="set data.common_sources=[en,it,ja], or data.common_sources=[] for every pair",
         )
-    if cfg.data.name != "chatterbot":
+    if not source_of(cfg.data).aligned_across_languages:
         raise DistillError(
             "data.common_sources needs pairs aligned across languages (data=chatterbot), "
             f"got data={cfg.data.name}",
@@ -109,12 +111,12 @@ def check_student_options(cfg: DictConfig) -> None:
     student = cfg.student
     if student.get("adapters"):
         AdapterSpec.from_cfg(student)
-        if cfg.data.get("rehearsal"):
+        if cfg.data.rehearsal:
             raise DistillError(
                 "data.rehearsal adds source-language rows, which have no adapter of their own",
                 fix="set data.rehearsal=null with student.adapters=lora (the frozen encoder does not forget)",
             )
-    if student.get("trim_vocab") and (student.get("adapters") or student.get("init_from")):
+    if student.trim_vocab and (student.get("adapters") or student.get("init_from")):
         raise DistillError(
             "student.trim_vocab trims a fresh student; it cannot be combined with student.adapters "
             "or student.init_from",
@@ -124,12 +126,12 @@ def check_student_options(cfg: DictConfig) -> None:
 
 def check_live_teacher(cfg: DictConfig) -> None:
     """``teacher.live=true`` covers plain distillation: refuse what needs cached soft labels."""
-    if not cfg.teacher.get("live", False):
+    if not cfg.teacher.live:
         return
     needs_cache = {
         "cycle.rounds > 1 (relabelling mixes cached teacher labels)": int(cfg.cycle.rounds) > 1,
-        "data.rehearsal": bool(cfg.data.get("rehearsal")),
-        "continual.rehearsal": bool(float(cfg.get("continual", {}).get("rehearsal", 0) or 0)),
+        "data.rehearsal": bool(cfg.data.rehearsal),
+        "continual.rehearsal": bool(float(cfg.continual.rehearsal or 0)),
         "teachers: (multi-source)": bool(teacher_sources(cfg)),
         "loss.weights.roundtrip": uses_roundtrip(cfg),
         f"mode={cfg.mode.name}": cfg.mode.name not in TEACHER_COLUMNS,
@@ -148,7 +150,7 @@ def rehearsal_size(cfg: DictConfig) -> int | str:
     Raises:
         DistillError: Any other value.
     """
-    value = cfg.data.get("rehearsal", 0)
+    value = cfg.data.rehearsal
     if value is None or value == "all":
         return value or 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -164,11 +166,16 @@ def teacher_label_kw(cfg: DictConfig) -> dict[str, Any]:
     across how many processes (``teacher.label_devices``, ``teacher.label_strategy``)."""
     return {
         "max_length": int(cfg.teacher.max_length),
-        "batch_size": int(cfg.teacher.get("label_batch_size", 64)),
-        "shard_rows": int(cfg.teacher.get("label_shard_rows", SHARD_ROWS)),
-        "devices": int(cfg.teacher.get("label_devices", 1)),
-        "strategy": str(cfg.teacher.get("label_strategy", "ddp")),
+        "batch_size": int(cfg.teacher.label_batch_size),
+        "shard_rows": int(cfg.teacher.label_shard_rows),
+        "devices": int(cfg.teacher.label_devices),
+        "strategy": str(cfg.teacher.label_strategy),
     }
+
+
+def temperature(cfg: DictConfig) -> float:
+    """``tau`` (``loss.temperature``): read here once, passed to :mod:`distill.targets` and the losses."""
+    return float(cfg.loss.temperature)
 
 
 def distributed_trainer(cfg: DictConfig) -> bool:
@@ -184,7 +191,7 @@ def check_label_devices(cfg: DictConfig) -> None:
     Under ``ddp`` the label stage's processes are the command run again; a distributed fit after it
     joins the same processes, so it needs as many.
     """
-    devices, strategy = cfg.teacher.get("label_devices", 1), cfg.teacher.get("label_strategy", "ddp")
+    devices, strategy = cfg.teacher.label_devices, cfg.teacher.label_strategy
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise DistillError(
             f"teacher.label_devices must be an integer >= 1, got {devices!r}",

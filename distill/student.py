@@ -21,8 +21,10 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from distill.adapters import is_adapter_student, trainable_parameters, use_language
 from distill.errors import DistillError
+from distill.export import load_student
 from distill.live_teacher import LiveTeacher
 from distill.losses import WeightedDistillationLoss
+from distill.models.classifier import load_classifier
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 TEACHER_PREFIXES = ("teacher.", "teacher_model.", "model.teacher")
@@ -198,8 +200,6 @@ def load_student_checkpoint(
         DistillError: A missing path, a checkpoint with teacher weights or other labels, or one
             that does not fit ``base_model``.
     """
-    from distill.export import load_student
-    from distill.models.classifier import load_classifier
 
     p = Path(path).expanduser()
     if p.is_dir():

@@ -36,11 +36,18 @@ from typing import Any, Literal
 from omegaconf import DictConfig
 
 from distill.errors import DistillError
-from distill.models.classifier import label_maps, load_classifier, loading_errors, predict_logits
+from distill.models.classifier import (
+    classifier_labels,
+    label_maps,
+    load_classifier,
+    load_frozen,
+    predict_logits,
+)
 from distill.models.resolve import resolve_model
 from distill.sources import TeacherData, source_of
 from distill.sources.base import cap_examples
 from distill.utils.atomic import atomic_dir
+from distill.utils.config import dataclass_from
 from distill.utils.hashing import file_sha256, text_sha256
 from distill.utils.manifest import files_problem, files_sha256, record_hashes
 from distill.utils.paths import cache_dir
@@ -92,20 +99,9 @@ class TeacherRecipe:
     def from_cfg(cls, cfg: DictConfig) -> TeacherRecipe:
         """Read ``cfg.teacher`` (missing keys take the defaults; ``seed`` falls back to ``cfg.seed``)."""
         t = cfg.teacher
-        d = cls(model="")
-        return cls(
-            model=str(t.model),
-            epochs=int(t.get("epochs", d.epochs)),
-            lr=float(t.get("lr", d.lr)),
-            batch_size=int(t.get("batch_size", d.batch_size)),
-            max_length=int(t.get("max_length", d.max_length)),
-            weight_decay=float(t.get("weight_decay", d.weight_decay)),
-            warmup_ratio=float(t.get("warmup_ratio", d.warmup_ratio)),
-            # Its own seed, so that a sweep over the student's ``seed`` shares one teacher.
-            seed=int(t.get("seed", cfg.get("seed", d.seed))),
-            pooling=str(t.get("pooling", d.pooling)),
-            freeze_word_embeddings=bool(t.get("freeze_word_embeddings", d.freeze_word_embeddings)),
-        )
+        # Its own seed, so that a sweep over the student's ``seed`` shares one teacher.
+        seed = int(t.get("seed", cfg.get("seed", cls.seed)))
+        return dataclass_from(cls, t, model=str(t.model), seed=seed)
 
 
 @dataclass(frozen=True)
@@ -355,25 +351,6 @@ def _fmt(x: float | None) -> str:
 # -------------------------------------------------------------------------------------- given teacher
 
 
-def classifier_labels(ref: str) -> list[str]:
-    """The ``id2label`` names (in id order) of a ready classifier, read from its config only.
-
-    Raises:
-        DistillError: ``ref`` is not a sequence classifier (e.g. a bare encoder).
-    """
-    from transformers import AutoConfig
-
-    with loading_errors(ref, "config"):
-        config = AutoConfig.from_pretrained(resolve_model(ref).location)
-    archs = getattr(config, "architectures", None) or []
-    if not any(a.endswith("ForSequenceClassification") for a in archs):
-        raise DistillError(
-            f"{ref} is not a sequence classifier (architectures: {archs or 'none'})",
-            fix="give a fine-tuned classifier as teacher.path, or set teacher.model to fine-tune an encoder",
-        )
-    return [config.id2label[i] for i in sorted(config.id2label)]
-
-
 def _given(cfg: DictConfig, path: str, start: float) -> TeacherResult:
     """Use the ready classifier at ``path`` as is, after checking its labels against the data's."""
     own = classifier_labels(path)
@@ -386,7 +363,7 @@ def _given(cfg: DictConfig, path: str, start: float) -> TeacherResult:
             fix="give a classifier trained on the same label set, or set teacher.path=null to fine-tune one",
         )
     # The teacher's own label order is kept: label names in the data are mapped to its ids.
-    model, tokenizer = load_classifier(path, own)
+    model, tokenizer = load_frozen(path, own)
     val_acc = None
     if data is not None:
         t = cfg.teacher
@@ -453,7 +430,8 @@ def train_teacher(cfg: DictConfig) -> TeacherResult:
 def load_teacher(path: str | os.PathLike[str], labels: Sequence[str] | None = None) -> tuple[Any, Any]:
     """Load a teacher classifier frozen: ``eval()`` mode and no parameter requiring gradients.
 
-    Run it under ``torch.inference_mode()`` (as
+    :func:`~distill.models.classifier.load_frozen` for a ready classifier only (a bare encoder is
+    refused rather than given a new head). Run it under ``torch.inference_mode()`` (as
     :func:`~distill.models.classifier.predict_logits` does): the teacher never trains after this
     point, and inference mode skips autograd bookkeeping entirely.
 
@@ -469,10 +447,7 @@ def load_teacher(path: str | os.PathLike[str], labels: Sequence[str] | None = No
     """
     ref = os.fspath(path)
     own = classifier_labels(ref)
-    model, tokenizer = load_classifier(ref, own if labels is None else labels)
-    model.eval()
-    model.requires_grad_(False)
-    return model, tokenizer
+    return load_frozen(ref, own if labels is None else labels)
 
 
 __all__ = [

@@ -85,7 +85,7 @@ def fit_and_load_best(
         config = redacted_container(cfg)  # secrets masked
         for logger in loggers:
             logger.log_hyperparams(config)  # the resolved config, next to the metrics
-    last = resume_checkpoint(checkpoint_dir, fingerprint) if cfg.get("resume", True) else None
+    last = resume_checkpoint(checkpoint_dir, fingerprint) if cfg.resume else None
     with warnings.catch_warnings():
         # Under ddp every rank validates every row (DistillDataModule), so the epoch-level values
         # Lightning would have us sync with sync_dist=True already agree across ranks.

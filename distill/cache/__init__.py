@@ -5,7 +5,8 @@ One public API; the modules behind it, bottom up:
 * :mod:`~distill.cache.store`: a ``datasets`` table next to a manifest of its files' hashes.
 * :mod:`~distill.cache.fingerprint`: the soft-label key (teacher folder and texts, hashed).
 * :mod:`~distill.cache.entries`: soft-label entries (:class:`SoftLabels`), read and written atomically.
-* :mod:`~distill.cache.shards`: the label stage's shards, the unit a killed stage resumes from.
+* :mod:`~distill.cache.shards`: the label stage's shards (:class:`EntryShards`), the unit a killed
+  stage resumes from, and the teacher that labels them (:class:`ShardedTeacher`).
 * :mod:`~distill.cache.devices`: the shards labelled on several devices (Lightning prediction).
 * :mod:`~distill.cache.soft_labels`: :func:`soft_labels` and :func:`label_stage`.
 * :mod:`~distill.cache.tables` and :mod:`~distill.cache.translations`: content-keyed tables
@@ -21,8 +22,18 @@ from __future__ import annotations
 
 from distill.cache.entries import MANIFEST, SoftLabels
 from distill.cache.fingerprint import FORMAT_VERSION, TeacherFingerprint, cache_key, teacher_fingerprint
-from distill.cache.shards import SHARD_ROWS, ModelLoader, label_token_budget
-from distill.cache.soft_labels import TEACHER_COLUMNS, label_stage, soft_labels
+
+# The shard API is bound before soft_labels is imported: distill.cache.devices, which soft_labels
+# imports, reads it from this package.
+from distill.cache.shards import (
+    SHARD_ROWS,
+    EntryShards,
+    Group,
+    ModelLoader,
+    ShardedTeacher,
+    label_token_budget,
+)
+from distill.cache.soft_labels import TEACHER_COLUMNS, LabelOptions, label_stage, soft_labels
 from distill.cache.tables import MANIFEST as TABLE_MANIFEST
 from distill.cache.tables import CachedTable, cached_table, table_key
 from distill.cache.translations import cached_translate
@@ -34,7 +45,11 @@ __all__ = [
     "TABLE_MANIFEST",
     "TEACHER_COLUMNS",
     "CachedTable",
+    "EntryShards",
+    "Group",
+    "LabelOptions",
     "ModelLoader",
+    "ShardedTeacher",
     "SoftLabels",
     "TeacherFingerprint",
     "cache_key",

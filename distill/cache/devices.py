@@ -3,7 +3,7 @@
 ``teacher.label_devices=N`` (N > 1) runs the teacher under
 ``pl.Trainer(strategy="ddp", devices=N).predict``. Shard ``i`` of an entry (``shard_rows`` texts)
 belongs to rank ``i % N``; a :class:`ShardWriter` callback keeps each finished shard in the entry's
-partial folder exactly as the one-process path does (:func:`distill.cache.shards.labelled_shards`), so a
+partial folder (:class:`~distill.cache.EntryShards`) exactly as the one-process path does, so a
 killed run resumes from the finished shards with any number of devices. After a barrier every shard
 is on disk; rank 0 concatenates them into the entry (atomically) and the other ranks read it after a
 second barrier. Each shard is labelled with the same batches as in one process, so the entry is the
@@ -27,15 +27,8 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from distill.cache.shards import (
-    Group,
-    ShardedTeacher,
-    partial_dir,
-    read_shard,
-    shard_bounds,
-    shard_folder,
-    write_shard,
-)
+# The cache's public API only (bound in ``distill/cache/__init__.py`` before this module is read).
+from distill.cache import EntryShards, Group, ShardedTeacher
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +68,9 @@ class ShardPredictor(pl.LightningModule):
 class ShardWriter(BasePredictionWriter):
     """Keeps every shard this rank labelled in the entry's partial folder; counts its rows."""
 
-    def __init__(self, key: str, bounds: list[tuple[int, int]]) -> None:
+    def __init__(self, shards: EntryShards) -> None:
         super().__init__(write_interval="batch")
-        self.key, self.bounds = key, bounds
+        self.shards = shards
         self.rows = 0
 
     def write_on_batch_end(
@@ -91,8 +84,8 @@ class ShardWriter(BasePredictionWriter):
         dataloader_idx: int,
     ) -> None:
         shard, ds, info = prediction
-        lo, hi = self.bounds[shard]
-        write_shard(shard_folder(self.key, shard), ds, self.key, lo, hi, info)
+        lo, hi = self.shards.bounds[shard]
+        self.shards.write(shard, ds, info)
         self.rows += hi - lo
 
 
@@ -112,10 +105,11 @@ def labelled_shards_on_devices(
         ``(all rows in order, label info of the teacher, rows reused from finished shards, the
         process group)``; the caller writes the entry on rank 0 and then waits at the barrier.
     """
-    bounds = shard_bounds(len(texts), shard_rows)
+    shards = EntryShards.of(key, len(texts), shard_rows)
+    bounds = shards.bounds
     # Each rank decides only on its own shards, so ranks that look at different moments agree.
-    todo = [i for i, (lo, hi) in enumerate(bounds) if read_shard(shard_folder(key, i), key, lo, hi) is None]
-    writer = ShardWriter(key, bounds)
+    todo = [i for i in range(len(bounds)) if shards.read(i) is None]
+    writer = ShardWriter(shards)
     trainer = pl.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -126,7 +120,7 @@ def labelled_shards_on_devices(
         enable_progress_bar=False,
         enable_model_summary=False,
         use_distributed_sampler=False,  # the module hands each rank its own shards
-        default_root_dir=str(partial_dir(key)),
+        default_root_dir=str(shards.partial),
     )
     trainer.predict(ShardPredictor(teacher, texts, bounds, todo), return_predictions=False)
     trainer.strategy.barrier("soft-label shards")  # every rank's shards are on disk
@@ -135,14 +129,14 @@ def labelled_shards_on_devices(
     if not bounds:  # no texts: an empty entry of the right widths
         merged, info = teacher.label([], "soft labels")
     else:
-        shards = []
-        for i, (lo, hi) in enumerate(bounds):
-            found = read_shard(shard_folder(key, i), key, lo, hi)
+        done = []
+        for i in range(len(bounds)):
+            found = shards.read(i)
             if found is None:  # a rank died before writing it (Lightning stops the others then)
                 raise RuntimeError(f"soft labels: shard {i} of {key} is missing after the prediction")
-            shards.append(found[0])
+            done.append(found[0])
             info = found[1]
-        merged = concatenate_datasets(shards)
+        merged = concatenate_datasets(done)
     reused = sum(hi - lo for i, (lo, hi) in enumerate(bounds) if i not in todo)
     group = Group(rank=trainer.global_rank, barrier=lambda: trainer.strategy.barrier("soft-label entry"))
     return merged, info, reused, group

@@ -107,31 +107,6 @@ def partial_dir(key: str) -> Path:
     return cache_dir("soft_labels_partial", key)
 
 
-def shard_folder(key: str, index: int) -> Path:
-    """The folder of shard ``index`` of ``key`` in the entry's partial folder."""
-    return partial_dir(key) / f"shard-{index:05d}"
-
-
-def read_shard(path: Path, key: str, start: int, stop: int) -> tuple[Dataset, dict[str, Any]] | None:
-    """A finished shard ``[start, stop)`` of ``key``, or None when absent or damaged."""
-    found = load_stored(path, MANIFEST, "soft labels: shard", "computing it again")
-    if found is None:
-        return None
-    manifest, ds = found
-    problem = (
-        "not a Dataset"
-        if not isinstance(ds, Dataset)
-        else f"{manifest.get('key')}[{manifest.get('start')}:{manifest.get('stop')}], {len(ds)} rows"
-        if (manifest.get("key"), manifest.get("start"), manifest.get("stop"), len(ds))
-        != (key, start, stop, stop - start)
-        else files_problem(path, MANIFEST, manifest.get("files"))
-    )
-    if problem is not None:
-        log.warning("soft labels: shard %s is damaged (%s); computing it again", path, problem)
-        return None
-    return ds, manifest["labels"]
-
-
 def shard_bounds(n: int, shard_rows: int) -> list[tuple[int, int]]:
     """``[start, stop)`` of every shard of ``n`` texts."""
     if shard_rows < 1:
@@ -139,11 +114,58 @@ def shard_bounds(n: int, shard_rows: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + shard_rows, n)) for lo in range(0, n, shard_rows)]
 
 
-def write_shard(folder: Path, ds: Dataset, key: str, start: int, stop: int, info: dict[str, Any]) -> Dataset:
-    """Keep a finished shard (atomically, with its manifest); return it memory-mapped."""
-    with atomic_dir(folder) as tmp:
-        save_stored(tmp, ds, MANIFEST, {"key": key, "start": start, "stop": stop, "labels": info})
-    return load_from_disk(str(folder))  # type: ignore[return-value]
+@dataclass(frozen=True)
+class EntryShards:
+    """The shards of one entry: their bounds, and the finished ones in the entry's partial folder.
+
+    Shard ``i`` covers the texts ``bounds[i]`` and is kept in ``<partial folder>/shard-<i>``.
+    """
+
+    key: str
+    bounds: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, key: str, n: int, shard_rows: int) -> EntryShards:
+        """The shards of ``n`` texts, ``shard_rows`` each (the last one shorter)."""
+        return cls(key, shard_bounds(n, shard_rows))
+
+    @property
+    def partial(self) -> Path:
+        """The entry's partial folder (removed once the entry is in place)."""
+        return partial_dir(self.key)
+
+    def folder(self, index: int) -> Path:
+        """The folder of shard ``index``."""
+        return self.partial / f"shard-{index:05d}"
+
+    def read(self, index: int) -> tuple[Dataset, dict[str, Any]] | None:
+        """Finished shard ``index`` and its label info, or None when absent or damaged."""
+        path = self.folder(index)
+        start, stop = self.bounds[index]
+        found = load_stored(path, MANIFEST, "soft labels: shard", "computing it again")
+        if found is None:
+            return None
+        manifest, ds = found
+        problem = (
+            "not a Dataset"
+            if not isinstance(ds, Dataset)
+            else f"{manifest.get('key')}[{manifest.get('start')}:{manifest.get('stop')}], {len(ds)} rows"
+            if (manifest.get("key"), manifest.get("start"), manifest.get("stop"), len(ds))
+            != (self.key, start, stop, stop - start)
+            else files_problem(path, MANIFEST, manifest.get("files"))
+        )
+        if problem is not None:
+            log.warning("soft labels: shard %s is damaged (%s); computing it again", path, problem)
+            return None
+        return ds, manifest["labels"]
+
+    def write(self, index: int, ds: Dataset, info: dict[str, Any]) -> Dataset:
+        """Keep finished shard ``index`` (atomically, with its manifest); return it memory-mapped."""
+        folder = self.folder(index)
+        start, stop = self.bounds[index]
+        with atomic_dir(folder) as tmp:
+            save_stored(tmp, ds, MANIFEST, {"key": self.key, "start": start, "stop": stop, "labels": info})
+        return load_from_disk(str(folder))  # type: ignore[return-value]
 
 
 def labelled_shards(
@@ -154,24 +176,23 @@ def labelled_shards(
     Returns:
         ``(all rows in order, label info of the teacher, rows reused from finished shards)``.
     """
-    bounds = shard_bounds(len(texts), shard_rows)
+    shards = EntryShards.of(key, len(texts), shard_rows)
     n = len(texts)
     if n <= shard_rows:  # one shard: nothing to resume from, nothing to keep on the side
         whole, whole_info = teacher.label(texts, "soft labels")
         return whole, whole_info, 0
-    shards: list[Dataset] = []
+    done: list[Dataset] = []
     info: dict[str, Any] = {}
     reused = 0
-    for i, (lo, hi) in enumerate(bounds):
-        folder = shard_folder(key, i)
-        found = read_shard(folder, key, lo, hi)
+    for i, (lo, hi) in enumerate(shards.bounds):
+        found = shards.read(i)
         if found is not None:
             ds, info = found
             reused += hi - lo
         else:
-            ds, info = teacher.label(texts[lo:hi], f"soft labels {i + 1}/{len(bounds)}")
-            ds = write_shard(folder, ds, key, lo, hi, info)  # memory-mapped: the rows leave memory
-        shards.append(ds)
+            ds, info = teacher.label(texts[lo:hi], f"soft labels {i + 1}/{len(shards.bounds)}")
+            ds = shards.write(i, ds, info)  # memory-mapped: the rows leave memory
+        done.append(ds)
     if reused:
-        log.info("soft labels: %d of %d rows from the finished shards in %s", reused, n, partial_dir(key))
-    return concatenate_datasets(shards), info, reused
+        log.info("soft labels: %d of %d rows from the finished shards in %s", reused, n, shards.partial)
+    return concatenate_datasets(done), info, reused

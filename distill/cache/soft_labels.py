@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import torch
 from datasets import DatasetDict
@@ -179,20 +180,26 @@ def soft_labels(
     return replace(entry, hit=False)
 
 
+class LabelOptions(TypedDict, total=False):
+    """The options :func:`label_stage` hands on to :func:`soft_labels` for every column (see there)."""
+
+    prefix: str
+    batch_size: int
+    with_embeddings: bool
+    progress: bool
+    model_loader: ModelLoader | None
+    shard_rows: int
+    devices: int
+    strategy: str
+
+
 def label_stage(
     teacher_dir: str | Path,
     data: Mapping[str, DatasetDict],
     *,
     mode: str,
     max_length: int,
-    prefix: str = "",
-    batch_size: int = 64,
-    with_embeddings: bool = False,
-    progress: bool = True,
-    model_loader: ModelLoader | None = None,
-    shard_rows: int = SHARD_ROWS,
-    devices: int = 1,
-    strategy: str = "ddp",
+    **options: Unpack[LabelOptions],
 ) -> dict[str, dict[str, SoftLabels]]:
     """Soft labels of the text the teacher reads, for every target language and split.
 
@@ -204,15 +211,10 @@ def label_stage(
         data: Target language -> its splits (as from :func:`distill.data.parallel.load_parallel`).
         mode: Transfer mode; decides the column the teacher reads (``parallel``: ``src``).
         max_length: Truncation length in tokens.
-        prefix: Prepended to every text the teacher reads.
-        batch_size: Texts per forward pass.
-        with_embeddings: Also store pooled embeddings.
-        progress: Show progress bars.
-        model_loader: ``teacher_dir -> (model, tokenizer)``; default:
-            :func:`~distill.models.classifier.load_frozen`.
-        shard_rows: Texts per shard (the unit a killed label stage resumes from).
-        devices: Processes the teacher runs in (``teacher.label_devices``; see :func:`soft_labels`).
-        strategy: Lightning's strategy for ``devices`` > 1 (``teacher.label_strategy``).
+        **options: ``prefix``, ``batch_size``, ``with_embeddings``, ``progress``,
+            ``model_loader``, ``shard_rows`` (the unit a killed label stage resumes from),
+            ``devices`` (``teacher.label_devices``) and ``strategy`` (``teacher.label_strategy``),
+            as for :func:`soft_labels`.
 
     Returns:
         ``{lang: {split: SoftLabels}}``.
@@ -226,25 +228,16 @@ def label_stage(
             fix=f"use mode= one of {', '.join(TEACHER_COLUMNS)}",
         )
     column = TEACHER_COLUMNS[mode]
-    loader = functools.cache(model_loader or load_frozen)
+    # One loader for every column: the teacher is loaded once, on the first miss.
+    once: LabelOptions = {
+        **options,
+        "model_loader": functools.cache(options.get("model_loader") or load_frozen),
+    }
     out: dict[str, dict[str, SoftLabels]] = {}
     for lang, splits in data.items():
         out[lang] = {}
         for split, ds in splits.items():
             if column not in ds.column_names:
                 raise DistillError(f"split {split!r} of {lang!r} has no {column!r} column (mode={mode})")
-            out[lang][split] = soft_labels(
-                teacher_dir,
-                ds[column],
-                mode=mode,
-                max_length=max_length,
-                prefix=prefix,
-                batch_size=batch_size,
-                with_embeddings=with_embeddings,
-                progress=progress,
-                model_loader=loader,
-                shard_rows=shard_rows,
-                devices=devices,
-                strategy=strategy,
-            )
+            out[lang][split] = soft_labels(teacher_dir, ds[column], mode=mode, max_length=max_length, **once)
     return out

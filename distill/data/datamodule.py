@@ -8,7 +8,7 @@ corpus). Tokenisation happens in the collate function with dynamic padding.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow.compute as pc
@@ -20,9 +20,17 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 from distill.data.batching import LanguageBatchSampler, RankBatches
 from distill.data.collate import token_lengths, tokenize
 from distill.errors import DistillError
-from distill.live_teacher import LiveTeacher
 
 IGNORE = -100
+
+
+class TeacherInputs(Protocol):
+    """What a batch needs of a live teacher (:class:`distill.live_teacher.LiveTeacher`): the column
+    it reads and its own tokenisation of that text (``live_*`` keys)."""
+
+    column: str
+
+    def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]: ...
 
 
 def label_ids(labels: Sequence[str | None], label2id: Mapping[str, int], where: str) -> list[int]:
@@ -126,7 +134,7 @@ class DistillCollator:
         max_length: int,
         prefix: str = "",
         with_source: bool = True,
-        live: LiveTeacher | None = None,
+        live: TeacherInputs | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length

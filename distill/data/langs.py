@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from distill.errors import DistillError
+
 # Subtags are separated by '-' in BCP-47 and by '_' in POSIX locales; accept both.
 _SEPARATORS = re.compile(r"[-_\s]+")
 
@@ -57,8 +59,6 @@ def check_lang_codes(codes: Iterable[str], key: str) -> None:
         DistillError: A tag that is not a valid BCP-47 / ISO 639 language tag.
     """
     import langcodes
-
-    from distill.errors import DistillError
 
     for code in codes:
         if not isinstance(code, str) or not langcodes.tag_is_valid(normalize_tag(code)):

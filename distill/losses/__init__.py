@@ -10,6 +10,9 @@ gives ``z_t = S(x_t)`` and ``z_s = S(x_s)``; ``p(z) = softmax(z / tau)``; ``sg``
 - :class:`CrossEntropyLoss`: gold-label cross-entropy, missing labels (-100) skipped
 - :class:`EmbeddingDistillationLoss`: ``MSE(W h_S(x_t), h_T(x_s)) + MSE(W h_S(x_s), h_T(x_s))``
 - :class:`WeightedDistillationLoss`: their weighted sum, returning every term for logging
+
+The terms a run can weight are registered in config (``loss.terms``, by default
+``conf/loss/terms/standard.yaml``): name -> ``{_target_: <class>, arguments}``.
 """
 
 from __future__ import annotations
@@ -21,9 +24,17 @@ from distill.losses.cycle import CycleConsistencyLoss
 from distill.losses.emb import EmbeddingDistillationLoss
 from distill.losses.kd import KDLoss
 from distill.losses.roundtrip import RoundTripLoss
-from distill.losses.weighted import TERM_NAMES, LossOutput, WeightedDistillationLoss
+from distill.losses.weighted import (
+    STANDARD_TERMS_FILE,
+    TERM_NAMES,
+    LossOutput,
+    WeightedDistillationLoss,
+    standard_terms,
+    term_names,
+)
 
 __all__ = [
+    "STANDARD_TERMS_FILE",
     "TERM_NAMES",
     "BackTransferLoss",
     "CrossEntropyLoss",
@@ -33,5 +44,7 @@ __all__ = [
     "LossOutput",
     "RoundTripLoss",
     "WeightedDistillationLoss",
+    "standard_terms",
     "tempered_kl",
+    "term_names",
 ]

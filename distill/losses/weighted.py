@@ -9,19 +9,40 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from distill.errors import DistillError
 from distill.losses._kl import check_temperature
-from distill.losses.back import BackTransferLoss
-from distill.losses.ce import CrossEntropyLoss
-from distill.losses.cycle import CycleConsistencyLoss
-from distill.losses.emb import EmbeddingDistillationLoss
-from distill.losses.kd import KDLoss
-from distill.losses.roundtrip import RoundTripLoss
+from distill.utils.config import build, config_dir
 
-#: The standard term names, i.e. the keys of ``loss.weights`` that :meth:`from_config` knows.
-TERM_NAMES: tuple[str, ...] = ("kd", "back", "cycle", "roundtrip", "ce", "emb")
+#: The registry of the standard terms: name -> ``{_target_: ..., constructor arguments}``.
+STANDARD_TERMS_FILE = config_dir() / "loss" / "terms" / "standard.yaml"
+#: Arguments that only the built models know; a term's spec asks for one with a ``null`` value.
+RUNTIME_ARGS = ("student_dim", "teacher_dim")
+
+
+def standard_terms(temperature: float) -> dict[str, dict[str, Any]]:
+    """The term specs of ``conf/loss/terms/standard.yaml``, ``${...temperature}`` resolved."""
+    # Wrapped as the loss node the file is composed into, so its relative interpolations resolve.
+    node = OmegaConf.create({"temperature": temperature, "terms": OmegaConf.load(STANDARD_TERMS_FILE)})
+    specs = OmegaConf.to_container(node.terms, resolve=True)
+    assert isinstance(specs, dict)
+    return {str(name): spec for name, spec in specs.items()}
+
+
+#: The standard term names, in registry order (the keys of ``conf/loss/terms/standard.yaml``).
+TERM_NAMES: tuple[str, ...] = tuple(standard_terms(1.0))
+
+
+def term_names(loss: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The names of a run's registered terms: the keys of ``loss.terms``, else :data:`TERM_NAMES`.
+
+    Args:
+        loss: The run's ``loss`` config node (``cfg.loss``); ``None`` for the standard terms.
+    """
+    terms = (loss or {}).get("terms")
+    return tuple(str(name) for name in terms) if terms else TERM_NAMES
 
 
 @dataclass(frozen=True)
@@ -60,15 +81,21 @@ def _check_weight(name: str, value: Any) -> float:
     return float(value)
 
 
-def _check_weights(terms: Mapping[str, nn.Module], weights: Mapping[str, Any]) -> dict[str, float]:
-    """Validate ``weights`` against ``terms``; return them as floats, in the order of ``terms``."""
+def _check_named_weights(weights: Mapping[str, Any], known: Sequence[str]) -> dict[str, float]:
+    """Every weight as a float (see :func:`_check_weight`); each name must be one of ``known``."""
     checked = {name: _check_weight(name, value) for name, value in weights.items()}
     for name in checked:
-        if name not in terms:
+        if name not in known:
             raise DistillError(
                 f"loss.weights.{name} names no loss term",
-                fix=f"use one of {sorted(terms)} (check the spelling)",
+                fix=f"use one of {list(known)} (check the spelling)",
             )
+    return checked
+
+
+def _check_weights(terms: Mapping[str, nn.Module], weights: Mapping[str, Any]) -> dict[str, float]:
+    """Validate ``weights`` against ``terms``; return them as floats, in the order of ``terms``."""
+    checked = _check_named_weights(weights, sorted(terms))
     for name in terms:
         if name not in checked:
             raise DistillError(
@@ -83,6 +110,42 @@ def _check_weights(terms: Mapping[str, nn.Module], weights: Mapping[str, Any]) -
     return {name: checked[name] for name in terms}
 
 
+def _term_spec(name: str, spec: Any, runtime: Mapping[str, int | None]) -> DictConfig:
+    """``loss.terms.<name>`` as a node to instantiate, its ``null`` runtime arguments filled in.
+
+    Raises:
+        DistillError: ``spec`` has no ``_target_``, or a runtime argument it asks for is ``None``.
+    """
+    if not isinstance(spec, Mapping) or "_target_" not in spec:
+        raise DistillError(
+            f"loss.terms.{name} must be a mapping with a _target_, got {spec!r}",
+            fix=f"set loss.terms.{name}._target_=<module>.<LossClass> (see conf/loss/terms/standard.yaml)",
+        )
+    node = OmegaConf.create(dict(spec))
+    asked = [key for key in RUNTIME_ARGS if key in node and node[key] is None]
+    for key in asked:
+        node[key] = runtime[key]
+    if any(node[key] is None for key in asked):
+        raise DistillError(
+            f"loss.weights.{name} > 0 needs the student's and the teacher's embedding sizes",
+            fix=f"pass student_dim= and teacher_dim=, or set loss.weights.{name}=0",
+        )
+    return node
+
+
+def _build_term(name: str, node: DictConfig) -> nn.Module:
+    """Instantiate one term and check that it follows the term protocol (see the class docstring)."""
+    term = build(node, f"loss.terms.{name}")
+    if not isinstance(term, nn.Module) or getattr(term, "batch_keys", None) is None:
+        raise DistillError(
+            f"loss.terms.{name} ({node._target_}) is not a loss term: it must be a torch.nn.Module "
+            "with a batch_keys class attribute",
+            fix="give the class `batch_keys = (...)` (the batch keys its forward takes, in order) "
+            "and `mask_key = ...` (a bool row-mask key, or None)",
+        )
+    return term
+
+
 class WeightedDistillationLoss(nn.Module):
     """The total distillation objective and its parts.
 
@@ -91,14 +154,17 @@ class WeightedDistillationLoss(nn.Module):
         L = \\alpha L_{kd} + \\beta_{back} L_{back} + \\beta_{cycle} L_{cycle}
           + \\beta_{rt} L_{rt} + \\gamma L_{ce} + \\delta L_{emb}
 
-    with the weights read from ``loss.weights.{kd,back,cycle,roundtrip,ce,emb}``. A term with
-    weight 0 is neither built (by :meth:`from_config`) nor registered nor computed, so its
-    inputs may be absent from the batch and its parameters (the ``emb`` projection) never reach
-    the optimizer.
+    with the weights read from ``loss.weights.<name>`` and the terms registered under
+    ``loss.terms.<name>`` (``conf/loss/terms/standard.yaml``: ``kd``, ``back``, ``cycle``,
+    ``roundtrip``, ``ce``, ``emb``; a run may add its own). A term with weight 0 is neither built
+    (by :meth:`from_config`) nor registered nor computed, so its inputs may be absent from the
+    batch and its parameters (the ``emb`` projection) never reach the optimizer.
 
-    **Batch keys.** :meth:`forward` takes one mapping of tensors. Each term reads the keys in its
-    class attribute ``batch_keys``, in the order of its ``forward`` arguments, plus an optional
-    per-row bool keep-mask from ``mask_key`` (used when present and not ``None``):
+    **The term protocol.** A term is an ``nn.Module`` whose class declares ``batch_keys`` (the
+    batch keys its ``forward`` takes, in argument order) and ``mask_key`` (the key of an optional
+    per-row bool keep-mask, or ``None``); it is called as
+    ``term(*(batch[k] for k in batch_keys), mask=batch.get(mask_key))`` (``mask=None`` when there is
+    no mask key or no such tensor) and returns a scalar. The standard terms read:
 
     ============  ==============================================================  ==================
     term          tensors (shapes)                                                mask key
@@ -121,7 +187,7 @@ class WeightedDistillationLoss(nn.Module):
     **Output.** A :class:`LossOutput`: ``total`` (weighted sum, for ``backward``), ``terms``
     (unweighted values by name) and ``weighted`` (weight * value). In a ``LightningModule``::
 
-        self.loss = WeightedDistillationLoss.from_config(cfg.loss.temperature, cfg.loss.weights)
+        self.loss = hydra.utils.instantiate(cfg.loss)  # from_config(temperature, weights, terms)
         ...
         out = self.loss(batch)  # batch: the data batch plus the student's outputs
         self.log_dict(out.to_log("train"))  # train/loss, train/kd, train/back, ...
@@ -202,50 +268,38 @@ class WeightedDistillationLoss(nn.Module):
         cls,
         temperature: float,
         weights: Mapping[str, float],
+        terms: Mapping[str, Any] | None = None,
         *,
         student_dim: int | None = None,
         teacher_dim: int | None = None,
-        ignore_index: int = -100,
     ) -> WeightedDistillationLoss:
-        """Build the standard terms named in ``weights`` (a subset of :data:`TERM_NAMES`).
+        """Build the registered terms that have a weight > 0 (the ``_target_`` of ``conf/loss/*.yaml``).
 
         Args:
-            temperature: ``loss.temperature``, shared by the KL terms.
+            temperature: ``loss.temperature``; the standard KL terms read it through
+                ``${...temperature}`` in their specs.
             weights: ``loss.weights``: a weight >= 0 per term name; terms with weight 0 (or not
                 named) are not built.
-            student_dim: Student embedding size; needed only when ``emb`` has a weight > 0.
-            teacher_dim: Teacher embedding size; needed only when ``emb`` has a weight > 0.
-            ignore_index: The ``labels`` value that marks a missing gold label.
+            terms: ``loss.terms``: name -> ``{_target_: ..., arguments}``, in summation order;
+                ``None`` for the standard terms (:data:`STANDARD_TERMS_FILE`).
+            student_dim: Student embedding size, for the specs with ``student_dim: null`` (``emb``);
+                needed only when such a term has a weight > 0.
+            teacher_dim: Teacher embedding size, likewise.
 
         Raises:
             DistillError: An unknown term name, a bad weight or temperature (naming the config
-                key), or ``emb`` active without both dimensions.
+                key), a term asking for ``student_dim``/``teacher_dim`` without both given, or a
+                ``_target_`` that is no loss term.
         """
         # Checked even when only ``ce``/``emb`` are on, so a bad value never waits for a later config.
         temperature = check_temperature(temperature)
-        checked = {name: _check_weight(name, value) for name, value in weights.items()}
-        for name in checked:
-            if name not in TERM_NAMES:
-                raise DistillError(
-                    f"loss.weights.{name} names no loss term",
-                    fix=f"use one of {list(TERM_NAMES)} (check the spelling)",
-                )
-        active = [name for name in TERM_NAMES if checked.get(name, 0.0) > 0]
-        if "emb" in active and (student_dim is None or teacher_dim is None):
-            raise DistillError(
-                "loss.weights.emb > 0 needs the student's and the teacher's embedding sizes",
-                fix="pass student_dim= and teacher_dim=, or set loss.weights.emb=0",
-            )
-        builders = {
-            "kd": lambda: KDLoss(temperature),
-            "back": lambda: BackTransferLoss(temperature),
-            "cycle": lambda: CycleConsistencyLoss(temperature),
-            "roundtrip": lambda: RoundTripLoss(temperature),
-            "ce": lambda: CrossEntropyLoss(ignore_index),
-            "emb": lambda: EmbeddingDistillationLoss(student_dim or 0, teacher_dim or 0),
-        }
-        terms: dict[str, nn.Module] = {name: builders[name]() for name in active}
-        return cls(terms, {name: checked[name] for name in active})
+        specs: Mapping[str, Any] = standard_terms(temperature) if terms is None else terms
+        checked = _check_named_weights(weights, [str(name) for name in specs])
+        active = [str(name) for name in specs if checked.get(str(name), 0.0) > 0]
+        runtime = {"student_dim": student_dim, "teacher_dim": teacher_dim}
+        nodes = {name: _term_spec(name, specs[name], runtime) for name in active}
+        built = {name: _build_term(name, node) for name, node in nodes.items()}
+        return cls(built, {name: checked[name] for name in active})
 
     @property
     def required_keys(self) -> frozenset[str]:

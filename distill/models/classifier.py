@@ -126,6 +126,26 @@ def _existing_labels(config: Any) -> list[str] | None:
     return [id2label[i] for i in sorted(id2label)]
 
 
+def classifier_labels(ref: str) -> list[str]:
+    """The ``id2label`` names (in id order) of a ready classifier, read from its config only.
+
+    Raises:
+        DistillError: ``ref`` is not a sequence classifier (e.g. a bare encoder).
+    """
+    from transformers import AutoConfig
+
+    with loading_errors(ref, "config"):
+        config = AutoConfig.from_pretrained(resolve_model(ref).location)
+    labels = _existing_labels(config)
+    if labels is None:
+        archs = getattr(config, "architectures", None) or []
+        raise DistillError(
+            f"{ref} is not a sequence classifier (architectures: {archs or 'none'})",
+            fix="give a fine-tuned classifier as teacher.path, or set teacher.model to fine-tune an encoder",
+        )
+    return labels
+
+
 def load_classifier(
     ref: str, labels: Sequence[str] | None = None, pooling: str | None = None
 ) -> tuple[Any, Any]:
@@ -188,8 +208,9 @@ def freeze(model: Any) -> Any:
 def load_frozen(ref: str | os.PathLike[str], labels: Sequence[str] | None = None) -> tuple[Any, Any]:
     """The one frozen-teacher loader: :func:`load_classifier`, then :func:`freeze`.
 
-    Run the model under ``torch.inference_mode()`` (as :func:`forward_texts` does): it never
-    trains after this point.
+    The soft-label cache loads its teacher with it, and :func:`distill.teacher.load_teacher` (which
+    first checks that ``ref`` is a ready classifier). Run the model under
+    ``torch.inference_mode()`` (as :func:`forward_texts` does): it never trains after this point.
 
     Args:
         ref: A classifier folder, hub id or packaged name.

@@ -118,7 +118,7 @@ class StudentSpec:
         """A ``conf/student/<ref>.yaml`` name (``me5_small``, ``tiny``) or a model reference."""
         conf = compose_option("student", ref)
         if conf is not None:
-            return cls(str(conf.model), str(conf.get("prefix", "") or ""), int(conf.get("max_length", 128)))
+            return cls(str(conf.model), str(conf.prefix or ""), int(conf.max_length))
         return cls(ref)
 
 

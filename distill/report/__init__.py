@@ -38,6 +38,7 @@ from distill.report.contract import (
     TIMINGS_FILE,
     UNBOUNDED,
     contract_problem,
+    register_task,
     row_problem,
     task_metrics,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "plot_reliability",
     "pool",
     "prediction_outcomes",
+    "register_task",
     "reliability_bins",
     "report_from_rows",
     "report_markdown",

@@ -29,12 +29,35 @@ SYSTEMS: dict[str, str] = {
 METRICS = ("accuracy", "macro_f1", "ece")
 ROW_KEYS = ("system", "lang", "split", *METRICS, "n")
 #: The scores every row of a task carries (the first one is the headline number).
-METRICS_BY_TASK = {
+METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "classification": METRICS,
     "embedding": ("retrieval_tgt2src", "retrieval_src2tgt", "mse"),
 }
 #: Scores that are not fractions in [0, 1].
 UNBOUNDED = ("mse",)
+_UNBOUNDED_EXTRA: set[str] = set()
+
+
+def register_task(task: str, scores: tuple[str, ...], unbounded: tuple[str, ...] = ()) -> None:
+    """Add a task's score names (headline first) to the contract; ``unbounded``: those of them that
+    are not fractions in [0, 1] (any number >= 0). A task module calls it once, when imported
+    (docs/architecture.md, "Add a task").
+
+    Raises:
+        DistillError: The task is known with other scores, or ``unbounded`` names no score of it.
+    """
+    if not scores or METRICS_BY_TASK.get(task, scores) != tuple(scores):
+        raise DistillError(
+            f"task {task!r} is registered with the scores {METRICS_BY_TASK.get(task)}, not {scores}",
+            fix="give each task one set of score names (headline first), or another task name",
+        )
+    if not set(unbounded) <= set(scores):
+        raise DistillError(
+            f"unbounded scores {unbounded} of task {task!r} are not among {scores}",
+            fix="list in unbounded only score names of the task",
+        )
+    METRICS_BY_TASK[task] = tuple(scores)
+    _UNBOUNDED_EXTRA.update(unbounded)
 
 
 def task_metrics(task: str) -> tuple[str, ...]:
@@ -77,7 +100,7 @@ def row_problem(row: Mapping[str, Any], task: str = "classification") -> str | N
         if not isinstance(row[key], str) or not row[key]:
             return f"{key!r} must be a non-empty string, got {row[key]!r}"
     for key in (*metrics, *(("agreement",) if "agreement" in row else ())):
-        if key in UNBOUNDED:
+        if key in UNBOUNDED or key in _UNBOUNDED_EXTRA:
             if not _is_number(row[key]) or row[key] < 0:
                 return f"{key!r} must be a number >= 0, got {row[key]!r}"
         elif not _is_number(row[key]) or not 0.0 <= row[key] <= 1.0:

@@ -7,6 +7,14 @@ from collections.abc import Sequence
 
 from distill.report.run_report import MetricsReport, format_signed
 
+#: Column labels of a language's scores, by task (the first one carries the language); other tasks
+#: show their score names.
+_LABELS = {"classification": ("acc", "F1", "ECE"), "embedding": ("t2s", "s2t", "MSE")}
+_LEGENDS = {
+    "classification": "ECE lower is better",
+    "embedding": "t2s/s2t: translation retrieval accuracy; MSE to the teacher, lower is better",
+}
+
 
 def _align(rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-align the first column and right-align the others."""
@@ -24,9 +32,8 @@ def _terminal_block(report: MetricsReport, split: str) -> list[str]:
     header = [f"[{split}] system"]
     for lang in langs:
         tag = f"{lang}*" if lang == report.source_lang else lang
-        header += (
-            [f"{tag} acc", "F1", "ECE"] if report.task == "classification" else [f"{tag} t2s", "s2t", "MSE"]
-        )
+        labels = _LABELS.get(report.task, report.metrics)
+        header += [f"{tag} {labels[0]}", *labels[1:]]
     rows = [header]
     for system in report.systems:
         cells = [system]
@@ -45,11 +52,7 @@ def format_table(report: MetricsReport) -> str:
     lines: list[str] = []
     for split in report.splits:
         lines += [*_terminal_block(report, split), ""]
-    legend = (
-        "ECE lower is better"
-        if report.task == "classification"
-        else "t2s/s2t: translation retrieval accuracy; MSE to the teacher, lower is better"
-    )
+    legend = _LEGENDS.get(report.task, "scores: " + ", ".join(report.metrics))
     lines.append(f"(* = source language; {legend}; split for the lines below: {report.primary_split()})")
     for system, gap in report.transfer_gap().items():
         values = ", ".join(f"{lang} {format_signed(v)}" for lang, v in gap.items())

@@ -23,9 +23,9 @@ from datasets import DatasetDict
 from hydra.utils import get_class
 
 from distill.data.parallel import checked_pairs
-from distill.data.translated import translate_pairs
 from distill.errors import DistillError
 from distill.sources.base import DataRef, Source, TeacherData, packaged
+from distill.sources.translated import translate_pairs
 
 
 def source_of(data: Mapping[str, Any]) -> Source:
@@ -71,7 +71,7 @@ def load_parallel(data: Mapping[str, Any], lang: str) -> DatasetDict:
 
 
 def translate_data(data: Mapping[str, Any], mode: Mapping[str, Any], lang: str) -> DatasetDict:
-    """``mode=translate`` pairs for ``lang`` (see :func:`distill.data.translated.translate_pairs`)."""
+    """``mode=translate`` pairs for ``lang`` (see :func:`distill.sources.translated.translate_pairs`)."""
     return translate_pairs(source_of(data), mode, lang)
 
 

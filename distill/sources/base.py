@@ -164,10 +164,14 @@ class Source:
         package: The distribution that carries the corpus (recorded with its version, license and
             hash in ``provenance.json``), or ``None``.
         teacher_hint: Appended to the fix of "no labels to fine-tune a teacher on".
+        aligned_across_languages: Every pair carries a ``pair_id`` that the translations of its
+            source text in the corpus's other languages share, so a run can look up other
+            languages' sides (``data.common_sources``, teachers of another source language).
     """
 
     package: ClassVar[str | None] = None
     teacher_hint: ClassVar[str] = ""
+    aligned_across_languages: ClassVar[bool] = False
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data

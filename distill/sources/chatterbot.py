@@ -41,10 +41,11 @@ class ChatterbotSource(Source):
     """chatterbot-corpus (28 languages, topics as labels); see the module docstring."""
 
     package = "chatterbot-corpus"
+    aligned_across_languages = True
 
     def parallel(self, lang: str) -> DatasetDict:
         """The aligned ``source_lang``-``lang`` pairs, within ``data.common_sources`` and ``data.topics``."""
-        src = self.data.get("source_lang", "en")
+        src = self.source_lang
         dd = DatasetDict({s: chatterbot_parallel(lang, s, source_lang=src) for s in SPLITS})
         common = [str(c) for c in self.data.get("common_sources") or [] if str(c) not in (src, lang)]
         if common:

@@ -21,4 +21,4 @@ class DjangoSource(Source):
 
     def parallel(self, lang: str) -> DatasetDict:
         """The English-``lang`` catalog pairs, split 80/10/10 by a hash of the pair id."""
-        return split_by_hash(load_django_pairs(lang, min_words=int(self.data.get("min_words", 1))))
+        return split_by_hash(load_django_pairs(lang, min_words=int(self.data["min_words"])))

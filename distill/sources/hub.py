@@ -76,7 +76,7 @@ class HubSource(Source):
         return list(unique_refs(self._refs()))
 
     def _refs(self) -> Iterator[DataRef]:
-        source = str(self.data.get("source_lang", ""))
+        source = str(self.data["source_lang"])
         langs = [str(x) for x in self.data.get("target_langs") or []]
         for key in DATA_KEYS:
             if key not in self.data:

@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, open_dict
 
 from distill.errors import DistillError
+from distill.losses import term_names
 from distill.stages.distill import build_student, student_datamodule
 from distill.stages.label import Labelled
 from distill.teacher import load_teacher, train_teacher
@@ -29,8 +30,10 @@ from distill.utils.ranks import is_rank_zero
 
 log = logging.getLogger(__name__)
 
-#: Loss weights of the supervised baseline: gold labels only.
-SUPERVISED_WEIGHTS = {"kd": 0.0, "back": 0.0, "cycle": 0.0, "roundtrip": 0.0, "ce": 1.0, "emb": 0.0}
+
+def supervised_weights(loss: DictConfig) -> dict[str, float]:
+    """Loss weights of the supervised baseline: gold labels only (``ce`` 1, every other registered term 0)."""
+    return {name: 1.0 if name == "ce" else 0.0 for name in term_names(loss)}
 
 
 def _baselines(cfg: DictConfig) -> Any:
@@ -81,7 +84,7 @@ def supervised_config(cfg: DictConfig) -> DictConfig:
     """
     sub = cfg.copy()
     with open_dict(sub):
-        sub.loss.weights = dict(SUPERVISED_WEIGHTS)
+        sub.loss.weights = supervised_weights(sub.loss)
         sub.cycle.rounds = 1
         sub.logger = {}
         for callback in (sub.get("callbacks") or {}).values():
@@ -135,7 +138,7 @@ def baseline_systems(cfg: DictConfig, labelled: Labelled | None, labels: list[st
     if labelled is not None:
         supervised = train_supervised(cfg, labelled)
         if supervised is not None:
-            kw = {"max_length": int(cfg.student.max_length), "prefix": cfg.student.get("prefix", "")}
+            kw = {"max_length": int(cfg.student.max_length), "prefix": cfg.student.prefix}
             out["supervised"] = Baseline(*supervised, kw)
     elif (cfg.get("baselines") or {}).get("supervised"):
         log.warning("baselines: supervised is trained by distill-run only; distill-eval leaves it out")

@@ -95,7 +95,7 @@ def build_student(
         model, tokenizer = build(network, "student.network")(labels=labels)
     if cfg.student.get("adapters") and not frozen:
         model = add_language_adapters(model, langs, AdapterSpec.from_cfg(cfg.student))
-    elif cfg.student.get("freeze_word_embeddings") and not cfg.student.get("adapters"):
+    elif cfg.student.freeze_word_embeddings and not cfg.student.get("adapters"):
         freeze_word_embeddings(model)
     system = DistillationSystem(
         model,
@@ -133,7 +133,7 @@ def distill_student(cfg: DictConfig, labelled: Labelled) -> tuple[DistillationSy
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     live = live_teacher(cfg, labelled)
     system, tokenizer = build_student(cfg, labels, list(data), live)
-    if cfg.student.get("trim_vocab", False):
+    if cfg.student.trim_vocab:
         tokenizer = trim_student_vocab(cfg, system.model, tokenizer, labelled)
     teacher_targets = labelled.targets()
     targets: Targets = teacher_targets
@@ -172,7 +172,7 @@ def student_datamodule(
     """Every language's training and validation rows, tokenised for the student (``cfg.student``)
     and, with a live teacher, for the teacher too."""
     collator = DistillCollator(
-        tokenizer, cfg.student.max_length, cfg.student.get("prefix", ""), with_source=with_source, live=live
+        tokenizer, cfg.student.max_length, cfg.student.prefix, with_source=with_source, live=live
     )
     return DistillDataModule.from_languages(
         rehearsed(cfg, training_rows(data, targets, labels)),
@@ -180,7 +180,7 @@ def student_datamodule(
         batch_size=cfg.student.batch_size,
         seed=cfg.seed,
         one_language_per_batch=bool(cfg.student.get("adapters")),
-        bucket_by_length=bool(cfg.student.get("bucket_by_length", False)),
+        bucket_by_length=bool(cfg.student.bucket_by_length),
     )
 
 
@@ -197,7 +197,7 @@ def _relabel(
     ``mix * p_T + (1 - mix) * p_S(x_s)`` (DESIGN.md section 3, cyclic training). Validation and
     the roundtrip targets stay the teacher's.
     """
-    kw = {"max_length": cfg.student.max_length, "prefix": cfg.student.get("prefix", "")}
+    kw = {"max_length": cfg.student.max_length, "prefix": cfg.student.prefix}
     mix, tau = float(cfg.cycle.mix), float(cfg.loss.temperature)
     out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for lang in data:

@@ -19,8 +19,8 @@ from distill.adapters import (
 )
 from distill.continual import forgetting
 from distill.data.datamodule import label_ids
-from distill.embedding import encode
 from distill.models.classifier import predict_logits
+from distill.models.encoder import encode
 from distill.multi_source import primary_cfg
 from distill.records import StageTimer, data_hashes, in_run_dir, write_run
 from distill.report import MetricsReport, format_table
@@ -30,7 +30,7 @@ from distill.stages.baselines import Baseline, baseline_systems
 from distill.stages.label import Labelled
 from distill.stages.prepare import prepare
 from distill.student import load_student_checkpoint
-from distill.teacher import TeacherResult, load_teacher
+from distill.teacher import TeacherResult, load_teacher, train_teacher
 from distill.training import BestCheckpoint
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def evaluate_run(
     label2id = {name: i for i, name in enumerate(labels)}
     kw = {"batch_size": cfg.eval.batch_size}
     t_kw = {**kw, "max_length": cfg.teacher.max_length}
-    s_kw = {**kw, "max_length": cfg.student.max_length, "prefix": cfg.student.get("prefix", "")}
+    s_kw = {**kw, "max_length": cfg.student.max_length, "prefix": cfg.student.prefix}
     report = MetricsReport(source_lang=cfg.data.source_lang, target_langs=list(data))
     report.embeddings = student_embeddings(cfg, student, data)
     for lang, dd in data.items():
@@ -117,7 +117,7 @@ def student_embeddings(
     encoder = encoder_of(model)
     kw = {
         "max_length": int(cfg.student.max_length),
-        "prefix": cfg.student.get("prefix", ""),
+        "prefix": cfg.student.prefix,
         "normalize": True,
     }
     out: dict[str, Any] = {"lang": [], "pair": [], "vector": []}
@@ -136,7 +136,6 @@ def student_embeddings(
 
 
 def _prepared(cfg: DictConfig, timer: StageTimer) -> tuple[dict[str, DatasetDict], TeacherResult]:
-    from distill.teacher import train_teacher
 
     with timer("prepare"):
         _, objects = prepare(cfg)

@@ -16,11 +16,13 @@ from distill.adapters import (
     languages,
 )
 from distill.export import export_adapters, export_student, log_artifact
+from distill.provenance import write_provenance
 from distill.records import data_hashes
 from distill.report import MetricsReport, load_metrics
 from distill.settings import checkpoint_ref
 from distill.stages.prepare import prepare_data
 from distill.student import load_student_checkpoint
+from distill.teacher import classifier_labels, train_teacher
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ def export_run(
 ) -> Path:
     """Write ``<run dir>/student`` and log it as a W&B model artifact when a run is active
     (``hashes``: the :func:`data_hashes` of ``data``, when the caller has them)."""
-    from distill.provenance import write_provenance
 
     # provenance.json first: the card repeats it, and write_run keeps its pair hashes.
     hashes = data_hashes(data) if hashes is None else hashes
@@ -49,7 +50,7 @@ def export_run(
         "metrics": report,
         "data": {"name": cfg.data.name, **hashes},
         "command": prov["reproducibility"]["command"],  # secrets masked
-        "input_prefix": cfg.student.get("prefix", ""),
+        "input_prefix": cfg.student.prefix,
         "license": base.get("license") or "unknown",
         "provenance": prov,
         "vocab_trim": getattr(getattr(model, "config", None), "xlt_distill_vocab_trim", None),
@@ -82,7 +83,6 @@ def export(cfg: DictConfig) -> Path:
     The model card takes its metrics from the ``metrics.json`` of the run that wrote the checkpoint
     (run ``distill-eval`` first for a run that has none).
     """
-    from distill.teacher import classifier_labels, train_teacher
 
     ckpt = checkpoint_ref(cfg, "export")
     teacher = train_teacher(cfg) if not cfg.teacher.get("path") else None

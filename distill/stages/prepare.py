@@ -14,6 +14,8 @@ from typing import Any
 from datasets import DatasetDict
 from omegaconf import DictConfig
 
+from distill.cache import cached_translate
+from distill.data.mt import make_translator
 from distill.models.info import ModelInfo, model_info
 from distill.models.resolve import resolve_model
 from distill.sources import load_parallel, translate_data
@@ -52,8 +54,6 @@ def prepare_data(cfg: DictConfig) -> dict[str, DatasetDict]:
 
 def add_back_translations(cfg: DictConfig, lang: str, dd: DatasetDict) -> DatasetDict:
     """``src_bt`` = MT(``tgt`` -> source language) on the training splits (cached translations)."""
-    from distill.cache import cached_translate
-    from distill.data.mt import make_translator
 
     source = str(cfg.data.source_lang)
     translator = make_translator(cfg.mode.get("translator"), lang, source)

@@ -53,7 +53,5 @@ def _trim_extra(extra: Any) -> Iterator[str]:
 
 def trim_student_vocab(cfg: DictConfig, model: Any, tokenizer: Any, labelled: Labelled) -> Any:
     """``student.trim_vocab``: keep the pieces of the run's texts (in place); return the new tokenizer."""
-    tokenizer, _ = trim_vocabulary(
-        model, tokenizer, _StudentTexts(cfg, labelled), prefix=cfg.student.get("prefix", "")
-    )
+    tokenizer, _ = trim_vocabulary(model, tokenizer, _StudentTexts(cfg, labelled), prefix=cfg.student.prefix)
     return tokenizer

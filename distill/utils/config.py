@@ -3,9 +3,10 @@ with errors that name the config key."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -14,6 +15,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from distill.errors import DistillError
+
+T = TypeVar("T")
 
 
 def config_dir() -> Path:
@@ -94,3 +97,14 @@ def leaf_values(value: Any) -> Iterator[Any]:
             yield from leaf_values(v)
     else:
         yield value
+
+
+def dataclass_from(cls: type[T], values: Mapping[str, Any], **given: Any) -> T:
+    """``cls(**given, ...)`` with every other field that has a plain default read from ``values``
+    (a config node), cast to the type of its default; a key absent from ``values`` takes the default.
+    """
+    kwargs = dict(given)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in kwargs and f.default is not dataclasses.MISSING:
+            kwargs[f.name] = type(f.default)(values.get(f.name, f.default))
+    return cls(**kwargs)

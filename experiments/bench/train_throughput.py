@@ -14,7 +14,7 @@ chatterbot topics, ``loss=kd``): the real label stage (cached teacher and soft l
 
 **Embedding (emb):** ``experiment=embed_django`` (Django UI strings en -> it, ja, sw; the student
 matches all-MiniLM-L6-v2's cached embeddings of the English side with the ``emb`` loss on both
-sides of each pair), our :class:`~distill.embedding.EmbeddingSystem` in the same Lightning
+sides of each pair), our :class:`~distill.tasks.embedding.EmbeddingSystem` in the same Lightning
 ``Trainer``, against sentence-transformers' documented multilingual-distillation recipe on the same
 pairs, teacher embeddings and batch size: a ``SentenceTransformer`` on the converted e5-small folder
 (mean pooling, normalised like ours), ``losses.MSELoss``, ``SentenceTransformerTrainer``:
@@ -237,7 +237,7 @@ def emb_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[
     from datasets import concatenate_datasets
 
     from distill.data.datamodule import DistillDataModule
-    from distill.embedding import EmbeddingCollator, _rows, _system, teacher_embeddings
+    from distill.tasks.embedding import EmbeddingCollator, _rows, _system, teacher_embeddings
     from distill.stages.prepare import prepare
 
     cfg = compose_cfg(work / "emb", EMB_OVERRIDES)

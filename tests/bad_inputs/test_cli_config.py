@@ -72,3 +72,14 @@ def test_mandatory_key_without_a_value(run_cli: Runner) -> None:
     """``data=files`` declares ``target_langs: ???``: named before anything runs."""
     result = run_cli("distill-run", "data=files", "data.parallel=en_it.tsv")
     result.assert_clean_error("config key data.target_langs has no value", "data.target_langs=[it]")
+
+
+@pytest.mark.parametrize("script", ["distill-label", "distill-train", "distill-eval"])
+def test_a_one_stage_app_refuses_a_task_that_runs_whole(run_cli: Runner, script: str) -> None:
+    result = run_cli(script, "task=embedding")
+    result.assert_clean_error(f"{script} runs one stage of task=classification", "distill-run task=embedding")
+
+
+def test_an_unknown_task_is_named_with_the_registered_ones(run_cli: Runner) -> None:
+    result = run_cli("distill-run", "task=ner")
+    result.assert_clean_error("task='ner' names no registered task", "+tasks.ner._target_=")

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from omegaconf import DictConfig
 
-from distill.embedding import encode, teacher_embeddings
+from distill.models.encoder import encode
 from distill.pipeline import run
 from distill.report import load_metrics, retrieval_metrics
+from distill.tasks.embedding import teacher_embeddings
 from tests.integration.helpers import compose_cfg
 
 

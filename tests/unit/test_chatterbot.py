@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -281,9 +282,9 @@ def test_yaml_oddities_are_stringified_flattened_skipped_and_counted(tmp_path: P
 
 
 def test_missing_package_is_a_distill_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = cb.importlib.util.find_spec
+    real = importlib.util.find_spec
     monkeypatch.setattr(
-        cb.importlib.util, "find_spec", lambda name: None if name == "chatterbot_corpus" else real(name)
+        importlib.util, "find_spec", lambda name: None if name == "chatterbot_corpus" else real(name)
     )
     with pytest.raises(DistillError, match=r"pip install chatterbot-corpus==1\.3\.3"):
         cb.chatterbot_languages()

@@ -90,3 +90,20 @@ def test_two_processes_label_each_their_shards_into_the_one_process_entry(
     merged = _label(teacher)
     assert merged.hit
     np.testing.assert_array_equal(merged.logits(), reference.logits())
+
+
+def test_devices_reads_only_the_cache_public_api() -> None:
+    """``distill.cache.devices`` imports nothing of the cache but the names ``distill.cache`` exports."""
+    import ast
+
+    import distill.cache
+    import distill.cache.devices
+
+    tree = ast.parse(Path(distill.cache.devices.__file__).read_text())
+    imports = [
+        n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("distill")
+    ]
+    assert imports, "devices.py reads the shard API from distill.cache"
+    for node in imports:
+        assert node.module == "distill.cache", f"devices.py imports from {node.module}"
+        assert all(a.name in distill.cache.__all__ for a in node.names)

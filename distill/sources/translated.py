@@ -69,7 +69,7 @@ def _translated_source(
     text: DatasetDict, data: Mapping[str, Any], mode: Mapping[str, Any], lang: str, known: set[str] | None
 ) -> dict[str, Dataset]:
     """translate-train: the labelled source text with its MT into ``lang`` as ``tgt``."""
-    source_lang = str(data.get("source_lang", "en"))
+    source_lang = str(data["source_lang"])
     to_target = make_translator(mode.get("translator"), source_lang, lang)
     out = {}
     for s in ("train", "validation"):
@@ -93,11 +93,11 @@ def translate_pairs(source: TranslationSource, mode: Mapping[str, Any], lang: st
         DistillError: An unknown direction, a source without target text, a missing split, or a
             translator problem.
     """
-    direction = str(mode.get("direction", "test"))
+    direction = str(mode["direction"])
     if direction not in DIRECTIONS:
         raise DistillError(f"mode.direction={direction!r} is not one of {', '.join(DIRECTIONS)}")
     data = source.data
-    source_lang = str(data.get("source_lang", "en"))
+    source_lang = str(data["source_lang"])
     target = source.target_text(lang)
     known = source.known_labels()
     splits: dict[str, Dataset] = {}

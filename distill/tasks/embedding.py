@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -33,12 +33,16 @@ from torch import Tensor, nn
 from distill.cache import cached_table, table_key
 from distill.data.collate import token_lengths, tokenize
 from distill.data.datamodule import DistillDataModule
+from distill.export import ModelCard, check_export_folder, log_artifact, render_card
 from distill.models.encoder import encode, load_encoder, pooled
-from distill.records import StageTimer, finish_wandb, in_run_dir, write_run
-from distill.report import MetricsReport, format_table, retrieval_metrics
+from distill.records import StageTimer, in_run_dir
+from distill.report import MetricsReport, retrieval_metrics
 from distill.settings import check_config
 from distill.stages.prepare import prepare
+from distill.tasks.base import Trained
+from distill.teacher import weights_fingerprint
 from distill.training import fit_and_load_best
+from distill.utils.atomic import atomic_dir
 from distill.utils.config import build
 
 log = logging.getLogger(__name__)
@@ -48,16 +52,15 @@ SPLITS = ("train", "validation")
 
 def teacher_embeddings(cfg: DictConfig, texts: Sequence[str], what: str) -> tuple[np.ndarray, bool]:
     """The teacher's embeddings of ``texts`` from the cache (computed on a miss): ``(array, hit)``."""
-    from distill.teacher import weights_fingerprint
 
     t = cfg.teacher
     spec: dict[str, Any] = {
         "v": 1,
         "weights": weights_fingerprint(str(t.model)),
         "max_length": int(t.max_length),
-        "normalize": bool(t.get("normalize", True)),
+        "normalize": bool(t.normalize),
         "pooling": "mean",
-        "prefix": str(t.get("prefix", "")),
+        "prefix": str(t.prefix),
     }
     key = table_key(spec, *texts)
 
@@ -169,7 +172,7 @@ def _rows(pairs: Dataset, emb: np.ndarray, lang_id: int) -> Dataset:
 
 def _system(cfg: DictConfig, langs: list[str], teacher_dim: int) -> tuple[EmbeddingSystem, Any]:
     encoder, tokenizer = load_encoder(str(cfg.student.model))
-    if cfg.student.get("freeze_word_embeddings"):
+    if cfg.student.freeze_word_embeddings:
         encoder.get_input_embeddings().weight.requires_grad_(False)
     loss = build(cfg.loss, "loss", student_dim=int(encoder.config.hidden_size), teacher_dim=teacher_dim)
     system = EmbeddingSystem(
@@ -178,7 +181,7 @@ def _system(cfg: DictConfig, langs: list[str], teacher_dim: int) -> tuple[Embedd
         build(cfg.student.optimizer, "student.optimizer"),
         langs=langs,
         base_model=str(cfg.student.model),
-        normalize=bool(cfg.student.get("normalize", True)),
+        normalize=bool(cfg.student.normalize),
     )
     return system, tokenizer
 
@@ -217,8 +220,6 @@ def export_encoder(
     cfg: DictConfig, system: EmbeddingSystem, tokenizer: Any, report: MetricsReport, langs: list[str]
 ) -> Path:
     """``<run dir>/student``: an ``AutoModel`` folder with the sentence-transformers files beside it."""
-    from distill.export import ModelCard, check_export_folder, log_artifact, render_card
-    from distill.utils.atomic import atomic_dir
 
     out = Path(cfg.paths.output_dir) / "student"
     card = ModelCard(
@@ -230,7 +231,7 @@ def export_encoder(
         data={"name": str(cfg.data.name)},
         pipeline_tag="sentence-similarity",
     )
-    normalize = bool(cfg.student.get("normalize", True))
+    normalize = bool(cfg.student.normalize)
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
@@ -260,17 +261,59 @@ def export_encoder(
     return out
 
 
-def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every stage of the embedding task; ``(metrics, objects)`` like :func:`distill.pipeline.run`."""
-    os.environ.setdefault("WANDB_MODE", "offline")
-    check_config(cfg)
-    pl.seed_everything(int(cfg.seed), workers=True)
-    timer = StageTimer()
-    try:
+@dataclass
+class EmbeddingLabels:
+    """What the label stage leaves: the pairs and the teacher's cached source-side embeddings.
+
+    Attributes:
+        data: Target language -> its parallel pairs (train/validation/test).
+        teacher: The teacher encoder, used as it is (``teacher.model``).
+        emb: Target language -> split -> the teacher's embeddings of the source side, (N, H).
+    """
+
+    data: dict[str, DatasetDict]
+    teacher: str
+    emb: dict[str, dict[str, np.ndarray]]
+    #: The untrained student ``(system, tokenizer)``, once a stage has built it.
+    student: tuple[EmbeddingSystem, Any] | None = None
+
+    @property
+    def dim(self) -> int:
+        """The teacher's embedding width ``H``."""
+        return int(next(iter(self.emb.values()))["train"].shape[1])
+
+
+def _student_kw(cfg: DictConfig, system: EmbeddingSystem) -> dict[str, Any]:
+    return {
+        "normalize": system.normalize,
+        "max_length": int(cfg.student.max_length),
+        "prefix": cfg.student.prefix,
+    }
+
+
+def _student(cfg: DictConfig, labelled: EmbeddingLabels) -> tuple[EmbeddingSystem, Any]:
+    """The student as distillation starts it, built once by whichever stage needs it first: the
+    baselines score the very encoder and projection the distill stage then trains."""
+    if labelled.student is None:
+        labelled.student = _system(cfg, list(labelled.data), labelled.dim)
+    return labelled.student
+
+
+class EmbeddingTask:
+    """Sentence embeddings: the teacher's rows are (N, H) embeddings of the source side."""
+
+    name = "embedding"
+    direction: Literal["maximize", "minimize"] = "minimize"  # val/loss: no accuracy here
+    distributed = False  # its records are not written by rank 0 alone yet
+    fine_tunes_teacher = False
+
+    def check(self, cfg: DictConfig) -> None:
+        check_config(cfg)
+
+    def label(self, cfg: DictConfig, timer: StageTimer) -> EmbeddingLabels:
         with timer("prepare"):
             _, objects = prepare(cfg)
             data: dict[str, DatasetDict] = objects["data"]
-        langs = list(data)
         with timer("label"):
             emb = {
                 lang: {
@@ -279,63 +322,70 @@ def run_embedding(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                 }
                 for lang, dd in data.items()
             }
-        teacher_dim = next(iter(emb.values()))["train"].shape[1]
-        system, tokenizer = _system(cfg, langs, teacher_dim)
-        s_kw: dict[str, Any] = {
-            "normalize": system.normalize,
-            "max_length": int(cfg.student.max_length),
-            "prefix": cfg.student.get("prefix", ""),
-        }
+        return EmbeddingLabels(data, str(cfg.teacher.model), emb)
+
+    def baselines(self, cfg: DictConfig, labelled: EmbeddingLabels) -> MetricsReport:
+        """The teacher on target text (``teacher_zero_shot``) and the untrained student, scored
+        now: the report the student's rows join."""
+        langs = list(labelled.data)
         report = MetricsReport(source_lang=str(cfg.data.source_lang), target_langs=langs, task="embedding")
-        with timer("baselines"):  # the untrained student and the teacher on target text
-            teacher, t_tok = load_encoder(str(cfg.teacher.model))
-            t_kw: dict[str, Any] = {
-                "normalize": bool(cfg.teacher.get("normalize", True)),
-                "max_length": int(cfg.teacher.max_length),
-            }
-            for lang, dd in data.items():
-                test = dd["test"]
-                t_src = emb[lang]["test"]
-                _scores(
-                    report,
-                    "teacher_zero_shot",
-                    lang,
-                    t_src,
-                    encode(teacher, t_tok, test["tgt"], **t_kw),
-                    t_src,
-                )
-                src = encode(system.encoder, tokenizer, test["src"], **s_kw)
-                tgt = encode(system.encoder, tokenizer, test["tgt"], **s_kw)
-                _scores(report, "student_untrained", lang, src, tgt, t_src, _projector(system))
-        with timer("distill"):
-            rows = {
-                s: concatenate_datasets(
-                    [_rows(data[lang][s], emb[lang][s], i) for i, lang in enumerate(langs)]
-                )
-                for s in SPLITS
-            }
-            dm = DistillDataModule(
-                rows["train"],
-                rows["validation"],
-                EmbeddingCollator(tokenizer, int(cfg.student.max_length), cfg.student.get("prefix", "")),
-                batch_size=int(cfg.student.batch_size),
-                seed=int(cfg.seed),
-                bucket_by_length=bool(cfg.student.get("bucket_by_length", False)),
+        system, tokenizer = _student(cfg, labelled)
+        s_kw = _student_kw(cfg, system)
+        teacher, t_tok = load_encoder(str(cfg.teacher.model))
+        t_kw: dict[str, Any] = {
+            "normalize": bool(cfg.teacher.normalize),
+            "max_length": int(cfg.teacher.max_length),
+        }
+        for lang, dd in labelled.data.items():
+            test = dd["test"]
+            t_src = labelled.emb[lang]["test"]
+            on_target = encode(teacher, t_tok, test["tgt"], **t_kw)
+            _scores(report, "teacher_zero_shot", lang, t_src, on_target, t_src)
+            src = encode(system.encoder, tokenizer, test["src"], **s_kw)
+            tgt = encode(system.encoder, tokenizer, test["tgt"], **s_kw)
+            _scores(report, "student_untrained", lang, src, tgt, t_src, _projector(system))
+        return report
+
+    def distill(self, cfg: DictConfig, labelled: EmbeddingLabels) -> Trained:
+        langs = list(labelled.data)
+        system, tokenizer = _student(cfg, labelled)
+        rows = {
+            s: concatenate_datasets(
+                [_rows(labelled.data[lang][s], labelled.emb[lang][s], i) for i, lang in enumerate(langs)]
             )
-            best = fit_and_load_best(cfg, system, dm, monitor=("val/loss", "min"))  # no accuracy here
-        with timer("evaluate"):
-            for lang, dd in data.items():
-                test = dd["test"]
-                src = encode(system.encoder, tokenizer, test["src"], **s_kw)
-                tgt = encode(system.encoder, tokenizer, test["tgt"], **s_kw)
-                _scores(report, "student", lang, src, tgt, emb[lang]["test"], _projector(system))
-        report.extras["student_checkpoint"] = in_run_dir(cfg, best.path)
-        report.extras["best_val"] = best.to_dict()  # val/loss (min): sweep it with direction=minimize
-        with timer("export"):
-            export_encoder(cfg, system, tokenizer, report, langs)
-        write_run(cfg, report, timer)
-    finally:
-        finish_wandb()
-    print(format_table(report))
-    print(timer.line())
-    return report.to_dict(), {"system": system, "tokenizer": tokenizer, "report": report}
+            for s in SPLITS
+        }
+        dm = DistillDataModule(
+            rows["train"],
+            rows["validation"],
+            EmbeddingCollator(tokenizer, int(cfg.student.max_length), cfg.student.prefix),
+            batch_size=int(cfg.student.batch_size),
+            seed=int(cfg.seed),
+            bucket_by_length=bool(cfg.student.bucket_by_length),
+        )
+        best = fit_and_load_best(cfg, system, dm, monitor=("val/loss", "min"))  # no accuracy here
+        return Trained(system, tokenizer, best)
+
+    def evaluate(
+        self, cfg: DictConfig, labelled: EmbeddingLabels, trained: Trained, baselines: MetricsReport
+    ) -> MetricsReport:
+        report, system = baselines, trained.system
+        s_kw = _student_kw(cfg, system)
+        for lang, dd in labelled.data.items():
+            test = dd["test"]
+            src = encode(system.encoder, trained.tokenizer, test["src"], **s_kw)
+            tgt = encode(system.encoder, trained.tokenizer, test["tgt"], **s_kw)
+            _scores(report, "student", lang, src, tgt, labelled.emb[lang]["test"], _projector(system))
+        report.extras["student_checkpoint"] = in_run_dir(cfg, trained.best.path)
+        report.extras["best_val"] = trained.best.to_dict()  # val/loss (min): sweep it with direction=minimize
+        return report
+
+    def export(
+        self,
+        cfg: DictConfig,
+        labelled: EmbeddingLabels,
+        trained: Trained,
+        report: MetricsReport,
+        hashes: dict[str, str],
+    ) -> Path:
+        return export_encoder(cfg, trained.system, trained.tokenizer, report, list(labelled.data))
