@@ -293,8 +293,13 @@ def _student_kw(cfg: DictConfig, system: EmbeddingSystem) -> dict[str, Any]:
 
 def _student(cfg: DictConfig, labelled: EmbeddingLabels) -> tuple[EmbeddingSystem, Any]:
     """The student as distillation starts it, built once by whichever stage needs it first: the
-    baselines score the very encoder and projection the distill stage then trains."""
+    baselines score the very encoder and projection the distill stage then trains.
+
+    Seeded here, not only at the start: a cold cache (models built, the teacher's embeddings
+    computed) moves the generators on, and the student must start the same either way.
+    """
     if labelled.student is None:
+        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         labelled.student = _system(cfg, list(labelled.data), labelled.dim)
     return labelled.student
 

@@ -92,3 +92,16 @@ def test_retrieval_metrics_by_hand() -> None:
     assert m["retrieval_tgt2src"] == pytest.approx(2 / 3, abs=1e-6)
     assert m["n"] == 3
     assert m["mse"] == pytest.approx(float(np.mean((tgt - src) ** 2)), abs=1e-6)
+
+
+def test_the_student_is_the_same_whether_the_cache_was_cold_or_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold cache builds the tiny models and computes the teacher's embeddings; neither may move
+    the student's random start (its projection, dropout, batch order)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DISTILL_CACHE", str(cache))
+    cold, _ = run(_cfg(tmp_path / "cold", f"paths.cache_dir={cache}"))
+    warm, _ = run(_cfg(tmp_path / "warm", f"paths.cache_dir={cache}"))
+    assert cold["results"] == warm["results"]
+    assert cold["best_val"] == warm["best_val"]
