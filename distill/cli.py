@@ -93,7 +93,8 @@ def sweep_direction() -> str | None:
 def check_objective(cfg: DictConfig) -> None:
     """Fail before training on an unknown ``objective`` or a sweep that optimises it the wrong way.
 
-    The classification student is selected on ``val/acc`` (or ``val/agreement``), higher is better;
+    The classification student is selected on ``val/agreement`` (``val/acc`` with
+    ``selection=target_dev``), higher is better;
     the embedding student on ``val/loss``, lower is better.
     """
     objective = cfg.get("objective")
@@ -104,7 +105,7 @@ def check_objective(cfg: DictConfig) -> None:
     want = task_of(cfg).direction
     got = sweep_direction()
     if objective == "val" and got is not None and got != want:
-        metric = "val/loss, lower" if want == "minimize" else "val/acc, higher"
+        metric = "val/loss, lower" if want == "minimize" else "val/agreement (or val/acc), higher"
         raise DistillError(
             f"task={cfg.get('task')} selects the student on {metric} is better, "
             f"but this sweep would {got} it",

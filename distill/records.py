@@ -133,6 +133,8 @@ def write_run(
 
     out_dir = Path(cfg.paths.output_dir)
     report.extras["run"] = run_info(cfg)
+    # How the student was selected (a task may say its own rule, e.g. the embedding task's loss).
+    report.extras.setdefault("selection", str(cfg.selection))
     report.extras["stage_seconds"] = timer.seconds  # MetricsReport.write puts it in timings.json
     report.extras["reproducibility"] = reproducibility(cfg)
     report.write(out_dir)

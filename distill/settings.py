@@ -36,6 +36,25 @@ def check_trainer(cfg: DictConfig) -> None:
             )
 
 
+#: The checkpoint selection rules (``selection=``): the first reads no target-language gold label.
+SELECTIONS = ("teacher_agreement", "target_dev")
+
+
+def check_selection(cfg: DictConfig) -> None:
+    """Fail on an unknown ``selection`` rule."""
+    if cfg.selection not in SELECTIONS:
+        raise DistillError(
+            f"selection must be one of {list(SELECTIONS)}, got {cfg.selection!r}",
+            fix="set selection=teacher_agreement (no target labels) or selection=target_dev",
+        )
+
+
+def reads_target_labels(cfg: DictConfig) -> bool:
+    """Whether the student's training rows keep the target-language gold labels: asked for with
+    ``selection=target_dev`` or a ``ce`` weight > 0 (the supervised baseline); never by default."""
+    return cfg.selection == "target_dev" or loss_weight(cfg, "ce") > 0
+
+
 def check_config(cfg: DictConfig) -> None:
     """Fail on a bad loss, cycle or language setting before anything is trained.
 
@@ -46,6 +65,7 @@ def check_config(cfg: DictConfig) -> None:
     """
     check_trainer(cfg)
     check_label_devices(cfg)
+    check_selection(cfg)
     # The loss validates its temperature and weights; placeholder model sizes (the real ones come
     # later) reach only the active terms that ask for them (emb).
     build(cfg.loss, "loss", student_dim=1, teacher_dim=1)

@@ -64,6 +64,10 @@ _MODEL_FILES = re.compile(
 )
 
 
+#: Which epoch a fine-tuned teacher keeps (``teacher.select``).
+SELECT = ("source_val", "last")
+
+
 @dataclass(frozen=True)
 class TeacherRecipe:
     """How a teacher is fine-tuned; every field enters the cache key.
@@ -80,6 +84,8 @@ class TeacherRecipe:
         seed: Seed of the head's initialisation, dropout and the data order.
         pooling: What the new head reads: ``mean`` (mean of the last hidden states, as the
             sentence encoder was trained) or ``cls`` (the ``[CLS]`` pooler).
+        select: Which epoch is kept: ``source_val``, the best on the source-language validation
+            split (accuracy), or ``last``. Never a target-language label (DESIGN.md section 10).
         freeze_word_embeddings: Keep the input word embeddings fixed (a multilingual encoder's
             250k-row matrix dominates the optimizer step and is what makes it multilingual).
     """
@@ -94,6 +100,7 @@ class TeacherRecipe:
     seed: int = 42
     pooling: str = "mean"
     freeze_word_embeddings: bool = False
+    select: str = "source_val"
 
     @classmethod
     def from_cfg(cls, cfg: DictConfig) -> TeacherRecipe:
@@ -101,7 +108,13 @@ class TeacherRecipe:
         t = cfg.teacher
         # Its own seed, so that a sweep over the student's ``seed`` shares one teacher.
         seed = int(t.get("seed", cfg.get("seed", cls.seed)))
-        return dataclass_from(cls, t, model=str(t.model), seed=seed)
+        recipe = dataclass_from(cls, t, model=str(t.model), seed=seed)
+        if recipe.select not in SELECT:
+            raise DistillError(
+                f"teacher.select must be one of {list(SELECT)}, got {recipe.select!r}",
+                fix="set teacher.select=source_val (the best epoch on the source validation split)",
+            )
+        return recipe
 
 
 @dataclass(frozen=True)
@@ -221,6 +234,7 @@ def _fit(
     """Fine-tune ``recipe.model`` + a new head; return ``(model, tokenizer, last epoch's metrics)``."""
     import pytorch_lightning as pl
     import torch
+    from pytorch_lightning.callbacks import ModelCheckpoint
 
     from distill.data.collate import LabelledTextDataModule
     from distill.systems.classifier import ClassifierSystem, linear_warmup_decay
@@ -245,22 +259,32 @@ def _fit(
         functools.partial(torch.optim.AdamW, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True),
         functools.partial(linear_warmup_decay, warmup_ratio=recipe.warmup_ratio),
     )
-    # No logger and no checkpoints: the only artefact is the final HF folder written by the caller.
-    # One device: the job is small, and a single process writes the cache folder.
+    # No logger; checkpoints (weights only) in a temporary folder, for the epoch ``select`` keeps:
+    # the only artefact is the final HF folder written by the caller. One device: the job is
+    # small, and a single process writes the cache folder.
     with tempfile.TemporaryDirectory(prefix="teacher-") as root:
+        best = ModelCheckpoint(
+            dirpath=root, monitor="val/acc", mode="max", save_top_k=1, save_weights_only=True
+        )
         trainer = pl.Trainer(
             max_epochs=recipe.epochs,
             accelerator=accelerator,
             devices=1,
             logger=False,
-            enable_checkpointing=False,
+            callbacks=[best] if recipe.select == "source_val" else [],
+            enable_checkpointing=recipe.select == "source_val",
             enable_progress_bar=progress_bar,
             enable_model_summary=False,
             num_sanity_val_steps=0,
             default_root_dir=root,
         )
         trainer.fit(system, datamodule=datamodule)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if recipe.select == "source_val" and best.best_model_path:
+            ckpt = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+            system.load_state_dict(ckpt["state_dict"])
+            metrics["val/acc"] = float(best.best_model_score)  # type: ignore[arg-type]
+            metrics["epoch"] = float(ckpt["epoch"])
     return model.cpu().eval(), tokenizer, metrics
 
 
@@ -321,6 +345,7 @@ def _fine_tune(
         },
         "train_acc": metrics.get("train/acc"),
         "val_acc": metrics.get("val/acc"),
+        "selected_epoch": metrics.get("epoch"),
         "val_loss": metrics.get("val/loss"),
         "train_seconds": round(seconds, 2),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},

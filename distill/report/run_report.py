@@ -401,6 +401,23 @@ def metrics_markdown_tables(report: MetricsReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: What each checkpoint-selection rule (``selection`` in metrics.json) reads.
+SELECTION_RULES = {
+    "teacher_agreement": "agreement with the teacher on the held-out target-side validation pairs "
+    "(no target-language gold label read before evaluation)",
+    "target_dev": "accuracy on the target-language gold validation labels (selection=target_dev: "
+    "these results used target labels)",
+    "teacher_loss": "the loss to the teacher's outputs on the held-out validation pairs (no labels)",
+}
+
+
+def _selection_lines(report: MetricsReport) -> list[str]:
+    rule = report.extras.get("selection")
+    if rule is None:
+        return []
+    return ["", f"The student's checkpoint was selected on {SELECTION_RULES.get(str(rule), str(rule))}."]
+
+
 def results_markdown(report: MetricsReport) -> str:
     """``results.md``: scores with baselines, transfer gap, teacher agreement and a legend."""
     split = report.primary_split()
@@ -430,6 +447,7 @@ def results_markdown(report: MetricsReport) -> str:
         "## Systems",
         "",
         *(f"- `{name}`: {meaning}." for name, meaning in SYSTEMS.items() if name in report.systems),
+        *_selection_lines(report),
         "",
         "ECE: expected calibration error, 15 equal-width bins (lower is better). Macro-F1 averages over",
         "the classes present in the gold labels or the predictions.",

@@ -36,6 +36,8 @@ class Run:
     variant: str
     experiment: str
     teacher: str
+    #: How the student's checkpoint was selected (:func:`selection_of`).
+    selection: str = "unknown"
     _predictions: dict[tuple[str, str, str], dict[str, np.ndarray]] | None = field(
         default=None, repr=False, compare=False
     )
@@ -138,6 +140,7 @@ def load_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Run]:
                 variant=str(info.get("variant") or info.get("experiment") or "student"),
                 experiment=str(info.get("experiment") or ""),
                 teacher=str(info.get("teacher") or ""),
+                selection=selection_of(report),
             )
         )
     return runs
@@ -181,8 +184,25 @@ class Cell:
         return len(self.scores)
 
 
+#: Runs older than the ``selection`` record: the rule read from the metric their checkpoint was selected on.
+_RULE_OF_METRIC = {"val/acc": "target_dev", "val/agreement": "teacher_agreement", "val/loss": "teacher_loss"}
+#: What a student row selected on target-language gold labels is marked with in the tables.
+TARGET_LABELS_MARK = "[selected on target labels]"
+
+
+def selection_of(report: MetricsReport) -> str:
+    """A run's checkpoint-selection rule: ``selection`` in its ``metrics.json``, else (runs written
+    before it was recorded) the rule its ``best_val`` metric implies, else ``unknown``."""
+    rule = report.extras.get("selection")
+    if rule:
+        return str(rule)
+    metric = (report.extras.get("best_val") or {}).get("metric")
+    return _RULE_OF_METRIC.get(str(metric), "unknown")
+
+
 def run_names(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
-    """The table name of each (run, system): student rows by variant, teacher rows by teacher."""
+    """The table name of each (run, system): student rows by variant (and marked when selected on
+    target labels), teacher rows by teacher."""
     variants = {r.variant for r in runs}
     teachers_of: dict[str, set[str]] = defaultdict(set)
     for r in runs:
@@ -194,6 +214,8 @@ def run_names(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
             name = system
             if system == "student" and len(variants) > 1:
                 name = f"student ({r.variant})"
+            if system == "student" and r.selection == "target_dev":
+                name = f"{name} {TARGET_LABELS_MARK}"  # never pooled with runs that read none
             elif system != "student" and len(teachers_of[system]) > 1 and system.startswith("teacher"):
                 name = f"{system} ({r.teacher})"
             names[(i, system)] = name

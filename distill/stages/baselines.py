@@ -77,7 +77,8 @@ def direct_transfer_teacher(cfg: DictConfig, labels: list[str]) -> tuple[DictCon
 
 
 def supervised_config(cfg: DictConfig) -> DictConfig:
-    """The run's config for the supervised baseline: cross-entropy only, one round, own checkpoints.
+    """The run's config for the supervised baseline: cross-entropy only, one round, own checkpoints,
+    selected on the target gold validation labels.
 
     Loggers are off for this fit: its curves would mix with the student's in the same W&B run; its
     scores are rows of ``metrics.json`` (system ``supervised``).
@@ -86,6 +87,7 @@ def supervised_config(cfg: DictConfig) -> DictConfig:
     with open_dict(sub):
         sub.loss.weights = supervised_weights(sub.loss)
         sub.cycle.rounds = 1
+        sub.selection = "target_dev"  # the upper bound: target gold labels by definition
         sub.logger = {}
         for callback in (sub.get("callbacks") or {}).values():
             if "dirpath" in callback:

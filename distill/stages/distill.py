@@ -25,7 +25,7 @@ from distill.errors import DistillError
 from distill.live_teacher import LiveTeacher
 from distill.models.classifier import load_classifier, predict_logits
 from distill.records import StageTimer
-from distill.settings import check_config, distributed_trainer
+from distill.settings import check_config, distributed_trainer, reads_target_labels
 from distill.stages.label import TRAIN_SPLITS, Labelled, end_label_processes, label
 from distill.stages.vocab import trim_student_vocab
 from distill.student import DistillationSystem, freeze_word_embeddings
@@ -43,13 +43,19 @@ Targets = Mapping[str, Mapping[str, Mapping[str, np.ndarray]]]
 
 
 def training_rows(
-    data: Mapping[str, DatasetDict], targets: Targets, labels: list[str]
+    data: Mapping[str, DatasetDict], targets: Targets, labels: list[str], *, gold: bool = False
 ) -> dict[str, dict[str, Dataset]]:
+    """Every language's training and validation rows; ``gold``: keep the target-language gold labels
+    (:func:`distill.settings.reads_target_labels`), else every row's ``labels`` is -100."""
     label2id = {name: i for i, name in enumerate(labels)}
+
+    def pairs(ds: Dataset) -> Dataset:
+        return ds if gold or "label" not in ds.column_names else ds.remove_columns("label")
+
     return {
         lang: {
             s: distill_rows(
-                data[lang][s], lang_id=i, label2id=label2id, where=f"{lang}/{s}", **targets[lang][s]
+                pairs(data[lang][s]), lang_id=i, label2id=label2id, where=f"{lang}/{s}", **targets[lang][s]
             )
             for s in TRAIN_SPLITS
         }
@@ -60,9 +66,10 @@ def training_rows(
 def _fit_round(
     cfg: DictConfig, system: DistillationSystem, dm: DistillDataModule, round_idx: int
 ) -> BestCheckpoint:
-    """One round of distillation; checkpoints on ``val/agreement`` when validation has no gold labels."""
+    """One round of distillation; checkpoints on ``val/agreement`` (``selection=teacher_agreement``, the
+    default, or validation pairs without gold labels), else on ``val/acc`` (``selection=target_dev``)."""
     log.info("distill: round %d of %d", round_idx + 1, cfg.cycle.rounds)
-    gold = any(x >= 0 for x in dm.val_rows["labels"])
+    gold = cfg.selection == "target_dev" and any(x >= 0 for x in dm.val_rows["labels"])
     return fit_and_load_best(
         cfg,
         system,
@@ -175,7 +182,7 @@ def student_datamodule(
         tokenizer, cfg.student.max_length, cfg.student.prefix, with_source=with_source, live=live
     )
     return DistillDataModule.from_languages(
-        rehearsed(cfg, training_rows(data, targets, labels)),
+        rehearsed(cfg, training_rows(data, targets, labels, gold=reads_target_labels(cfg))),
         collator=collator,
         batch_size=cfg.student.batch_size,
         seed=cfg.seed,

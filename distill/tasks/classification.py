@@ -33,7 +33,7 @@ class ClassificationTask:
     """One label per sentence: the teacher's soft labels are (N, C) logits."""
 
     name = "classification"
-    direction: Literal["maximize", "minimize"] = "maximize"  # val/acc (or val/agreement)
+    direction: Literal["maximize", "minimize"] = "maximize"  # val/agreement (val/acc: selection=target_dev)
     distributed = True
     fine_tunes_teacher = True
 

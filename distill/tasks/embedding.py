@@ -382,6 +382,7 @@ class EmbeddingTask:
             tgt = encode(system.encoder, trained.tokenizer, test["tgt"], **s_kw)
             _scores(report, "student", lang, src, tgt, labelled.emb[lang]["test"], _projector(system))
         report.extras["student_checkpoint"] = in_run_dir(cfg, trained.best.path)
+        report.extras["selection"] = "teacher_loss"  # val/loss to the teacher's embeddings: no labels
         report.extras["best_val"] = trained.best.to_dict()  # val/loss (min): sweep it with direction=minimize
         return report
 

@@ -102,7 +102,7 @@ def test_offline_wandb_run_holds_the_logged_metrics(tiny_run: tuple[Path, dict])
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     blob = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
-    for key in (b"train/kd", b"train/back", b"train/cycle", b"val/acc_it", b"val/acc_ja"):
+    for key in (b"train/kd", b"train/back", b"train/cycle", b"val/agreement_it", b"val/agreement_ja"):
         assert key in blob, key
     # Tags, the resolved config and the exported student as a model artifact.
     for key in (b"mode:parallel", b"langs:it+ja", b"loss:kd+back+cycle", b"seed:42", b"max_pairs"):

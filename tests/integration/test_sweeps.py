@@ -36,7 +36,7 @@ def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_optuna_search_shares_one_teacher_pass(tmp_path: Path) -> None:
-    """3 trials: the teacher trains and labels in the first; every trial returns its best val/acc."""
+    """3 trials: the teacher trains and labels in the first; each returns its best val/agreement."""
     cache, sweep = tmp_path / "cache", tmp_path / "sweep"
     proc = _run(
         "distill-run",  # no -m: the hparams_search config sets hydra.mode=MULTIRUN
@@ -57,10 +57,10 @@ def test_optuna_search_shares_one_teacher_pass(tmp_path: Path) -> None:
     scores = []
     for j in jobs:
         best = json.loads((j / "metrics.json").read_text())["best_val"]
-        assert best["metric"] == "val/acc" and best["mode"] == "max"
+        assert best["metric"] == "val/agreement" and best["mode"] == "max"
         scores.append(best["score"])
     assert result["best_value"] == pytest.approx(max(scores))
-    assert proc.stdout.count("objective: best val/acc = ") == 3
+    assert proc.stdout.count("objective: best val/agreement = ") == 3
 
     # One teacher pass for the whole search: trained and labelled in trial 0, read from the cache after.
     assert [json.loads((j / "teacher.json").read_text())["source"] for j in jobs] == [
@@ -194,7 +194,7 @@ def test_objective_is_checked_before_training(tmp_path: Path, no_hydra_config: N
     hydra_cfg = OmegaConf.structured(HydraConf)
     hydra_cfg.sweeper = {"direction": "maximize"}
     HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra_cfg}))
-    check_objective(compose_cfg(tmp_path, "objective=val"))  # classification: val/acc, maximize
+    check_objective(compose_cfg(tmp_path, "objective=val"))  # classification: val/agreement, maximize
     with pytest.raises(DistillError, match="lower is better") as err:
         check_objective(compose_cfg(tmp_path, "objective=val", "task=embedding"))
     assert err.value.fix == "set hydra.sweeper.direction=minimize"

@@ -170,3 +170,22 @@ def test_cli_errors_name_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[
     (tmp_path / "metrics.json").write_text("{not json")
     assert main([str(tmp_path)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_runs_selected_on_target_labels_are_marked_and_never_pooled_with_the_others(tmp_path: Path) -> None:
+    def run(folder: str, seed: int, acc: float, extras: dict) -> None:
+        path = _write_run(tmp_path / folder, seed, "kd", [_row("student", "it", acc)])
+        data = json.loads((path / "metrics.json").read_text())
+        (path / "metrics.json").write_text(json.dumps({**data, **extras}))
+
+    run("honest", 1, 0.5, {"selection": "teacher_agreement"})
+    run("labels", 1, 0.7, {"selection": "target_dev"})
+    # Written before the rule was recorded: read from the metric its checkpoint was selected on.
+    run("old", 2, 0.9, {"best_val": {"metric": "val/acc", "mode": "max", "score": 0.9}})
+    runs = load_runs([tmp_path])
+    assert sorted(r.selection for r in runs) == ["target_dev", "target_dev", "teacher_agreement"]
+    pooled = pool(runs)
+    assert sorted(pooled.names) == ["student", "student [selected on target labels]"]
+    assert pooled.cell("student", "it").mean == pytest.approx(0.5)  # type: ignore[union-attr]
+    marked = pooled.cell("student [selected on target labels]", "it")
+    assert marked is not None and marked.mean == pytest.approx(0.8)

@@ -281,3 +281,26 @@ def test_length_buckets_cover_every_index_once_and_pad_little() -> None:
     assert list(sampler) != batches
     evaluation = list(LengthBucketBatchSampler(lengths, batch_size=8, shuffle=False))
     assert [lengths[b[0]] for b in evaluation] == sorted(lengths[b[0]] for b in evaluation)
+
+
+def test_the_teacher_keeps_its_best_epoch_on_the_source_validation_split(isolated_cache: Path) -> None:
+    """teacher.select=source_val (the default): the kept weights are those of the epoch with the best
+    English validation accuracy, never worse than the last epoch's; select=last keeps the last."""
+    from distill.teacher import _accuracy
+
+    best = train_teacher(_cfg("teacher.epochs=4"))
+    last = train_teacher(_cfg("teacher.epochs=4", "teacher.select=last"))
+    assert best.key != last.key  # the rule is part of the recipe, hence the key
+    assert best.val_acc is not None and last.val_acc is not None and best.val_acc >= last.val_acc
+    stamp = json.loads((Path(best.path) / STAMP).read_text())
+    assert stamp["recipe"]["select"] == "source_val" and 0 <= stamp["selected_epoch"] <= 3
+    data = teacher_training_data(_cfg())
+    model, tokenizer = load_teacher(best.path, best.labels)
+    max_length = TeacherRecipe.from_cfg(_cfg()).max_length
+    kept = _accuracy(model, tokenizer, data.val_texts, data.val_labels, max_length=max_length)
+    assert kept == pytest.approx(best.val_acc, abs=1e-6)  # what was selected is what was kept
+
+
+def test_an_unknown_teacher_selection_is_refused() -> None:
+    with pytest.raises(DistillError, match=r"teacher\.select must be one of"):
+        TeacherRecipe.from_cfg(_cfg("teacher.select=target_dev"))

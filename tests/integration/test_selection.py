@@ -1,0 +1,80 @@
+"""No target labels unless asked (DESIGN.md section 10): the student never reads the target gold labels
+of its training and validation pairs by default; ``selection=target_dev`` asks for them.
+
+``PoisonedSource`` is the tiny in-memory source of ``test_sources`` with the target-language gold
+labels of the training and validation pairs permuted (the label set and the test split unchanged):
+a run that reads none of them trains the very same student.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import DatasetDict
+
+from distill.errors import DistillError
+from distill.pipeline import run
+from distill.settings import reads_target_labels
+from distill.stages.distill import training_rows
+from distill.stages.label import TRAIN_SPLITS
+from tests.unit.test_sources import TinySource, _cfg
+
+POISONED = f"{__name__}.PoisonedSource"
+
+
+class PoisonedSource(TinySource):
+    def parallel(self, lang: str) -> DatasetDict:
+        out = super().parallel(lang)
+        for split in ("train", "validation"):
+            labels = list(out[split]["label"])
+            random.Random(split).shuffle(labels)
+            out[split] = out[split].remove_columns("label").add_column("label", labels)
+        return out
+
+
+def _weights(objects: dict) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in objects["system"].model.state_dict().items()}
+
+
+def _run(out: Path, *overrides: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    metrics, objects = run(_cfg(out, "trainer.max_epochs=2", "export_student=false", *overrides))
+    return metrics, _weights(objects)
+
+
+def test_poisoned_target_labels_give_the_same_student(tmp_path: Path) -> None:
+    clean, w_clean = _run(tmp_path / "clean")
+    poisoned, w_poisoned = _run(tmp_path / "poisoned", f"data.source._target_={POISONED}")
+    assert w_clean.keys() == w_poisoned.keys()
+    assert all(torch.equal(w_clean[k], w_poisoned[k]) for k in w_clean)
+    assert clean["selection"] == poisoned["selection"] == "teacher_agreement"
+    assert clean["best_val"]["metric"] == "val/agreement"
+    assert "no target-language gold label read" in (tmp_path / "clean" / "results.md").read_text()
+    # The test split is scored on its gold labels as always: the same student, the same scores.
+    student = [r for r in clean["results"] if r["system"] == "student"]
+    assert student == [r for r in poisoned["results"] if r["system"] == "student"]
+
+
+def test_selection_target_dev_reads_them_and_says_so(tmp_path: Path) -> None:
+    clean, _ = _run(tmp_path / "clean", "selection=target_dev")
+    assert clean["selection"] == "target_dev" and clean["best_val"]["metric"] == "val/acc"
+    assert "these results used target labels" in (tmp_path / "clean" / "results.md").read_text()
+    # The rows keep their gold labels (what val/acc is computed on) only when asked.
+    data = {"it": TinySource({"name": "tiny"}).parallel("it")}
+    targets = {
+        "it": {s: {"teacher_logits": np.zeros((len(data["it"][s]), 2), "float32")} for s in TRAIN_SPLITS}
+    }
+    kept = training_rows(data, targets, ["bye", "greet"], gold=True)["it"]["validation"]["labels"]
+    dropped = training_rows(data, targets, ["bye", "greet"], gold=False)["it"]["validation"]["labels"]
+    assert set(kept) == {0, 1} and set(dropped) == {-100}
+    assert reads_target_labels(_cfg(tmp_path, "selection=target_dev"))
+    assert reads_target_labels(_cfg(tmp_path, "loss.weights.ce=1.0"))  # the supervised baseline
+    assert not reads_target_labels(_cfg(tmp_path))
+
+
+def test_an_unknown_selection_rule_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DistillError, match="selection must be one of"):
+        run(_cfg(tmp_path / "run", "selection=test_labels"))
