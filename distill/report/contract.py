@@ -22,6 +22,8 @@ SYSTEMS: dict[str, str] = {
     "teacher_zero_shot": "the teacher applied to the target text as is",
     "teacher_translate_test": "the teacher on the source side (or on MT into the source) of the target test",
     "direct_transfer": "a multilingual model fine-tuned on source labels, applied to the target",
+    "tfidf_student": "non-neural reference: character n-gram TF-IDF + logistic regression trained on "
+    "the teacher's soft labels over the student's target training text",
     "student_no_kd": "the student architecture trained without distillation (ablation)",
     "student_untrained": "the student before distillation (embedding task baseline)",
     "supervised": "upper bound: trained on gold labels in the target language",

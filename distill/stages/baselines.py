@@ -13,17 +13,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 from omegaconf import DictConfig, open_dict
 
 from distill.errors import DistillError
 from distill.losses import term_names
+from distill.models.classifier import predict_logits
 from distill.stages.distill import build_student, student_datamodule
 from distill.stages.label import Labelled
+from distill.stages.tfidf import TfidfStudent
 from distill.teacher import load_teacher, train_teacher
 from distill.training import fit_and_load_best
 from distill.utils.ranks import is_rank_zero
@@ -121,12 +125,34 @@ def train_supervised(cfg: DictConfig, labelled: Any) -> tuple[Any, Any] | None:
 
 @dataclass
 class Baseline:
-    """A further system the evaluate stage scores on the target text."""
+    """A further system the evaluate stage scores on the target text: a ``transformers`` classifier
+    and its tokenizer, or any ``model`` with ``logits(texts) -> (N, C)`` (``tokenizer=None``)."""
 
     model: Any
-    tokenizer: Any
+    tokenizer: Any = None
     #: ``max_length`` and ``prefix`` for :func:`~distill.models.classifier.predict_logits`.
     kw: dict[str, Any] = field(default_factory=dict)
+
+    def logits(self, texts: Sequence[str], **kw: Any) -> np.ndarray:
+        """The system's (N, C) logits on ``texts`` (``kw``: batch size and progress text)."""
+        if self.tokenizer is None:
+            return np.asarray(self.model.logits(texts))
+        return predict_logits(self.model, self.tokenizer, texts, **kw, **self.kw)
+
+
+def tfidf_student(cfg: DictConfig, labelled: Labelled) -> TfidfStudent | None:
+    """The TF-IDF reference on the teacher's soft labels over the student's target training text
+    (``baselines.tfidf_student``); ``None`` when off or when nothing was cached (``teacher.live``)."""
+    if not _baselines(cfg).get("tfidf_student"):
+        return None
+    if labelled.live:
+        log.warning("baselines: teacher.live=true caches no soft labels; tfidf_student is left out")
+        return None
+    texts = [t for lang in labelled.data for t in labelled.data[lang]["train"]["tgt"]]
+    logits = labelled.logits()
+    rows = np.concatenate([logits[lang]["train"] for lang in labelled.data])
+    log.info("baselines: tfidf_student on %d target training texts", len(texts))
+    return TfidfStudent(len(labelled.teacher.labels), seed=int(cfg.seed)).fit(texts, rows)
 
 
 def baseline_systems(cfg: DictConfig, labelled: Labelled | None, labels: list[str]) -> dict[str, Baseline]:
@@ -137,6 +163,10 @@ def baseline_systems(cfg: DictConfig, labelled: Labelled | None, labels: list[st
     if direct is not None:
         sub, (model, tokenizer) = direct
         out["direct_transfer"] = Baseline(model, tokenizer, {"max_length": int(sub.teacher.max_length)})
+    if labelled is not None and is_rank_zero():
+        tfidf = tfidf_student(cfg, labelled)
+        if tfidf is not None:
+            out["tfidf_student"] = Baseline(tfidf)
     if labelled is not None:
         supervised = train_supervised(cfg, labelled)
         if supervised is not None:

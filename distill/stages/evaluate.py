@@ -85,9 +85,7 @@ def evaluate_run(
         if t_src is not None:
             report.add_predictions("teacher_translate_test", lang, "test", t_src, gold)
         for name, base in (baselines or {}).items():
-            logits = predict_logits(
-                base.model, base.tokenizer, test["tgt"], desc=f"{name} {lang}", **kw, **base.kw
-            )
+            logits = base.logits(test["tgt"], desc=f"{name} {lang}", **kw)
             report.add_predictions(name, lang, "test", logits, gold)
     source = source_test_data(cfg)
     if source is not None:

@@ -54,8 +54,9 @@ def test_poisoned_target_labels_give_the_same_student(tmp_path: Path) -> None:
     assert clean["best_val"]["metric"] == "val/agreement"
     assert "no target-language gold label read" in (tmp_path / "clean" / "results.md").read_text()
     # The test split is scored on its gold labels as always: the same student, the same scores.
-    student = [r for r in clean["results"] if r["system"] == "student"]
-    assert student == [r for r in poisoned["results"] if r["system"] == "student"]
+    for system in ("student", "tfidf_student"):  # the reference reads only the soft labels too
+        rows = [r for r in clean["results"] if r["system"] == system]
+        assert rows and rows == [r for r in poisoned["results"] if r["system"] == system]
 
 
 def test_selection_target_dev_reads_them_and_says_so(tmp_path: Path) -> None:

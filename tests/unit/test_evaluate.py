@@ -108,6 +108,7 @@ def sample_report() -> MetricsReport:
     report.add("teacher_zero_shot", "it", "test", {**m, "accuracy": 0.35})
     report.add("teacher_translate_test", "it", "test", {**m, "accuracy": 0.66})
     report.add("direct_transfer", "it", "test", {**m, "accuracy": 0.55})
+    report.add("tfidf_student", "it", "test", {**m, "accuracy": 0.5})
     report.add("student_no_kd", "it", "test", {**m, "accuracy": 0.52})
     report.add("supervised", "it", "test", {**m, "accuracy": 0.9})
     report.add("student_untrained", "it", "test", {**m, "accuracy": 0.05})
