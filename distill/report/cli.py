@@ -11,6 +11,9 @@ Runs are found under the given paths (a run folder, a multirun folder, a study's
 - ``accuracy.png``: per-language bars with error bars (seed std) for every system;
 - ``reliability.png``: reliability diagrams (accuracy per confidence bin) of the student and the
   teacher;
+- ``confusions.png`` and the ``Error analysis`` section of ``report.md``: per-language confusion
+  matrices of the student, its most confused label pairs, and the test examples (by index) where it
+  disagrees with the teacher on the source side (:mod:`distill.report.errors`);
 - ``embeddings.png``: a 2-D PCA projection of the student's sentence embeddings of parallel test
   pairs, coloured by language (from ``embeddings.parquet``);
 - ``summary.json``: the pooled numbers, for other tools.
@@ -33,6 +36,7 @@ from pathlib import Path
 
 from distill.errors import DistillError
 from distill.report.bootstrap import DEFAULT_BASELINES, compare
+from distill.report.errors import errors_markdown, errors_summary, language_errors, plot_confusions
 from distill.report.plots import plot_bars, plot_embeddings, plot_reliability
 from distill.report.study import load_runs, pool
 from distill.report.tables import report_markdown, summary
@@ -54,6 +58,7 @@ def write_report(
     runs = load_runs(paths)
     pooled = pool(runs, metric)
     comparisons = compare(pooled, baselines, n_resamples, split) if metric == "accuracy" else []
+    errors = language_errors(pooled, split)
     written: list[Path] = []
     if plots:
         import matplotlib
@@ -63,13 +68,19 @@ def write_report(
         for maybe in (
             plot_reliability(pooled, out / "reliability.png", split),
             plot_embeddings(pooled, out / "embeddings.png"),
+            plot_confusions(errors, out / "confusions.png"),
         ):
             if maybe is not None:
                 written.append(maybe)
     numbers = summary(pooled, comparisons, out, split)
+    if errors:
+        numbers["errors"] = errors_summary(errors)
     write_text_atomic(out / "summary.json", json.dumps(numbers, indent=2) + "\n")
     report = out / "report.md"
-    write_text_atomic(report, report_markdown(pooled, comparisons, [str(p) for p in written], split))
+    text = report_markdown(pooled, comparisons, [str(p) for p in written], split)
+    if errors:
+        text = text.rstrip("\n") + "\n\n" + errors_markdown(errors, split)
+    write_text_atomic(report, text)
     return report
 
 

@@ -15,7 +15,8 @@ from distill.report.study import Pooled, Run, run_names
 from distill.utils.atomic import atomic_file
 
 
-def _save(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path) -> None:
+    """Write ``fig`` as a PNG, atomically."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     with atomic_file(path, "wb") as fh:
@@ -44,7 +45,7 @@ def plot_bars(pooled: Pooled, path: Path, split: str = "test") -> Path:
     ax.set_title(f"{pooled.metric} per language ({split}), mean ± std over seeds")
     ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -104,7 +105,7 @@ def plot_reliability(pooled: Pooled, path: Path, split: str = "test") -> Path | 
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence")
     axes[0][0].set_ylabel("accuracy")
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -148,6 +149,6 @@ def plot_embeddings(pooled: Pooled, path: Path, max_panels: int = 12) -> Path | 
         ax.set_title(f"{name}: {'+'.join(langs)} (seed {run.seed})", fontsize=8)
         ax.legend(fontsize=7, markerscale=2)
     fig.suptitle("student sentence embeddings of parallel test pairs (PCA)", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
     return path

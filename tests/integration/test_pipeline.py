@@ -237,7 +237,7 @@ def test_roundtrip_without_a_translator_is_refused_before_training(tmp_path: Pat
 
 
 def test_report_of_a_real_tiny_run(tiny_run: tuple[Path, dict], tmp_path: Path) -> None:
-    """distill-report on a real run: table, bootstrap against the baselines and all three plots."""
+    """distill-report on a real run: table, bootstrap against the baselines, error analysis, the plots."""
     from distill.report import main
 
     run_dir, metrics = tiny_run
@@ -248,8 +248,9 @@ def test_report_of_a_real_tiny_run(tiny_run: tuple[Path, dict], tmp_path: Path) 
     assert f"{100 * student['accuracy']:.1f} ± 0.0 (1)" in text
     for lang in ("it", "ja"):
         assert f"| {lang} | `student` | `teacher_zero_shot` |" in text
-    for plot in ("accuracy", "reliability", "embeddings"):
+    for plot in ("accuracy", "reliability", "embeddings", "confusions"):
         assert (tmp_path / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## Error analysis" in text and "disagreements with the teacher" in text
 
 
 def test_baselines_train_beside_the_student(tmp_path: Path) -> None:
