@@ -71,11 +71,14 @@ def fit_and_load_best(
     callbacks: list[Any] = [ResumeState(fingerprint)]
     checkpoint_dir = None
     for k, c in (cfg.get("callbacks") or {}).items():
+        if c is None:  # switched off: callbacks.<name>=null
+            continue
         override: dict[str, Any] = {}
         is_checkpoint = str(c.get("_target_", "")).endswith("ModelCheckpoint")
-        if monitor and is_checkpoint and c.get("monitor") == "val/acc":
+        if monitor and c.get("monitor") == "val/acc":  # the best checkpoint and early stopping
             override = {"monitor": monitor[0], "mode": monitor[1]}
-            log.info("distill: checkpoints selected on %s (%s)", *monitor)
+            if is_checkpoint:
+                log.info("distill: checkpoints selected on %s (%s)", *monitor)
         if is_checkpoint and c.get("dirpath"):
             checkpoint_dir = Path(str(c.dirpath)) / (checkpoint_subdir or "")
             override["dirpath"] = str(checkpoint_dir)

@@ -79,3 +79,23 @@ def test_selection_target_dev_reads_them_and_says_so(tmp_path: Path) -> None:
 def test_an_unknown_selection_rule_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DistillError, match="selection must be one of"):
         run(_cfg(tmp_path / "run", "selection=test_labels"))
+
+
+def _epochs(run_dir: Path) -> int:
+    """Epochs trained, from the CSV logger's validation rows."""
+    import csv
+
+    (path,) = run_dir.rglob("metrics.csv")
+    rows = [r for r in csv.DictReader(path.open()) if r.get("val/agreement")]
+    return len(rows)
+
+
+def test_early_stopping_on_the_selection_metric(tmp_path: Path) -> None:
+    """The tiny student's agreement stops improving at once: patience 1 ends the fit before the cap."""
+    stopped, _ = _run(
+        tmp_path / "stopped", "trainer.max_epochs=8", "callbacks.early_stopping.patience=1", "logger=csv"
+    )
+    full, _ = _run(tmp_path / "full", "trainer.max_epochs=8", "callbacks.early_stopping=null", "logger=csv")
+    assert _epochs(tmp_path / "full") == 8
+    assert 2 <= _epochs(tmp_path / "stopped") < 8
+    assert stopped["best_val"]["metric"] == full["best_val"]["metric"] == "val/agreement"
