@@ -155,6 +155,11 @@ def tfidf_student(cfg: DictConfig, labelled: Labelled) -> TfidfStudent | None:
     return TfidfStudent(len(labelled.teacher.labels), seed=int(cfg.seed)).fit(texts, rows)
 
 
+#: Baselines trained on the label stage's rows (distill-run); distill-eval, given only a student
+#: checkpoint, leaves them out.
+RUN_ONLY = ("tfidf_student", "supervised")
+
+
 def baseline_systems(cfg: DictConfig, labelled: Labelled | None, labels: list[str]) -> dict[str, Baseline]:
     """The ``baselines=`` systems: ``direct_transfer`` (cached) and, given ``labelled``, ``supervised``."""
     out: dict[str, Baseline] = {}
@@ -172,6 +177,8 @@ def baseline_systems(cfg: DictConfig, labelled: Labelled | None, labels: list[st
         if supervised is not None:
             kw = {"max_length": int(cfg.student.max_length), "prefix": cfg.student.prefix}
             out["supervised"] = Baseline(*supervised, kw)
-    elif (cfg.get("baselines") or {}).get("supervised"):
-        log.warning("baselines: supervised is trained by distill-run only; distill-eval leaves it out")
+    else:
+        for name in RUN_ONLY:
+            if _baselines(cfg).get(name):
+                log.warning("baselines: %s is trained by distill-run only; distill-eval leaves it out", name)
     return out
