@@ -22,6 +22,8 @@ from distill.utils.config import build
 from distill.utils.redact import redacted_container
 
 log = logging.getLogger(__name__)
+#: What ``conf/callbacks`` selects and stops on: agreement with the teacher (no target labels).
+SELECTION_METRIC = "val/agreement"
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,9 @@ def fit_and_load_best(
     command runs again (``resume=true``, the default; see :mod:`distill.resume`).
 
     Args:
-        monitor: ``(metric, mode)`` for checkpoints configured to select on ``val/acc``, when this
-            run has no accuracy to select on (``("val/agreement", "max")``, ``("val/loss", "min")``).
+        monitor: ``(metric, mode)`` replacing :data:`SELECTION_METRIC` in every callback that
+            monitors it (the best checkpoint, early stopping), e.g.
+            ``("val/acc", "max")``, ``("val/loss", "min")``.
         log_config: Log the resolved config to the loggers (once per run).
         checkpoint_subdir: Keep this fit's checkpoints in a sub-folder of the configured one (each
             cyclic round has its own, so that each resumes from its own ``last.ckpt``).
@@ -75,7 +78,7 @@ def fit_and_load_best(
             continue
         override: dict[str, Any] = {}
         is_checkpoint = str(c.get("_target_", "")).endswith("ModelCheckpoint")
-        if monitor and c.get("monitor") == "val/acc":  # the best checkpoint and early stopping
+        if monitor and c.get("monitor") == SELECTION_METRIC:  # the best checkpoint, early stopping
             override = {"monitor": monitor[0], "mode": monitor[1]}
             if is_checkpoint:
                 log.info("distill: checkpoints selected on %s (%s)", *monitor)

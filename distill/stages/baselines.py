@@ -119,7 +119,7 @@ def train_supervised(cfg: DictConfig, labelled: Any) -> tuple[Any, Any] | None:
     system, tokenizer = build_student(sub, labels, list(labelled.data))
     dm = student_datamodule(sub, tokenizer, labelled.data, labelled.targets(), labels, with_source=False)
     log.info("baselines: training the supervised upper bound on the target gold labels")
-    fit_and_load_best(sub, system, dm, log_config=False)
+    fit_and_load_best(sub, system, dm, monitor=("val/acc", "max"), log_config=False)
     return system.model, tokenizer
 
 

@@ -74,7 +74,7 @@ def _fit_round(
         cfg,
         system,
         dm,
-        monitor=None if gold else ("val/agreement", "max"),
+        monitor=("val/acc", "max") if gold else None,
         log_config=round_idx == 0,
         checkpoint_subdir=f"round{round_idx + 1}" if round_idx else None,
     )
@@ -249,6 +249,21 @@ def with_rehearsal(
     return concatenate_datasets([train, rows.cast(train.features)])
 
 
+def check_training_config(cfg: DictConfig) -> None:
+    """The checks before a student is trained; a student continued from an export first takes over
+    its earlier languages."""
+    extend_languages(cfg)
+    check_config(cfg)
+
+
+def label_for_training(cfg: DictConfig, timer: StageTimer) -> Labelled:
+    """The label stage, then (fits in one process) the end of its labelling processes."""
+    labelled = label(cfg, timer)
+    if not distributed_trainer(cfg):
+        end_label_processes()
+    return labelled
+
+
 def train(
     cfg: DictConfig, timer: StageTimer | None = None
 ) -> tuple[Labelled, DistillationSystem, Any, BestCheckpoint]:
@@ -258,12 +273,9 @@ def train(
         ``(labelled, system, tokenizer, best checkpoint)``; checkpoints (student weights only) are
         under ``<run dir>/checkpoints``.
     """
-    extend_languages(cfg)  # a student continued from an export keeps its earlier languages
-    check_config(cfg)
+    check_training_config(cfg)
     timer = timer or StageTimer()
-    labelled = label(cfg, timer)
-    if not distributed_trainer(cfg):
-        end_label_processes()
+    labelled = label_for_training(cfg, timer)
     with timer("distill"):
         system, tokenizer, best = distill_student(cfg, labelled)
     return labelled, system, tokenizer, best

@@ -16,15 +16,13 @@ from typing import Literal
 
 from omegaconf import DictConfig
 
-from distill.continual import extend_languages
 from distill.records import StageTimer
 from distill.report import MetricsReport
-from distill.settings import check_config, distributed_trainer
 from distill.stages.baselines import Baseline, baseline_systems
-from distill.stages.distill import distill_student
+from distill.stages.distill import check_training_config, distill_student, label_for_training
 from distill.stages.evaluate import evaluate_run, record_run_extras
 from distill.stages.export import export_run
-from distill.stages.label import Labelled, end_label_processes, label
+from distill.stages.label import Labelled
 from distill.tasks.base import Trained
 from distill.teacher import load_teacher
 
@@ -38,14 +36,10 @@ class ClassificationTask:
     fine_tunes_teacher = True
 
     def check(self, cfg: DictConfig) -> None:
-        extend_languages(cfg)  # a student continued from an export keeps its earlier languages
-        check_config(cfg)
+        check_training_config(cfg)
 
     def label(self, cfg: DictConfig, timer: StageTimer) -> Labelled:
-        labelled = label(cfg, timer)
-        if not distributed_trainer(cfg):
-            end_label_processes()
-        return labelled
+        return label_for_training(cfg, timer)
 
     def baselines(self, cfg: DictConfig, labelled: Labelled) -> dict[str, Baseline]:
         return baseline_systems(cfg, labelled, labelled.teacher.labels)
