@@ -73,6 +73,7 @@ from distill.sources import source_of
 from distill.targets import aligned_probs, combine_probs, confidence, to_logits
 from distill.utils.atomic import write_text_atomic
 from distill.utils.config import compose_option, config_options
+from distill.utils.paths import portable
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +377,7 @@ def combine_sources(
                 "name": s.name,
                 "lang": s.lang,
                 "weight": s.weight,
-                "path": t.path,
+                "path": portable(t.path),
                 "key": t.key,
                 "val_acc": t.val_acc,
                 "labels": len(t.labels),

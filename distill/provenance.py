@@ -35,6 +35,7 @@ from distill.sources import source_of
 from distill.utils.atomic import write_text_atomic
 from distill.utils.config import leaf_values
 from distill.utils.hashing import file_sha256, text_sha256
+from distill.utils.paths import local_path, portable
 from distill.utils.redact import known_secrets, redact_argv, redacted_container
 from distill.utils.versions import library_versions, package_version
 
@@ -204,7 +205,8 @@ def model_entry(role: str, ref: str) -> dict[str, Any]:
         pkg = package_entry(packaged.package)
         entry.update(package=pkg["package"], version=pkg["version"], license=packaged.license)
     else:
-        entry["hub_id" if resolved.source in ("hub", "hub-cache") else "path"] = resolved.location
+        hub = resolved.source in ("hub", "hub-cache")
+        entry["hub_id" if hub else "path"] = resolved.location if hub else portable(resolved.location)
         entry["license"] = _card_license(folder) if folder is not None else None
         if resolved.source in ("hub", "hub-cache") and folder is not None:
             entry["revision"] = folder.name
@@ -224,9 +226,9 @@ def path_entry(role: str, ref: str) -> dict[str, Any]:
     """A file or folder (hashed), or a hub dataset id (named only) a run read."""
     path = Path(ref).expanduser()
     if path.is_file():
-        return {"role": role, "path": str(path.resolve()), "license": None, "sha256": file_sha256(path)}
+        return {"role": role, "path": portable(path), "license": None, "sha256": file_sha256(path)}
     if path.is_dir():
-        return {"role": role, "path": str(path.resolve()), "license": None, "sha256": folder_sha256(path)}
+        return {"role": role, "path": portable(path), "license": None, "sha256": folder_sha256(path)}
     return {"role": role, "hub_id": ref, "license": None, "sha256": None}
 
 
@@ -301,7 +303,7 @@ def model_entries(cfg: DictConfig, run_dir: Path, teacher_as_is: bool = False) -
         # Fine-tuned by this pipeline (cached): the folder is hashed; its base model says the license.
         base = model_entry("teacher_base", str(cfg.teacher.model))
         entry = {"role": "teacher", "path": teacher, "source": "fine-tuned", "base_model": base["ref"]}
-        entry.update(license=base.get("license"), sha256=_model_hashes(Path(teacher)))
+        entry.update(license=base.get("license"), sha256=_model_hashes(local_path(teacher)))
         out += [entry, base]
     elif teacher or teacher_as_is:
         out.append(model_entry("teacher", teacher or str(cfg.teacher.model)))  # used as it is

@@ -22,6 +22,7 @@ from distill.provenance import reproducibility, write_provenance
 from distill.report import MetricsReport
 from distill.utils.atomic import write_text_atomic
 from distill.utils.hashing import texts_sha256
+from distill.utils.paths import portable
 from distill.utils.redact import redacted_yaml
 from distill.utils.resolvers import active_terms
 
@@ -70,13 +71,14 @@ def finish_wandb() -> None:
 
 
 def in_run_dir(cfg: DictConfig, path: str) -> str:
-    """``path`` relative to the run folder when inside it, so metrics.json does not name the folder."""
+    """``path`` relative to the run folder when inside it, else :func:`~distill.utils.paths.portable`,
+    so metrics.json names no machine folder."""
     if not path:
         return path
     try:
         return str(Path(path).resolve().relative_to(Path(cfg.paths.output_dir).resolve()))
     except ValueError:
-        return path
+        return portable(path)
 
 
 def student_variant(cfg: DictConfig) -> str:

@@ -50,7 +50,7 @@ from distill.utils.atomic import atomic_dir
 from distill.utils.config import dataclass_from
 from distill.utils.hashing import file_sha256, text_sha256
 from distill.utils.manifest import files_problem, files_sha256, record_hashes
-from distill.utils.paths import cache_dir
+from distill.utils.paths import cache_dir, portable
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,8 @@ class TeacherResult:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (for the run's ``teacher.json``)."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict (for the run's ``teacher.json``), ``path`` made portable (no machine folder)."""
+        return {**dataclasses.asdict(self), "path": portable(self.path)}
 
 
 # ------------------------------------------------------------------------------------------------ data

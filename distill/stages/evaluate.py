@@ -32,6 +32,7 @@ from distill.stages.prepare import prepare
 from distill.student import load_student_checkpoint
 from distill.teacher import TeacherResult, load_teacher, train_teacher
 from distill.training import BestCheckpoint
+from distill.utils.paths import portable
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def evaluate(cfg: DictConfig, timer: StageTimer | None = None) -> MetricsReport:
         student = load_student_checkpoint(ckpt, cfg.student.model, teacher.labels)
         extra = baseline_systems(cfg, None, teacher.labels)
         report = evaluate_run(cfg, load_teacher(teacher.path), student, data, teacher.labels, extra)
-    report.extras["student_checkpoint"] = str(ckpt)
+    report.extras["student_checkpoint"] = portable(ckpt)
     write_run(cfg, report, timer, data_hashes(data))
     print(format_table(report))
     print(timer.line())

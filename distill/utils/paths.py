@@ -1,4 +1,10 @@
-"""Where the project keeps what it computes once (converted models, soft labels, translations)."""
+"""Where the project keeps what it computes once (converted models, soft labels, translations).
+
+Records a run writes (``teacher.json``, ``provenance.json``, ``metrics.json``) name folders by
+:func:`portable` paths, so a committed run folder names no machine: ``$DISTILL_CACHE/...`` for the
+shared cache, a relative path for anything under the working directory. :func:`local_path` turns
+one back into a path on this machine.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import os
 from pathlib import Path
 
 DEFAULT_CACHE = Path("~/.cache/xlt-distill")
+CACHE_VAR = "$DISTILL_CACHE"
 
 
 def cache_root() -> Path:
@@ -17,3 +24,32 @@ def cache_root() -> Path:
 def cache_dir(*parts: str) -> Path:
     """A sub-folder of the shared cache (not created)."""
     return cache_root().joinpath(*parts)
+
+
+def portable(path: str | os.PathLike[str]) -> str:
+    """``path`` as a record names it: ``$DISTILL_CACHE/<rel>`` in the cache, relative under the cwd.
+
+    A relative path, a hub id or a path elsewhere comes back as given.
+
+    >>> portable(cache_dir("teachers", "x")) == "$DISTILL_CACHE/teachers/x"
+    True
+    """
+    text = os.fspath(path)
+    p = Path(text).expanduser()
+    if not p.is_absolute():
+        return text
+    p = p.resolve()
+    for root, prefix in ((cache_root().resolve(), CACHE_VAR), (Path.cwd().resolve(), "")):
+        try:
+            rel = p.relative_to(root)
+        except ValueError:
+            continue
+        return f"{prefix}/{rel.as_posix()}" if prefix else (rel.as_posix() or ".")
+    return text
+
+
+def local_path(text: str) -> Path:
+    """The folder a :func:`portable` path names on this machine (``$DISTILL_CACHE`` expanded)."""
+    if text == CACHE_VAR or text.startswith(CACHE_VAR + "/"):
+        return cache_root().joinpath(text[len(CACHE_VAR) + 1 :])
+    return Path(text).expanduser()

@@ -140,6 +140,12 @@ def test_multirun_jobs_share_one_teacher_pass(tmp_path: Path) -> None:
     teachers = [json.loads((j / "teacher.json").read_text()) for j in jobs]
     assert [t["source"] for t in teachers] == ["trained", "cache"]
     assert teachers[0]["path"] == teachers[1]["path"]
+    assert teachers[0]["path"].startswith("$DISTILL_CACHE/teachers/")  # names no machine folder
+    prov = json.loads((jobs[0] / "provenance.json").read_text())
+    entry = next(m for m in prov["models"] if m["role"] == "teacher")
+    assert entry["path"] == teachers[0]["path"] and entry["sha256"]  # found again and hashed
+    metrics = json.loads((jobs[0] / "metrics.json").read_text())
+    assert not Path(metrics["student_checkpoint"]).is_absolute()  # relative to the run folder
     assert len(list((cache / "teachers").iterdir())) == 1
     assert [labels_hit(j) for j in jobs] == [{False}, {True}]  # the second job never ran the teacher
     for j in jobs:

@@ -1,0 +1,53 @@
+"""Records name folders portably: ``$DISTILL_CACHE/...`` or relative, never a machine path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distill.utils.paths import cache_dir, local_path, portable
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_cache_paths_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    folder = cache_dir("teachers", "t-1")
+    assert portable(folder) == "$DISTILL_CACHE/teachers/t-1"
+    assert local_path(portable(folder)) == folder
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "elsewhere"))  # another machine's cache
+    assert local_path("$DISTILL_CACHE/teachers/t-1") == tmp_path / "elsewhere" / "teachers" / "t-1"
+
+
+def test_cwd_paths_become_relative_and_others_stay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert portable(tmp_path / "work" / "runs" / "a.ckpt") == "runs/a.ckpt"
+    assert portable("runs/a.ckpt") == "runs/a.ckpt"
+    assert portable("intfloat/multilingual-e5-small") == "intfloat/multilingual-e5-small"
+    assert portable(tmp_path / "other") == str(tmp_path / "other")  # outside both: as given
+    assert local_path("runs/a.ckpt") == Path("runs/a.ckpt")
+
+
+def test_committed_records_name_no_machine_path() -> None:
+    """Every committed run record under experiments/ passes the check (rewrite with the tool)."""
+    tool = ROOT / "experiments" / "tools" / "portable_paths.py"
+    proc = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "0 record file(s)" in proc.stderr
+
+
+def test_check_finds_a_machine_path(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "teacher.json").write_text('{"path": "/root/.cache/xlt-distill/teachers/t"}\n')
+    tool = ROOT / "experiments" / "tools" / "portable_paths.py"
+    check = [sys.executable, str(tool), "--top", str(tmp_path), "--check"]
+    assert subprocess.run(check, capture_output=True, text=True).returncode == 1
+    fix = [sys.executable, str(tool), "--top", str(tmp_path), "--cache", "/root/.cache/xlt-distill"]
+    assert subprocess.run(fix, capture_output=True, text=True).returncode == 0
+    assert (run / "teacher.json").read_text() == '{"path": "$DISTILL_CACHE/teachers/t"}\n'
