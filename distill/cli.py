@@ -202,7 +202,7 @@ def _finish_wandb() -> None:
 
 # Per-language mappings a user fills key by key (`data.target_test.ja=ja_test.jsonl`): Hydra would
 # want `+` for a key the config does not declare, so the console scripts add `++` themselves.
-OPEN_MAPPINGS = ("data.target_test.", "data.parallel.")
+OPEN_MAPPINGS = ("data.target_test.", "data.parallel.", "data.target_unlabelled.")
 
 
 def open_mapping_overrides(args: list[str]) -> list[str]:
@@ -212,7 +212,6 @@ def open_mapping_overrides(args: list[str]) -> list[str]:
 
 MISSING_EXAMPLES = {
     "data.target_langs": "data.target_langs=[it]",
-    "data.parallel": "data.parallel=en_it.tsv",
 }
 
 

@@ -26,6 +26,7 @@ from distill.data.parallel import checked_pairs
 from distill.errors import DistillError
 from distill.sources.base import DataRef, Source, TeacherData, packaged
 from distill.sources.translated import translate_pairs
+from distill.sources.unlabelled import add_unlabelled
 
 
 def source_of(data: Mapping[str, Any]) -> Source:
@@ -57,22 +58,26 @@ def source_of(data: Mapping[str, Any]) -> Source:
     return classes[str(name)](data)
 
 
-def load_parallel(data: Mapping[str, Any], lang: str) -> DatasetDict:
+def load_parallel(data: Mapping[str, Any], lang: str, mode: Mapping[str, Any] | None = None) -> DatasetDict:
     """Parallel pairs for one target language from the source of ``data``, capped and checked.
 
     Args:
         data: The ``data`` config (``source`` or ``name``, ``source_lang``, ``max_pairs``, source options).
         lang: Target language code.
+        mode: The ``mode`` config; with ``data.target_unlabelled`` it decides the raw text's source
+            side (:mod:`distill.sources.unlabelled`). ``None``: ``mode=parallel``.
 
     Raises:
         DistillError: For an unknown source, or when a split comes out empty.
     """
-    return checked_pairs(source_of(data).parallel(lang), data, lang)
+    pairs = checked_pairs(source_of(data).parallel(lang), data, lang)
+    return add_unlabelled(pairs, data, mode or {"name": "parallel"}, lang)  # capped on its own
 
 
 def translate_data(data: Mapping[str, Any], mode: Mapping[str, Any], lang: str) -> DatasetDict:
-    """``mode=translate`` pairs for ``lang`` (see :func:`distill.sources.translated.translate_pairs`)."""
-    return translate_pairs(source_of(data), mode, lang)
+    """``mode=translate`` pairs for ``lang`` (see :func:`distill.sources.translated.translate_pairs`),
+    with ``data.target_unlabelled`` joined to the training splits."""
+    return add_unlabelled(translate_pairs(source_of(data), mode, lang), data, mode, lang)
 
 
 def source_test_data(cfg: Any) -> tuple[list[str], list[str]] | None:

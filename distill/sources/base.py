@@ -35,7 +35,14 @@ from distill.utils.config import leaf_values
 from distill.utils.hashing import text_sha256
 
 #: ``data.*`` keys that name files, folders or hub datasets (recorded in ``provenance.json``).
-DATA_KEYS = ("source_train", "source_validation", "source_test", "parallel", "target_test")
+DATA_KEYS = (
+    "source_train",
+    "source_validation",
+    "source_test",
+    "parallel",
+    "target_test",
+    "target_unlabelled",
+)
 #: Teacher validation taken from the training table when none is given: 10% by a hash of the text.
 TRAIN_VALIDATION = {"train": (0, 90), "validation": (90, 100)}
 

@@ -1,7 +1,8 @@
 """``data=files``: a user's own tables and text files (DESIGN.md section 5).
 
 ``data.parallel`` holds the pairs (one spec, or one per target language), ``data.target_test`` a
-labelled target-language test set per language, and ``data.source_train`` /
+labelled target-language test set per language, ``data.target_unlabelled`` raw target text
+(:mod:`distill.sources.unlabelled`; with it, ``mode=direct`` needs no pairs), and ``data.source_train`` /
 ``source_validation`` / ``source_test`` the labelled source-language data; all are read by
 :mod:`distill.data.files`, with ``data.columns`` mapping our column names to the user's.
 """
@@ -20,6 +21,7 @@ from distill.sources.base import (
     split_train_validation,
     teacher_data_of,
 )
+from distill.sources.unlabelled import has_unlabelled
 
 
 class FilesSource(Source):
@@ -55,10 +57,13 @@ class FilesSource(Source):
             DistillError: ``data.parallel`` is not set, or a file problem (see :mod:`distill.data.files`).
         """
         if self.data.get("parallel") in (None, "", "???"):
+            if has_unlabelled(self.data, lang):
+                return self._raw_text_only(lang)
             raise DistillError(
                 "data=files needs data.parallel (the parallel pairs), but it is not set",
                 fix=f"e.g. data.parallel=en_{lang}.tsv (a table with src, tgt) or "
-                f"data.parallel=[en.txt,{lang}.txt] (two aligned text files)",
+                f"data.parallel=[en.txt,{lang}.txt] (two aligned text files), or raw {lang} text "
+                f"with mode=direct data.target_unlabelled.{lang}=<file>",
             )
         spec = per_language(self.data.get("parallel"), lang, self._langs, "data.parallel")
         pool = read_parallel(spec, columns=self._columns)
@@ -68,6 +73,17 @@ class FilesSource(Source):
         dd = split_by_hash(pool, TRAIN_VALIDATION)
         dd["test"] = self._target_test(lang).rename_column("text", "tgt")
         return dd
+
+    def _raw_text_only(self, lang: str) -> DatasetDict:
+        """No pairs, only raw text (``data.target_unlabelled``): the test split is ``data.target_test``."""
+        if lang not in (self.data.get("target_test") or {}):
+            raise DistillError(
+                f"data=files without data.parallel takes its {lang} test set from data.target_test, "
+                "which has none for it",
+                fix=f"set data.target_test.{lang}=<file with text, label>, or give pairs with data.parallel",
+            )
+        test = self._target_test(lang)
+        return DatasetDict({"test": test.rename_column("text", "tgt")})
 
     def teacher_data(self) -> TeacherData | None:
         """``data.source_train`` (and ``data.source_validation``, else 10% of it by a hash of the text)."""

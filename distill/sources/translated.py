@@ -26,6 +26,7 @@ from distill.cache import cached_translate
 from distill.data.mt import make_translator
 from distill.data.parallel import cap
 from distill.errors import DistillError
+from distill.sources.unlabelled import has_unlabelled
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("test", "train")
@@ -108,11 +109,15 @@ def translate_pairs(source: TranslationSource, mode: Mapping[str, Any], lang: st
             splits[s] = cap(_known_labels(target[s], known, f"{lang}/{s}"), data.get("max_pairs"))
     to_source = make_translator(mode.get("translator"), lang, source_lang)
     out = DatasetDict()
+    raw = has_unlabelled(data, lang)
     for s in ("train", "validation", "test"):
+        if raw and s != "test" and (s not in splits or len(splits[s]) == 0):
+            continue  # data.target_unlabelled fills it (distill.sources.translate_data)
         if s not in splits or len(splits[s]) == 0:
             raise DistillError(
                 f"mode=translate: no {lang} {s} data",
-                fix="give target-language text (data.parallel, data.target_test) or data.source_train",
+                fix="give target-language text (data.parallel, data.target_test, data.target_unlabelled) "
+                "or data.source_train",
             )
         ds = splits[s]
         if "src" not in ds.column_names:

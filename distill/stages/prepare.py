@@ -46,7 +46,7 @@ def prepare_data(cfg: DictConfig) -> dict[str, DatasetDict]:
     if cfg.mode.name == "translate":
         data = {lang: translate_data(cfg.data, cfg.mode, lang) for lang in cfg.data.target_langs}
     else:
-        data = {lang: load_parallel(cfg.data, lang) for lang in cfg.data.target_langs}
+        data = {lang: load_parallel(cfg.data, lang, cfg.mode) for lang in cfg.data.target_langs}
     if loss_weight(cfg, "roundtrip") > 0:
         data = {lang: add_back_translations(cfg, lang, dd) for lang, dd in data.items()}
     return data

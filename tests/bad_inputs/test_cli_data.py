@@ -76,7 +76,9 @@ def test_huge_line_is_refused_without_reading_it(run_cli: Runner, tmp_path: Path
 
 def test_parallel_not_set(run_cli: Runner) -> None:
     result = run_cli("distill-run", *FILES)
-    result.assert_clean_error("config key data.parallel has no value", "data.parallel=en_it.tsv")
+    result.assert_clean_error(
+        "data=files needs data.parallel (the parallel pairs), but it is not set", "data.target_unlabelled.it"
+    )
 
 
 def test_nan_label_in_the_test_file(run_cli: Runner, tmp_path: Path, pairs_file: Path) -> None:
@@ -115,3 +117,15 @@ def test_bom_and_crlf_are_accepted_by_the_scripts(run_cli: Runner, tmp_path: Pat
     # stops there, so the run shows the file was parsed (both variants, the same message).
     result = run_cli("distill-run", "data=files", "data.target_langs=[it]", f"data.parallel={table}")
     result.assert_clean_error("data=files has no labels to fine-tune a teacher on")
+
+
+def test_raw_target_text_not_utf8(run_cli: Runner, tmp_path: Path) -> None:
+    """``data.target_unlabelled.<lang>`` is a user file like the others: one clear line, file and line."""
+    raw = tmp_path / "it_raw.txt"
+    raw.write_bytes(b"ciao\ncaff\xe8\n")
+    test = write_jsonl(tmp_path / "it_test.jsonl", [{"text": "ciao", "label": "greetings"}])
+    args = ("mode=direct", f"data.target_unlabelled.it={raw}", f"data.target_test.it={test}")
+    result = run_cli("distill-run", *FILES, *args)
+    result.assert_clean_error(
+        f"data.target_unlabelled.it file {raw}, line 2: bytes that are not UTF-8", "iconv"
+    )

@@ -140,3 +140,16 @@ def test_files_source_splits_pairs_and_reads_the_target_test(tmp_path: Path) -> 
     assert set(dd) == {"train", "validation", "test"}
     assert len(dd["train"]) + len(dd["validation"]) == 200
     assert dd["test"]["tgt"] == ["ciao"] and dd["test"]["label"] == ["greetings"]
+
+
+def test_read_texts_keeps_ids_from_a_table_and_makes_them_for_lines(tmp_path: Path) -> None:
+    from distill.data.files import read_texts
+
+    table = tmp_path / "raw.csv"
+    table.write_text("id,text\nx1,ciao\n,buongiorno\n", encoding="utf-8")
+    ds = read_texts(table, what="raw")
+    assert ds["id"] == ["x1", "raw.csv:3"] and ds["tgt"] == ["ciao", "buongiorno"]
+    lines = tmp_path / "raw.txt"
+    lines.write_text("\ufeffuno\r\ndue\n\ntre", encoding="utf-8")
+    ds = read_texts(lines, what="raw")
+    assert ds["id"] == ["raw.txt:1", "raw.txt:2", "raw.txt:4"] and ds["tgt"] == ["uno", "due", "tre"]

@@ -16,8 +16,9 @@ being read whole). A UTF-8 byte-order mark and CRLF line ends are accepted.
 
 The modules behind it, bottom up: :mod:`~distill.data.files.rows` (lines and rows of each format,
 cells), :mod:`~distill.data.files.store` (the cached Arrow copy of a read file),
-:mod:`~distill.data.files.tables` (:func:`read_table`) and :mod:`~distill.data.files.pairs`
-(:func:`read_aligned_text`, :func:`read_parallel`).
+:mod:`~distill.data.files.tables` (:func:`read_table`), :mod:`~distill.data.files.pairs`
+(:func:`read_aligned_text`, :func:`read_parallel`) and :mod:`~distill.data.files.texts`
+(:func:`read_texts`: raw text, one a line or a table's text column).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 from distill.data.files.pairs import read_aligned_text, read_parallel
 from distill.data.files.rows import MAX_LINE_BYTES, TABLE_SUFFIXES, TEXT_SUFFIXES, Skipped
 from distill.data.files.tables import read_table
+from distill.data.files.texts import read_texts
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -34,4 +36,5 @@ __all__ = [
     "read_aligned_text",
     "read_parallel",
     "read_table",
+    "read_texts",
 ]
