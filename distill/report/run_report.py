@@ -411,6 +411,50 @@ SELECTION_RULES = {
 }
 
 
+def _calibration_lines(report: MetricsReport) -> list[str]:
+    found = report.extras.get("calibration") or {}
+    if not found:
+        return []
+    rows = [
+        (lang, f"{c['temperature']:.3f}", str(c["n_fit"]), f"{c['ece']:.3f}", f"{c['ece_calibrated']:.3f}")
+        for lang, c in found.items()
+    ]
+    return [
+        "",
+        "## Calibration",
+        "",
+        "The student's logits divided by a temperature fitted per language to the teacher's outputs on",
+        "the held-out validation pairs (cross-entropy to the teacher; no gold label), and the test ECE",
+        "(15 bins) before and after.",
+        "",
+        *_md_table(("lang", "temperature", "fitted on", "ECE", "ECE calibrated"), rows),
+    ]
+
+
+def _language_gap_lines(report: MetricsReport) -> list[str]:
+    found = report.extras.get("language_gap") or {}
+    if not found:
+        return []
+    rows = [
+        (
+            f"`{system}`",
+            f"{g['best']['lang']} {g['best']['accuracy']:.3f}",
+            f"{g['worst']['lang']} {g['worst']['accuracy']:.3f}",
+            f"{g['gap']:.3f} [{g['low']:.3f}, {g['high']:.3f}]",
+        )
+        for system, g in found.items()
+    ]
+    return [
+        "",
+        "## Worst-language gap",
+        "",
+        "Best minus worst target-language test accuracy, with a 95% bootstrap interval (each",
+        "language's examples resampled on their own).",
+        "",
+        *_md_table(("system", "best", "worst", "gap [95% CI]"), rows),
+    ]
+
+
 def _selection_lines(report: MetricsReport) -> list[str]:
     rule = report.extras.get("selection")
     if rule is None:
@@ -443,6 +487,8 @@ def results_markdown(report: MetricsReport) -> str:
         "",
         *_agreement_lines(report),
         *_unlabelled_lines(report),
+        *_calibration_lines(report),
+        *_language_gap_lines(report),
         "",
         "## Systems",
         "",

@@ -17,6 +17,7 @@ from distill.adapters import (
     parameter_counts,
     use_language,
 )
+from distill.cache import TEACHER_COLUMNS
 from distill.continual import forgetting
 from distill.data.datamodule import label_ids
 from distill.models.classifier import predict_logits
@@ -24,6 +25,7 @@ from distill.models.encoder import encode
 from distill.multi_source import primary_cfg
 from distill.records import StageTimer, data_hashes, in_run_dir, write_run
 from distill.report import MetricsReport, format_table
+from distill.report.calibration import calibration_entry, fit_temperature, language_gap
 from distill.settings import check_config, checkpoint_ref
 from distill.sources import source_test_data
 from distill.stages.baselines import Baseline, baseline_systems
@@ -79,6 +81,9 @@ def evaluate_run(
             continue
         gold = np.asarray(label_ids(test["label"], label2id, f"{lang}/test"))
         report.add_predictions("student", lang, "test", s_tgt, gold, teacher_logits=t_src)
+        calibration = calibrate(cfg, teacher, student, dd, s_tgt, gold, lang)
+        if calibration is not None:
+            report.extras.setdefault("calibration", {})[lang] = calibration
         # A multilingual teacher (mode=direct) on target text is the direct-transfer baseline;
         # a source-language teacher on target text is the zero-shot one.
         on_target = "direct_transfer" if cfg.mode.name == "direct" else "teacher_zero_shot"
@@ -97,7 +102,63 @@ def evaluate_run(
         use_language(student[0], next(iter(data), ""))  # an adapter student: the first target's
         s_src = predict_logits(*student, texts, desc="student source test", **s_kw)
         report.add_predictions("student", cfg.data.source_lang, "test", s_src, gold, teacher_logits=t_src)
+    gaps = language_gaps(report)
+    if gaps:
+        report.extras["language_gap"] = gaps
     return report
+
+
+#: At most this many validation pairs per language fit the student's temperature.
+CALIBRATION_ROWS = 2000
+
+
+def calibrate(
+    cfg: DictConfig,
+    teacher: tuple[Any, Any],
+    student: tuple[Any, Any],
+    dd: DatasetDict,
+    test_logits: np.ndarray,
+    gold: np.ndarray,
+    lang: str,
+) -> dict[str, Any] | None:
+    """The student's temperature for ``lang``, fitted to the teacher on the validation pairs (no
+    labels; :mod:`distill.report.calibration`), with the test ECE before and after; ``None``
+    without validation pairs. The adapter student must already be set to ``lang``."""
+    if "validation" not in dd or len(dd["validation"]) == 0:
+        return None
+    val = dd["validation"].select(range(min(len(dd["validation"]), CALIBRATION_ROWS)))
+    kw = {"batch_size": cfg.eval.batch_size}
+    on_teacher = predict_logits(
+        *teacher,
+        val[TEACHER_COLUMNS[str(cfg.mode.name)]],
+        desc=f"teacher {lang} validation",
+        max_length=cfg.teacher.max_length,
+        **kw,
+    )
+    on_student = predict_logits(
+        *student,
+        val["tgt"],
+        desc=f"student {lang} validation",
+        max_length=cfg.student.max_length,
+        prefix=cfg.student.prefix,
+        **kw,
+    )
+    return calibration_entry(fit_temperature(on_student, on_teacher), len(val), test_logits, gold)
+
+
+def language_gaps(report: MetricsReport) -> dict[str, Any]:
+    """Per system scored on two or more target languages: best minus worst language accuracy."""
+    out: dict[str, Any] = {}
+    for system in report.systems:
+        correct = {
+            lang: found["gold"] == found["pred"]
+            for lang in report.target_langs
+            if (found := report.predictions.get((system, lang, "test"))) is not None
+        }
+        gap = language_gap(correct)
+        if gap is not None:
+            out[system] = gap
+    return out
 
 
 #: Parallel test pairs per language whose student embeddings go to ``embeddings.parquet``.

@@ -67,6 +67,19 @@ def test_metrics_json_follows_the_contract(tiny_run: tuple[Path, dict]) -> None:
     results_md = (out / "results.md").read_text()
     assert "teacher_translate_test" in results_md
     assert metrics["target_langs"] == ["it", "ja"]
+    # Per-language calibration, fitted on the validation pairs without labels, and the language gap.
+    for lang in ("it", "ja"):
+        cal = saved["calibration"][lang]
+        assert cal["fit_on"] == "teacher_agreement" and cal["n_fit"] > 0 and cal["temperature"] > 0
+        assert 0.0 <= cal["ece_calibrated"] <= 1.0
+        assert cal["ece"] == next(
+            r["ece"] for r in saved["results"] if (r["system"], r["lang"]) == ("student", lang)
+        )
+    gap = saved["language_gap"]["student"]
+    accuracy = {r["lang"]: r["accuracy"] for r in saved["results"] if r["system"] == "student"}
+    assert gap["gap"] == pytest.approx(abs(accuracy["it"] - accuracy["ja"]), abs=1e-6)
+    assert gap["low"] <= gap["high"]
+    assert "## Calibration" in results_md and "## Worst-language gap" in results_md
 
 
 def test_export_is_student_only_and_loads_without_distill(tiny_run: tuple[Path, dict]) -> None:
