@@ -118,7 +118,9 @@ class StudentSpec:
         """A ``conf/student/<ref>.yaml`` name (``me5_small``, ``tiny``) or a model reference."""
         conf = compose_option("student", ref)
         if conf is not None:
-            return cls(str(conf.model), str(conf.prefix or ""), int(conf.max_length))
+            # max_length=auto is fitted to a run's data; ranking embeds pairs at the cap instead.
+            length = conf.max_length if conf.max_length != "auto" else conf.get("max_length_cap", 128)
+            return cls(str(conf.model), str(conf.prefix or ""), int(length))
         return cls(ref)
 
 

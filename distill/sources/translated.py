@@ -32,19 +32,34 @@ log = logging.getLogger(__name__)
 DIRECTIONS = ("test", "train")
 
 
-def _known_labels(ds: Dataset, known: set[str] | None, where: str) -> Dataset:
-    """Drop rows whose gold label the teacher cannot have (reported, never silent)."""
+def _known_labels(ds: Dataset, known: set[str] | None, where: str, *, evaluate: bool) -> Dataset:
+    """Rows whose gold label the teacher cannot have (reported, never silent).
+
+    On the test split (``evaluate``) they are dropped: no system could predict them. On the
+    training and validation splits the rows are all kept and only such a label is blanked, so which
+    rows the student reads never depends on target-language gold labels (DESIGN.md section 10).
+    """
     if known is None or "label" not in ds.column_names:
         return ds
     labels = ds["label"]
-    drop = [i for i, y in enumerate(labels) if y is not None and y not in known]
-    if not drop:
+    unknown = [i for i, y in enumerate(labels) if y is not None and y not in known]
+    if not unknown:
         return ds
-    dropped = sorted({labels[i] for i in drop})
+    names = sorted({labels[i] for i in unknown})
+    if not evaluate:
+        log.warning(
+            "%s: %d rows carry labels the source data does not have (%s); kept, label blanked",
+            where,
+            len(unknown),
+            names,
+        )
+        bad = set(unknown)
+        blanked = [None if i in bad else y for i, y in enumerate(labels)]
+        return ds.remove_columns("label").add_column("label", blanked, feature=ds.features["label"])
     log.warning(
-        "%s: dropped %d rows with labels the source data does not have: %s", where, len(drop), dropped
+        "%s: dropped %d rows with labels the source data does not have: %s", where, len(unknown), names
     )
-    keep = sorted(set(range(len(ds))) - set(drop))
+    keep = sorted(set(range(len(ds))) - set(unknown))
     return ds.select(keep)
 
 
@@ -74,7 +89,7 @@ def _translated_source(
     to_target = make_translator(mode.get("translator"), source_lang, lang)
     out = {}
     for s in ("train", "validation"):
-        ds = cap(_known_labels(text[s], known, f"{source_lang}/{s}"), data.get("max_pairs"))
+        ds = cap(_known_labels(text[s], known, f"{source_lang}/{s}", evaluate=False), data.get("max_pairs"))
         out[s] = ds.add_column(
             "tgt", cached_translate(to_target, ds["src"], what=f"{source_lang}->{lang} {s}")
         )
@@ -106,7 +121,9 @@ def translate_pairs(source: TranslationSource, mode: Mapping[str, Any], lang: st
         splits.update(_translated_source(source.source_text(), data, mode, lang, known))
     for s in ("train", "validation", "test") if direction == "test" else ("test",):
         if s in target:
-            splits[s] = cap(_known_labels(target[s], known, f"{lang}/{s}"), data.get("max_pairs"))
+            splits[s] = cap(
+                _known_labels(target[s], known, f"{lang}/{s}", evaluate=s == "test"), data.get("max_pairs")
+            )
     to_source = make_translator(mode.get("translator"), lang, source_lang)
     out = DatasetDict()
     raw = has_unlabelled(data, lang)

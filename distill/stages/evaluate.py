@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from datasets import DatasetDict
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from distill.adapters import (
     AdapterSpec,
@@ -59,6 +59,9 @@ def evaluate_run(
     s_kw = {**kw, "max_length": cfg.student.max_length, "prefix": cfg.student.prefix}
     report = MetricsReport(source_lang=cfg.data.source_lang, target_langs=list(data))
     report.embeddings = student_embeddings(cfg, student, data)
+    fit = cfg.student.get("max_length_fit")
+    if fit is not None:  # the student's input length and the share of texts it cuts off
+        report.extras["max_length"] = OmegaConf.to_container(fit)
     for lang, dd in data.items():
         test = dd["test"]
         parallel = "src" in test.column_names

@@ -19,6 +19,7 @@ from distill.data.mt import make_translator
 from distill.models.info import ModelInfo, model_info
 from distill.models.resolve import resolve_model
 from distill.sources import load_parallel, translate_data
+from distill.stages.lengths import fit_student_max_length
 from distill.utils.config import loss_weight
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,13 @@ def prepare_models(cfg: DictConfig) -> dict[str, ModelInfo]:
         )
         out[role] = info
     return out
+
+
+def student_tokenizer(info: ModelInfo) -> Any:
+    """The student's tokenizer, from its resolved location (a local folder after resolving)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(info.resolved.location))
 
 
 def prepare_data(cfg: DictConfig) -> dict[str, DatasetDict]:
@@ -101,6 +109,7 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     models = prepare_models(cfg)
     t_models = time.perf_counter() - start
     data = prepare_data(cfg)
+    lengths = fit_student_max_length(cfg, data, student_tokenizer(models["student"]))
     t_data = time.perf_counter() - start - t_models
     table = summary_table(models, data, cfg.data.source_lang)
     print(table)
@@ -116,6 +125,7 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             for role, i in models.items()
         },
         "data": {lang: {k: len(v) for k, v in dd.items()} for lang, dd in data.items()},
+        "student_max_length": lengths,
         "seconds": {"models": round(t_models, 2), "data": round(t_data, 2)},
     }
     return summary, {"models": models, "data": data}

@@ -79,6 +79,8 @@ def test_metrics_json_follows_the_contract(tiny_run: tuple[Path, dict]) -> None:
     accuracy = {r["lang"]: r["accuracy"] for r in saved["results"] if r["system"] == "student"}
     assert gap["gap"] == pytest.approx(abs(accuracy["it"] - accuracy["ja"]), abs=1e-6)
     assert gap["low"] <= gap["high"]
+    assert saved["max_length"]["max_length"] == 32 and saved["max_length"]["rule"] == "fixed"  # debug=tiny
+    assert set(saved["max_length"]["truncated"]) == {"train", "it/test", "ja/test"}
     assert "## Calibration" in results_md and "## Worst-language gap" in results_md
 
 

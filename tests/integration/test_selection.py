@@ -99,3 +99,32 @@ def test_early_stopping_on_the_selection_metric(tmp_path: Path) -> None:
     assert _epochs(tmp_path / "full") == 8
     assert 2 <= _epochs(tmp_path / "stopped") < 8
     assert stopped["best_val"]["metric"] == full["best_val"]["metric"] == "val/agreement"
+
+
+@pytest.mark.parametrize("baselines", ["full", "tiny"])
+def test_direct_transfer_gets_the_students_epoch_budget(tmp_path: Path, baselines: str) -> None:
+    """An equally fair baseline: as many epochs as the student's cap, best epoch on source validation."""
+    from distill.stages.baselines import direct_transfer_config
+    from distill.teacher import TeacherRecipe
+    from tests.integration.helpers import compose_cfg
+
+    cfg = compose_cfg(tmp_path, f"baselines={baselines}", "trainer.max_epochs=7")
+    sub = direct_transfer_config(cfg)
+    assert sub is not None
+    recipe = TeacherRecipe.from_cfg(sub)
+    assert recipe.epochs == 7 and recipe.select == "source_val"
+
+
+def test_translate_keeps_training_rows_whatever_their_gold_label() -> None:
+    """mode=translate: which training rows the student reads never depends on target gold labels."""
+    from datasets import Dataset
+
+    from distill.sources.translated import _known_labels
+
+    ds = Dataset.from_dict({"id": ["a", "b", "c"], "tgt": ["x", "y", "z"], "label": ["food", "alien", None]})
+    kept = _known_labels(ds, {"food"}, "es/train", evaluate=False)
+    assert kept["id"] == ["a", "b", "c"] and kept["label"] == ["food", None, None]
+    assert _known_labels(ds, {"food"}, "es/test", evaluate=True)["id"] == [
+        "a",
+        "c",
+    ]  # no system could score b
