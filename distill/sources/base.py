@@ -228,6 +228,11 @@ class Source:
         """
         raise self._no_translate()
 
+    def licenses(self) -> list[dict[str, Any]]:
+        """Licences of the parts of the corpus a run reads, beyond the package's own (e.g. each
+        translation of a multi-translation corpus), as ``provenance.json`` records them."""
+        return []
+
     def data_refs(self) -> list[DataRef]:
         """The files, folders and datasets named under :data:`DATA_KEYS`, each once."""
         refs = (DataRef(key, ref) for key in DATA_KEYS if key in self.data for ref in leaves(self.data[key]))

@@ -89,7 +89,9 @@ def _translated_source(
     to_target = make_translator(mode.get("translator"), source_lang, lang)
     out = {}
     for s in ("train", "validation"):
-        ds = cap(_known_labels(text[s], known, f"{source_lang}/{s}", evaluate=False), data.get("max_pairs"))
+        ds = cap(
+            _known_labels(text[s], known, f"{source_lang}/{s}", evaluate=False), data.get("max_pairs"), s
+        )
         out[s] = ds.add_column(
             "tgt", cached_translate(to_target, ds["src"], what=f"{source_lang}->{lang} {s}")
         )
@@ -122,7 +124,7 @@ def translate_pairs(source: TranslationSource, mode: Mapping[str, Any], lang: st
     for s in ("train", "validation", "test") if direction == "test" else ("test",):
         if s in target:
             splits[s] = cap(
-                _known_labels(target[s], known, f"{lang}/{s}", evaluate=s == "test"), data.get("max_pairs")
+                _known_labels(target[s], known, f"{lang}/{s}", evaluate=s == "test"), data.get("max_pairs"), s
             )
     to_source = make_translator(mode.get("translator"), lang, source_lang)
     out = DatasetDict()

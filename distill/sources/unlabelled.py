@@ -66,7 +66,7 @@ def unlabelled_splits(data: Mapping[str, Any], lang: str) -> DatasetDict | None:
         lambda b: {"id": [ID_PREFIX + i for i in b["id"]]}, batched=True, desc="raw text ids"
     ).select_columns(["id", "tgt"])
     parts = split_by_hash(texts, TRAIN_VALIDATION)
-    return DatasetDict({k: cap(v, data.get("max_pairs")) for k, v in parts.items()})
+    return DatasetDict({k: cap(v, data.get("max_pairs"), k) for k, v in parts.items()})
 
 
 def with_source_side(
