@@ -72,28 +72,29 @@ def language_gap(
     """Best minus worst language accuracy, with a 95% percentile bootstrap interval.
 
     Args:
-        correct: Target language -> 0/1 array of the system's correct test predictions.
-        n_resamples: Each resample draws every language's examples with replacement, on its own,
-            and recomputes the gap (the best and worst language may change between draws).
+        correct: Target language -> the system's correct test predictions, 0/1: ``(n,)`` for one
+            run, or ``(seeds, n)`` for several seeds over the same examples (accuracy is then the
+            mean over seeds).
+        n_resamples: Each resample draws every language's examples with replacement, on its own
+            (the same draw for all seeds of a language), and recomputes the gap (the best and the
+            worst language may change between draws).
 
     Returns:
         ``{"best", "worst", "gap", "low", "high", "n_resamples"}`` (best and worst: language and
         accuracy), or ``None`` with fewer than two languages.
     """
-    langs = [lang for lang, c in correct.items() if len(c)]
+    arrays = {lang: np.atleast_2d(np.asarray(c, dtype=float)) for lang, c in correct.items()}
+    langs = [lang for lang, a in arrays.items() if a.shape[1]]
     if len(langs) < 2:
         return None
-    acc = {lang: float(np.mean(correct[lang])) for lang in langs}
+    acc = {lang: float(arrays[lang].mean()) for lang in langs}
     best, worst = max(langs, key=acc.__getitem__), min(langs, key=acc.__getitem__)
     rng = np.random.default_rng(seed)
-    draws = np.stack(
-        [
-            np.asarray(correct[lang], float)[
-                rng.integers(0, len(correct[lang]), (n_resamples, len(correct[lang])))
-            ].mean(1)
-            for lang in langs
-        ]
-    )  # (L, R)
+    draws = np.empty((len(langs), n_resamples))
+    for k, lang in enumerate(langs):
+        a = arrays[lang]  # (S, n)
+        idx = rng.integers(0, a.shape[1], (n_resamples, a.shape[1]))  # (R, n)
+        draws[k] = a[:, idx].mean(axis=(0, 2))  # (R,)
     gaps = draws.max(axis=0) - draws.min(axis=0)
     low, high = np.percentile(gaps, [2.5, 97.5])
     return {

@@ -16,6 +16,9 @@ Runs are found under the given paths (a run folder, a multirun folder, a study's
   disagrees with the teacher on the source side (:mod:`distill.report.errors`);
 - ``embeddings.png``: a 2-D PCA projection of the student's sentence embeddings of parallel test
   pairs, coloured by language (from ``embeddings.parquet``);
+- the ``Calibration per language`` and ``Worst-language gap`` sections of ``report.md``: the
+  students' label-free temperatures and ECE before/after, and each system's best minus worst
+  target-language accuracy with a bootstrap interval (:mod:`distill.report.fairness`);
 - ``summary.json``: the pooled numbers, for other tools.
 
 A student row is named after how it was made (``student (kd+back+cycle R=2)``, from the run's
@@ -37,6 +40,7 @@ from pathlib import Path
 from distill.errors import DistillError
 from distill.report.bootstrap import DEFAULT_BASELINES, compare
 from distill.report.errors import errors_markdown, errors_summary, language_errors, plot_confusions
+from distill.report.fairness import calibration_table, fairness_markdown, language_gaps
 from distill.report.plots import plot_bars, plot_embeddings, plot_reliability
 from distill.report.study import load_runs, pool
 from distill.report.tables import report_markdown, summary
@@ -73,11 +77,20 @@ def write_report(
             if maybe is not None:
                 written.append(maybe)
     numbers = summary(pooled, comparisons, out, split)
+    calibration = calibration_table(pooled)
+    gaps = language_gaps(pooled, split) if metric == "accuracy" else {}
+    if calibration:
+        numbers["calibration"] = calibration
+    if gaps:
+        numbers["language_gap"] = gaps
     if errors:
         numbers["errors"] = errors_summary(errors)
     write_text_atomic(out / "summary.json", json.dumps(numbers, indent=2) + "\n")
     report = out / "report.md"
     text = report_markdown(pooled, comparisons, [str(p) for p in written], split)
+    fairness = fairness_markdown(calibration, gaps)
+    if fairness:
+        text = text.rstrip("\n") + "\n\n" + fairness
     if errors:
         text = text.rstrip("\n") + "\n\n" + errors_markdown(errors, split)
     write_text_atomic(report, text)

@@ -189,3 +189,36 @@ def test_runs_selected_on_target_labels_are_marked_and_never_pooled_with_the_oth
     assert pooled.cell("student", "it").mean == pytest.approx(0.5)  # type: ignore[union-attr]
     marked = pooled.cell("student [selected on target labels]", "it")
     assert marked is not None and marked.mean == pytest.approx(0.8)
+
+
+def test_report_pools_calibration_and_the_language_gap(tmp_path: Path) -> None:
+    """One run per (language, seed), as the studies make them: the gap is taken across the runs."""
+    from distill.report.calibration import language_gap
+
+    rng = np.random.default_rng(3)
+    gold = {"it": rng.integers(0, 3, 300), "ja": rng.integers(0, 3, 300)}
+    rate = {"it": 0.85, "ja": 0.55}
+    correct: dict[str, list[np.ndarray]] = {"it": [], "ja": []}
+    for seed in (1, 2):
+        for lang in ("it", "ja"):
+            hit = rng.random(300) < rate[lang]
+            correct[lang].append(hit.astype(float))
+            logits = np.eye(3)[np.where(hit, gold[lang], (gold[lang] + 1) % 3)] * 4
+            report = MetricsReport(source_lang="en", target_langs=[lang])
+            report.add_predictions("student", lang, "test", logits, gold[lang])
+            report.extras["run"] = {"seed": seed, "variant": "kd"}
+            report.extras["calibration"] = {
+                lang: {"temperature": 1.0 + seed, "ece": 0.2, "ece_calibrated": 0.1, "n_fit": 30, "n": 300}
+            }
+            report.write(tmp_path / "runs" / lang / str(seed))
+    out = tmp_path / "out"
+    text = write_report([tmp_path / "runs"], out, plots=False).read_text()
+    numbers = json.loads((out / "summary.json").read_text())
+    (it_row,) = [r for r in numbers["calibration"] if r["lang"] == "it"]
+    assert it_row["temperature"] == pytest.approx(2.5) and it_row["seeds"] == 2
+    gap = numbers["language_gap"]["student"]
+    expected = language_gap({lang: np.stack(arrays) for lang, arrays in correct.items()})
+    assert expected is not None and gap["gap"] == pytest.approx(expected["gap"])
+    assert gap["best"]["lang"] == "it" and gap["worst"]["lang"] == "ja" and gap["languages"] == 2
+    assert gap["low"] > 0.2  # 30 points apart on 2 x 300 examples: the interval excludes 0
+    assert "## Calibration per language" in text and "## Worst-language gap" in text
