@@ -58,8 +58,8 @@ def language_gaps(pooled: Pooled, split: str = "test") -> dict[str, dict[str, An
             cell = pooled.cell(name, lang, split)
             if cell is None:
                 continue
-            arrays = [run.correct(system, lang, split) for run in cell.runs.values()]
-            arrays = [a for a in arrays if a is not None]
+            found = [run.correct(system, lang, split) for run in cell.runs.values()]
+            arrays = [a for a in found if a is not None]
             if arrays and len({len(a) for a in arrays}) == 1:
                 correct[lang] = np.stack(arrays)
         gap = language_gap(correct)
