@@ -269,6 +269,7 @@ def test_report_of_a_real_tiny_run(tiny_run: tuple[Path, dict], tmp_path: Path) 
     for plot in ("accuracy", "reliability", "embeddings", "confusions"):
         assert (tmp_path / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
     assert "## Error analysis" in text and "disagreements with the teacher" in text
+    assert "## Calibration per language" in text and "## Worst-language gap" in text  # it and ja
 
 
 def test_baselines_train_beside_the_student(tmp_path: Path) -> None:
