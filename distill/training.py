@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from distill.resume import ResumeState, resume_checkpoint, run_fingerprint
 from distill.utils.config import build
+from distill.utils.paths import portable_paths
 from distill.utils.redact import redacted_container
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def fit_and_load_best(
         callbacks.append(build(c, f"callbacks.{k}", **override))
     trainer: pl.Trainer = build(cfg.trainer, "trainer", logger=loggers or False, callbacks=callbacks)
     if log_config:
-        config = redacted_container(cfg)  # secrets masked
+        config = portable_paths(redacted_container(cfg))  # secrets masked, no machine folders
         for logger in loggers:
             logger.log_hyperparams(config)  # the resolved config, next to the metrics
     last = resume_checkpoint(checkpoint_dir, fingerprint) if cfg.resume else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CACHE = Path("~/.cache/xlt-distill")
 CACHE_VAR = "$DISTILL_CACHE"
@@ -44,8 +45,22 @@ def portable(path: str | os.PathLike[str]) -> str:
             rel = p.relative_to(root)
         except ValueError:
             continue
-        return f"{prefix}/{rel.as_posix()}" if prefix else (rel.as_posix() or ".")
+        if prefix:
+            return prefix if rel == Path(".") else f"{prefix}/{rel.as_posix()}"
+        return rel.as_posix() or "."
     return text
+
+
+def portable_paths(value: Any) -> Any:
+    """``value`` (nested dicts and lists, e.g. a resolved config) with every absolute path string
+    written by :func:`portable`: what a logged config keeps of the machine it ran on."""
+    if isinstance(value, dict):
+        return {k: portable_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable_paths(v) for v in value]
+    if isinstance(value, str) and value.startswith(("/", "~/")) and "\n" not in value:
+        return portable(value)
+    return value
 
 
 def local_path(text: str) -> Path:

@@ -51,3 +51,20 @@ def test_check_finds_a_machine_path(tmp_path: Path) -> None:
     fix = [sys.executable, str(tool), "--top", str(tmp_path), "--cache", "/root/.cache/xlt-distill"]
     assert subprocess.run(fix, capture_output=True, text=True).returncode == 0
     assert (run / "teacher.json").read_text() == '{"path": "$DISTILL_CACHE/teachers/t"}\n'
+
+
+def test_logged_configs_name_no_machine_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the loggers get (hparams.yaml, wandb): cache paths as $DISTILL_CACHE, cwd paths relative."""
+    from distill.utils.paths import portable_paths
+
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "paths": {"cache_dir": str(tmp_path / "cache"), "output_dir": str(tmp_path / "runs" / "a")},
+        "data": {"parallel": ["/elsewhere/en.txt", "it.txt"], "name": "files"},
+        "student": {"max_length": 32, "model": "intfloat/multilingual-e5-small"},
+    }
+    out = portable_paths(config)
+    assert out["paths"] == {"cache_dir": "$DISTILL_CACHE", "output_dir": "runs/a"}
+    assert out["data"]["parallel"] == ["/elsewhere/en.txt", "it.txt"]  # outside both: as given
+    assert out["student"] == config["student"]
