@@ -10,9 +10,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from distill.data.files.rows import CHUNK, Skipped, check_file, text_lines
+from distill.data.files.rows import Skipped, check_file, text_lines
 from distill.data.files.store import ArrowRows
-from distill.data.files.tables import read_table
+from distill.data.files.tables import read_table, with_line_ids
 from distill.errors import DistillError
 
 log = logging.getLogger(__name__)
@@ -102,18 +102,4 @@ def read_parallel(spec: Any, *, columns: Mapping[str, str] | None = None) -> Dat
             f"parallel data must be one table file or two aligned text files, got {spec!r}",
             fix="e.g. data.parallel.ja=en_ja.tsv or data.parallel.ja=[en.txt,ja.txt]",
         )
-    has_id = "id" in ds.column_names
-
-    def with_ids(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        ids = batch["id"] if has_id else [None] * len(batch["line"])
-        return {
-            "id": [
-                i if i not in (None, "") else f"{name}:{line}"
-                for i, line in zip(ids, batch["line"], strict=True)
-            ]
-        }
-
-    out = ds.map(with_ids, batched=True, batch_size=CHUNK, desc="pair ids")
-    if has_id:  # map replaced the column in place; keep the order of before (id last)
-        out = out.select_columns([c for c in out.column_names if c != "id"] + ["id"])
-    return out
+    return with_line_ids(ds, name, "pair ids")

@@ -77,6 +77,28 @@ def read_table(
     return ds.remove_columns(absent) if absent else ds
 
 
+def with_line_ids(ds: Dataset, name: str, desc: str) -> Dataset:
+    """``ds`` with an ``id`` column last: the file's own id where given, else ``<name>:<line>``.
+
+    A batched ``map``, so the result is cached beside the memory-mapped rows.
+    """
+    has_id = "id" in ds.column_names
+
+    def ids(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        given = batch["id"] if has_id else [None] * len(batch["line"])
+        return {
+            "id": [
+                i if i not in (None, "") else f"{name}:{line}"
+                for i, line in zip(given, batch["line"], strict=True)
+            ]
+        }
+
+    out = ds.map(ids, batched=True, batch_size=CHUNK, desc=desc)
+    if has_id:  # map replaced the column in place; keep the order of before (id last)
+        out = out.select_columns([c for c in out.column_names if c != "id"] + ["id"])
+    return out
+
+
 def _check_read(
     p: Path, what: str, names: Mapping[str, str], required: Sequence[str], state: Mapping[str, Any], kept: int
 ) -> None:

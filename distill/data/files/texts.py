@@ -9,9 +9,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from distill.data.files.rows import CHUNK, TABLE_SUFFIXES, TEXT_SUFFIXES, Skipped, check_file, text_lines
+from distill.data.files.rows import TABLE_SUFFIXES, TEXT_SUFFIXES, Skipped, check_file, text_lines
 from distill.data.files.store import ArrowRows
-from distill.data.files.tables import read_table
+from distill.data.files.tables import read_table, with_line_ids
 from distill.errors import DistillError
 
 log = logging.getLogger(__name__)
@@ -75,17 +75,5 @@ def read_texts(path: str | Path, *, columns: Mapping[str, str] | None = None, wh
             fix=f"give one text a line in a {'/'.join(TEXT_SUFFIXES)} file, or a table "
             f"({', '.join(TABLE_SUFFIXES)}) with a text column",
         )
-    has_id = "id" in ds.column_names
-    name = p.name
-
-    def with_ids(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        ids = batch["id"] if has_id else [None] * len(batch["line"])
-        return {
-            "id": [
-                str(i) if i not in (None, "") else f"{name}:{line}"
-                for i, line in zip(ids, batch["line"], strict=True)
-            ]
-        }
-
-    out = ds.map(with_ids, batched=True, batch_size=CHUNK, desc="text ids").rename_column("text", "tgt")
+    out = with_line_ids(ds, p.name, "text ids").rename_column("text", "tgt")
     return out.select_columns(["id", "tgt", "line"])
