@@ -46,12 +46,16 @@ def evaluate_run(
     data: Mapping[str, DatasetDict],
     labels: list[str],
     baselines: Mapping[str, Baseline] | None = None,
+    validation_logits: Mapping[str, np.ndarray] | None = None,
 ) -> MetricsReport:
     """Student and baselines on every language's test split (DESIGN.md sections 6 and 8).
 
     Args:
         baselines: Further systems scored on the target text, ``{system name: Baseline}``
             (``direct_transfer``, ``supervised``; see :mod:`distill.baselines`).
+        validation_logits: The teacher's logits on each language's validation rows, when the
+            label stage has them cached (``distill-run``); the calibration then reuses them
+            instead of running the teacher again. Missing languages are recomputed.
     """
     label2id = {name: i for i, name in enumerate(labels)}
     kw = {"batch_size": cfg.eval.batch_size}
@@ -84,7 +88,8 @@ def evaluate_run(
             continue
         gold = np.asarray(label_ids(test["label"], label2id, f"{lang}/test"))
         report.add_predictions("student", lang, "test", s_tgt, gold, teacher_logits=t_src)
-        calibration = calibrate(cfg, teacher, student, dd, s_tgt, gold, lang)
+        cached = (validation_logits or {}).get(lang)
+        calibration = calibrate(cfg, teacher, student, dd, s_tgt, gold, lang, cached)
         if calibration is not None:
             report.extras.setdefault("calibration", {})[lang] = calibration
         # A multilingual teacher (mode=direct) on target text is the direct-transfer baseline;
@@ -123,21 +128,31 @@ def calibrate(
     test_logits: np.ndarray,
     gold: np.ndarray,
     lang: str,
+    teacher_logits: np.ndarray | None = None,
 ) -> dict[str, Any] | None:
     """The student's temperature for ``lang``, fitted to the teacher on the validation pairs (no
     labels; :mod:`distill.report.calibration`), with the test ECE before and after; ``None``
-    without validation pairs. The adapter student must already be set to ``lang``."""
+    without validation pairs. The adapter student must already be set to ``lang``.
+
+    Args:
+        teacher_logits: The teacher's logits on every validation row, row-aligned (the label
+            stage's cache); ``None``: the teacher is run on the rows used.
+    """
     if "validation" not in dd or len(dd["validation"]) == 0:
         return None
-    val = dd["validation"].select(range(min(len(dd["validation"]), CALIBRATION_ROWS)))
+    rows = min(len(dd["validation"]), CALIBRATION_ROWS)
+    val = dd["validation"].select(range(rows))
     kw = {"batch_size": cfg.eval.batch_size}
-    on_teacher = predict_logits(
-        *teacher,
-        val[TEACHER_COLUMNS[str(cfg.mode.name)]],
-        desc=f"teacher {lang} validation",
-        max_length=cfg.teacher.max_length,
-        **kw,
-    )
+    if teacher_logits is not None and len(teacher_logits) == len(dd["validation"]):
+        on_teacher = np.asarray(teacher_logits[:rows], dtype=np.float32)
+    else:
+        on_teacher = predict_logits(
+            *teacher,
+            val[TEACHER_COLUMNS[str(cfg.mode.name)]],
+            desc=f"teacher {lang} validation",
+            max_length=cfg.teacher.max_length,
+            **kw,
+        )
     on_student = predict_logits(
         *student,
         val["tgt"],

@@ -63,6 +63,15 @@ class Labelled:
         """The cached teacher logits of the training splits, ``{lang: {split: (N, C)}}``."""
         return {lang: {s: self._teacher(lang, s) for s in TRAIN_SPLITS} for lang in self.data}
 
+    def validation_logits(self) -> dict[str, np.ndarray]:
+        """The primary teacher's cached logits on each language's validation rows (row-aligned with
+        ``data[lang]["validation"]``); empty for a live teacher, which caches nothing."""
+        return {
+            lang: splits["validation"].logits()
+            for lang, splits in self.soft.items()
+            if "validation" in splits
+        }
+
     def targets(self) -> dict[str, dict[str, dict[str, np.ndarray]]]:
         """Every cached target column of the training splits, ``{lang: {split: {column: (N, C)}}}``."""
         out: dict[str, dict[str, dict[str, np.ndarray]]] = {}

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 from omegaconf import DictConfig, open_dict
 
 from distill.errors import DistillError
@@ -37,11 +37,21 @@ MULTIPLE = 8
 FLOOR = 16
 
 
-def _sample(texts: Sequence[str]) -> list[str]:
-    if len(texts) <= SAMPLE:
-        return list(texts)
-    rows = sorted(random.Random(SAMPLE_SEED).sample(range(len(texts)), SAMPLE))
-    return [texts[i] for i in rows]
+def _sample(splits: Sequence[Dataset]) -> list[str]:
+    """The ``tgt`` texts of a seeded sample of at most :data:`SAMPLE` rows of the splits taken one
+    after the other; only the sampled rows are read (a million-row split is not copied)."""
+    sizes = [len(s) for s in splits]
+    total = sum(sizes)
+    rows = (
+        range(total) if total <= SAMPLE else sorted(random.Random(SAMPLE_SEED).sample(range(total), SAMPLE))
+    )
+    starts = np.cumsum([0, *sizes])
+    texts: list[str] = []
+    for i, split in enumerate(splits):
+        local = [r - int(starts[i]) for r in rows if starts[i] <= r < starts[i + 1]]
+        if local:
+            texts.extend(split.select(local)["tgt"])
+    return texts
 
 
 def token_lengths(tokenizer: Any, texts: Sequence[str], prefix: str = "") -> np.ndarray:
@@ -86,13 +96,14 @@ def fit_student_max_length(
     """
     fixed, cap = _spec(cfg)
     prefix = str(cfg.student.get("prefix") or "")
-    train = [t for dd in data.values() if "train" in dd for t in dd["train"]["tgt"]]
-    lengths = token_lengths(tokenizer, _sample(train), prefix)
+    lengths = token_lengths(
+        tokenizer, _sample([dd["train"] for dd in data.values() if "train" in dd]), prefix
+    )
     value = fixed if fixed is not None else choose(lengths, cap)
     truncated = {"train": round(float(np.mean(lengths > value)), 6) if len(lengths) else 0.0}
     for lang, dd in data.items():
         if "test" in dd and len(dd["test"]):
-            test = token_lengths(tokenizer, _sample(list(dd["test"]["tgt"])), prefix)
+            test = token_lengths(tokenizer, _sample([dd["test"]]), prefix)
             truncated[f"{lang}/test"] = round(float(np.mean(test > value)), 6)
     info = {
         "max_length": int(value),

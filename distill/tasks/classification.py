@@ -58,6 +58,7 @@ class ClassificationTask:
             labelled.data,
             teacher.labels,
             baselines,
+            validation_logits=labelled.validation_logits(),
         )
         record_run_extras(cfg, report, trained.system, labelled, trained.best)
         return report

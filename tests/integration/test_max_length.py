@@ -20,6 +20,26 @@ def test_choose_rounds_the_95th_percentile_up_and_caps_it() -> None:
     assert choose(np.full(10, 3), cap=512) == 16  # never under the floor
 
 
+def test_the_length_sample_reads_only_the_sampled_rows_of_several_splits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import random
+
+    from datasets import Dataset
+
+    from distill.stages import lengths
+
+    monkeypatch.setattr(lengths, "SAMPLE", 7)
+    splits = [
+        Dataset.from_dict({"tgt": [f"{name}{i}" for i in range(n)]}) for name, n in (("a", 5), ("b", 9))
+    ]
+    every = [t for s in splits for t in s["tgt"]]
+    rows = sorted(random.Random(lengths.SAMPLE_SEED).sample(range(len(every)), 7))
+    assert lengths._sample(splits) == [every[i] for i in rows]  # the seeded draw over all the text
+    assert lengths._sample(splits[:1]) == splits[0]["tgt"]  # under the sample size: every text
+    assert lengths._sample([]) == []
+
+
 def test_auto_fits_the_training_text_and_records_the_cut_off_share(tmp_path: Path) -> None:
     cfg = compose_cfg(tmp_path, "debug=tiny", "student.max_length=auto", "student.max_length_cap=512")
     summary, objects = prepare(cfg)

@@ -42,3 +42,46 @@ def test_language_gap_and_its_interval() -> None:
     assert gap["low"] < gap["gap"] < gap["high"] and gap["high"] - gap["low"] < 0.2
     assert language_gap({"it": correct["it"]}) is None  # one language has no gap
     assert language_gap(correct) == gap  # seeded: the same interval each time
+
+
+def test_calibration_reuses_the_label_stages_teacher_logits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """distill-run passes the cached validation logits: the same entry, without a second teacher pass."""
+    from datasets import Dataset, DatasetDict
+    from omegaconf import OmegaConf
+
+    from distill.stages import evaluate
+
+    rng = np.random.default_rng(3)
+    n = 60
+    z_teacher, z_student = rng.normal(0, 3, (n, 4)), rng.normal(0, 5, (n, 4))
+    calls: list[str] = []
+
+    def fake_predict(
+        model: str, _tok: object, texts: list[str], *, desc: str = "", **_: object
+    ) -> np.ndarray:
+        calls.append(desc)
+        rows = [int(t) for t in texts]
+        return (z_teacher if model == "teacher" else z_student)[rows].astype(np.float32)
+
+    monkeypatch.setattr(evaluate, "predict_logits", fake_predict)
+    ids = [str(i) for i in range(n)]
+    dd = DatasetDict({"validation": Dataset.from_dict({"src": ids, "tgt": ids})})
+    cfg = OmegaConf.create(
+        {
+            "eval": {"batch_size": 8},
+            "mode": {"name": "parallel"},
+            "teacher": {"max_length": 16},
+            "student": {"max_length": 16, "prefix": ""},
+        }
+    )
+    test_logits, gold = rng.normal(0, 3, (40, 4)), rng.integers(0, 4, 40)
+    args = (cfg, ("teacher", None), ("student", None), dd, test_logits, gold, "it")
+    recomputed = evaluate.calibrate(*args)
+    assert calls == ["teacher it validation", "student it validation"]
+    calls.clear()
+    reused = evaluate.calibrate(*args, z_teacher)
+    assert calls == ["student it validation"]  # the teacher did not run again
+    assert reused == recomputed
+    calls.clear()
+    evaluate.calibrate(*args, z_teacher[:10])  # not row-aligned with the split: recomputed
+    assert calls[0] == "teacher it validation"
