@@ -221,9 +221,12 @@ def chatterbot_topics(data_cfg: Mapping[str, Any]) -> frozenset[str] | None:
 
     ``all`` (the default) keeps every English topic; the teacher then also learns topics no target
     language translates (``trivia``, ``coding``), which the student never reads. ``aligned`` keeps
-    the topics that occur in the aligned pairs of at least one of ``data.target_langs`` (any
-    split), for the teacher, its validation and the source-language test alike; a list names the
-    topics outright.
+    the topics of the English sides of the aligned *training* pairs of at least one of
+    ``data.target_langs`` (what the source side of the training data covers: no validation or test
+    pair and no target-language label is read), for the teacher, its validation and the
+    source-language test alike; a list names the topics outright. In every language of the corpus
+    the training pairs cover every topic any split's pairs have, so this equals the earlier "any
+    split" rule's topics.
 
     Raises:
         DistillError: An unknown ``data.topics`` value or a listed topic the corpus lacks.
@@ -235,8 +238,7 @@ def chatterbot_topics(data_cfg: Mapping[str, Any]) -> frozenset[str] | None:
     if value == "aligned":
         topics: set[str] = set()
         for lang in data_cfg.get("target_langs") or []:
-            for split in SPLITS:
-                topics.update(chatterbot_parallel_labels(str(lang), split, source))
+            topics.update(chatterbot_parallel_labels(str(lang), "train", source))
         return frozenset(topics)
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise DistillError(
