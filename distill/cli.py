@@ -246,6 +246,9 @@ def _app(stage: str, fn: StageFn) -> Callable[[], None]:
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
     def _main(cfg: DictConfig) -> Any:
+        from distill.utils.console import route_library_output
+
+        route_library_output()  # library output through logging: cli.log keeps it, the console is ours
         with open_dict(cfg):
             cfg.stage = stage
         secrets = guard_secrets(cfg)

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from distill.errors import DistillError
-from distill.records import StageTimer, data_hashes, finish_wandb, write_run
+from distill.records import StageTimer, data_hashes, finish_wandb, outputs_lines, write_run
 from distill.report import format_table
 from distill.settings import distributed_trainer
 from distill.tasks import task_of
@@ -39,6 +39,7 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     os.environ.setdefault("WANDB_MODE", "offline")
     pl.seed_everything(int(cfg.seed), workers=True)
     timer = StageTimer()
+    wandb_dir = None
     try:
         labelled = task.label(cfg, timer)  # prepare, teacher, label
         with timer("baselines"):
@@ -59,7 +60,8 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                 task.export(cfg, labelled, trained, report, hashes)
         write_run(cfg, report, timer, hashes, teacher_as_is=not task.fine_tunes_teacher)
     finally:
-        finish_wandb()
+        wandb_dir = finish_wandb()
     print(format_table(report))
     print(timer.line())
+    print("\n".join(outputs_lines(cfg, wandb_dir)))
     return report.to_dict(), {**objects, "report": report}

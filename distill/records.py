@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -64,10 +65,28 @@ def data_hashes(data: Mapping[str, DatasetDict]) -> dict[str, str]:
     }
 
 
-def finish_wandb() -> None:
-    """Flush the (offline) W&B run, so its files are complete when the call returns."""
-    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
-        sys.modules["wandb"].finish()
+def finish_wandb() -> str | None:
+    """Flush the (offline) W&B run, so its files are complete when the call returns; its folder
+    (``.../wandb/offline-run-...``), or ``None`` without a W&B run."""
+    if "wandb" not in sys.modules or sys.modules["wandb"].run is None:
+        return None
+    run = sys.modules["wandb"].run
+    folder = str(Path(run.dir).parent) if getattr(run, "dir", None) else None
+    sys.modules["wandb"].finish()
+    return folder
+
+
+def outputs_lines(cfg: DictConfig, wandb_dir: str | None) -> list[str]:
+    """Where a ``distill-run`` left its outputs, for the end of the console."""
+    out = Path(cfg.paths.output_dir)
+    lines = ["outputs:", f"  run folder  {out}  (metrics.json, results.md, predictions.parquet, cli.log)"]
+    if cfg.get("export_student") and (out / "student").is_dir():
+        lines.append(f"  student     {out / 'student'}  (loads with plain transformers; see its README.md)")
+    if wandb_dir is not None:
+        mode = os.environ.get("WANDB_MODE", "")
+        sync = "  (offline: `wandb sync <this folder>` uploads it)" if mode in ("offline", "dryrun") else ""
+        lines.append(f"  W&B run     {wandb_dir}{sync}")
+    return lines
 
 
 def in_run_dir(cfg: DictConfig, path: str) -> str:

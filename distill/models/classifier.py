@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from tqdm.auto import tqdm
 from distill.data.collate import count_tokens
 from distill.errors import DistillError
 from distill.models.resolve import resolve_model
+from distill.utils.console import FILE_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +193,8 @@ def load_classifier(
         )
         if pooling == "mean":
             setattr(config, POOLING_KEY, "mean")  # saved in config.json: reloads as mean pooling
-        with loading_errors(ref, "weights"):
-            model = cls.from_pretrained(location, config=config)
+        with loading_errors(ref, "weights"), new_head_report(ref) as report:
+            model, report.info = cls.from_pretrained(location, config=config, output_loading_info=True)
     with loading_errors(ref, "tokenizer"):
         tokenizer = AutoTokenizer.from_pretrained(location)
     check_tokenizer(model, tokenizer, ref)
@@ -221,6 +224,58 @@ def load_frozen(ref: str | os.PathLike[str], labels: Sequence[str] | None = None
     """
     model, tokenizer = load_classifier(os.fspath(ref), labels)
     return freeze(model), tokenizer
+
+
+#: Weights an encoder loaded under a new classification head is expected to lack (the head itself,
+#: and a ``[CLS]`` pooler some encoders are saved without) or to leave unused (the pooler, under
+#: mean pooling).
+NEW_HEAD_KEYS = re.compile(r"(^|\.)(classifier|pooler|score)\.")
+
+
+@dataclass
+class _LoadReport:
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class _DropLoadReport(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def new_head_report(ref: str) -> Iterator[_LoadReport]:
+    """Load an encoder under a head we add on purpose: one line instead of transformers' table.
+
+    transformers logs a LOAD REPORT table (a warning) for every key that is missing or unused;
+    under a new head some always are (:data:`NEW_HEAD_KEYS`). That table is dropped for this call,
+    and the keys the caller stores in ``report.info`` (``from_pretrained(...,
+    output_loading_info=True)``) are logged here instead: at INFO when they are the expected ones,
+    as a warning naming them when any other key is missing, unused or mismatched.
+    """
+    hf_logger = logging.getLogger("transformers.modeling_utils")
+    drop = _DropLoadReport()
+    hf_logger.addFilter(drop)
+    report = _LoadReport()
+    try:
+        yield report
+    finally:
+        hf_logger.removeFilter(drop)
+    missing = list(report.info.get("missing_keys") or [])
+    unused = list(report.info.get("unexpected_keys") or [])
+    mismatched = [str(k[0] if isinstance(k, tuple) else k) for k in report.info.get("mismatched_keys") or []]
+    other = [k for k in missing + unused if not NEW_HEAD_KEYS.search(k)] + mismatched
+    if other:
+        log.warning(
+            "%s: loaded under a new head, but these weights are missing, unused or of another shape: %s",
+            ref,
+            ", ".join(sorted(other)),
+        )
+    log.info(
+        "%s: new classification head (initialised: %s; unused: %s)",
+        ref,
+        ", ".join(sorted(missing)) or "none",
+        ", ".join(sorted(unused)) or "none",
+    )
 
 
 @contextlib.contextmanager
@@ -409,7 +464,14 @@ def forward_texts(
         if catcher is not None:
             catcher.remove()
     seconds = time.perf_counter() - start
-    log.info("%s: %d texts in %.1f s (%.0f sentences/s)", desc, len(texts), seconds, len(texts) / seconds)
+    log.info(
+        "%s: %d texts in %.1f s (%.0f sentences/s)",
+        desc,
+        len(texts),
+        seconds,
+        len(texts) / seconds,
+        extra=FILE_ONLY,
+    )
     return logits, None if catcher is None else catcher.pooled
 
 

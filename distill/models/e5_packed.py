@@ -45,6 +45,7 @@ import numpy as np
 
 from distill.errors import DistillError
 from distill.utils.atomic import atomic_dir, atomic_file
+from distill.utils.console import FILE_ONLY
 from distill.utils.hashing import file_sha256
 from distill.utils.manifest import files_problem, files_sha256, record_hashes
 from distill.utils.paths import cache_dir
@@ -771,6 +772,7 @@ def packaged_e5_path(variant: str = "original") -> Path:
                 "reusing converted multilingual-e5-small (%s) at %s (source and content sha256 match)",
                 variant,
                 out,
+                extra=FILE_ONLY,
             )
             return out
         logger.warning(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from distill.errors import DistillError
+from distill.utils.console import FILE_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def resolve_model(ref: str) -> ResolvedModel:
             return ResolvedModel(ref, name, "hub-cache")
     if packaged is not None:
         folder = packaged.build()
-        log.info("model %s: packaged copy from %s at %s", ref, packaged.package, folder)
+        log.info("model %s: packaged copy from %s at %s", ref, packaged.package, folder, extra=FILE_ONLY)
         return ResolvedModel(ref, str(folder), "packaged")
     why = "HF_HUB_OFFLINE is set" if hub_offline() else "the hub did not answer"
     raise DistillError(

@@ -337,6 +337,40 @@ def _md_cell(row: dict[str, Any] | None, metrics: Sequence[str] = METRICS) -> st
     return f"**{row[head]:.3f}** / " + " / ".join(f"{row[m]:.3f}" for m in rest) + f" ({row['n']})"
 
 
+#: The baselines :func:`gain_sentences` compares the student with, in this order.
+GAIN_BASELINES = ("teacher_zero_shot", "direct_transfer", "tfidf_student", "supervised")
+
+
+def gain_sentences(report: MetricsReport, split: str | None = None) -> list[str]:
+    """One sentence per target language: the student's accuracy against each baseline it has there.
+
+    E.g. "it: the student's accuracy 0.608 is +0.440 over teacher_zero_shot, +0.014 over
+    direct_transfer, -0.035 under tfidf_student; 89.7% of teacher_translate_test." Empty for tasks
+    without an ``accuracy`` score or runs without a student row.
+    """
+    split = split or report.primary_split()
+    if "accuracy" not in report.metrics:
+        return []
+    out = []
+    for lang in report.target_langs:
+        student = report.get("student", lang, split)
+        if student is None:
+            continue
+        acc = float(student["accuracy"])
+        parts = []
+        for name in GAIN_BASELINES:
+            row = report.get(name, lang, split)
+            if row is not None:
+                diff = acc - float(row["accuracy"])
+                parts.append(f"{format_signed(diff)} {'over' if diff >= 0 else 'under'} {name}")
+        sentence = f"{lang}: the student's accuracy {acc:.3f} is " + (", ".join(parts) or "alone")
+        ceiling = report.get("teacher_translate_test", lang, split)
+        if ceiling is not None and float(ceiling["accuracy"]) > 0:
+            sentence += f"; {100 * acc / float(ceiling['accuracy']):.1f}% of teacher_translate_test"
+        out.append(sentence + ".")
+    return out
+
+
 def _score_lines(report: MetricsReport, split: str) -> list[str]:
     langs = [lang for lang in report.languages if any(report.get(s, lang, split) for s in report.systems)]
     header = ["system", *(_lang_header(report, lang) for lang in langs)]
@@ -472,6 +506,7 @@ def results_markdown(report: MetricsReport) -> str:
         "## Scores",
         "",
         metrics_markdown_tables(report).rstrip("\n") if report.results else "No results were recorded.",
+        *(["", *(f"- {line}" for line in gain_sentences(report))] if gain_sentences(report) else []),
         "",
         "## Transfer gap",
         "",

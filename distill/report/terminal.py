@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from distill.report.run_report import MetricsReport, format_signed
+from distill.report.run_report import MetricsReport, format_signed, gain_sentences
 
 #: Column labels of a language's scores, by task (the first one carries the language); other tasks
 #: show their score names.
@@ -52,6 +52,7 @@ def format_table(report: MetricsReport) -> str:
     lines: list[str] = []
     for split in report.splits:
         lines += [*_terminal_block(report, split), ""]
+    lines += [*gain_sentences(report), ""] if gain_sentences(report) else []
     legend = _LEGENDS.get(report.task, "scores: " + ", ".join(report.metrics))
     lines.append(f"(* = source language; {legend}; split for the lines below: {report.primary_split()})")
     for system, gap in report.transfer_gap().items():

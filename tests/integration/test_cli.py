@@ -152,3 +152,40 @@ def test_multirun_jobs_share_one_teacher_pass(tmp_path: Path) -> None:
     assert [labels_hit(j) for j in jobs] == [{False}, {True}]  # the second job never ran the teacher
     for j in jobs:
         assert (j / "metrics.json").is_file() and (j / "student" / "model.safetensors").is_file()
+
+
+def test_the_console_is_ours_and_cli_log_keeps_everything(tmp_path: Path) -> None:
+    """A cold tiny run: stage lines, the table, the gains and the outputs on the console; no library
+    noise (load reports, tips, W&B banners, per-map bars); every library record still in cli.log."""
+    run_dir = tmp_path / "run"
+    proc = _run(
+        "distill-run",
+        "debug=tiny",
+        "trainer.max_epochs=1",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    console = proc.stdout + proc.stderr
+    for noise in (
+        "LOAD REPORT",
+        "litlogger",
+        "LeafSpec",
+        "wandb:",
+        "Flattening the indices",
+        "Loading weights",
+        "GPU available",
+        "[distill.",
+    ):
+        assert noise not in console, noise
+    for stage in ("prepare", "teacher", "label", "baselines", "distill", "evaluate", "export"):
+        assert f" stage {stage}: start" in proc.stdout and f" stage {stage}: " in proc.stdout
+    assert "new classification head (initialised: " in proc.stdout  # the one line instead of the table
+    assert "it: the student's accuracy " in proc.stdout and " of teacher_translate_test." in proc.stdout
+    outputs = proc.stdout[proc.stdout.index("\noutputs:\n") :]
+    assert f"run folder  {run_dir}" in outputs and f"student     {run_dir / 'student'}" in outputs
+    assert f"W&B run     {run_dir / 'wandb'}" in outputs
+    log = (run_dir / "cli.log").read_text(encoding="utf-8")
+    assert "[pytorch_lightning" in log and "GPU available" in log  # the library's lines are kept
+    assert "packaged copy from" in log and "new classification head" in log
