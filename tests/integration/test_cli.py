@@ -114,7 +114,12 @@ def test_run_reports_bad_model_in_one_line(tmp_path: Path) -> None:
 
 
 def test_run_prepares_tiny_models_and_data(tmp_path: Path) -> None:
-    proc = _run("distill-run", "debug=tiny", "data.target_langs=[it,ja]", cwd=tmp_path)
+    """Also the console: stage lines, the table, the gains and the outputs; no library noise (load
+    reports, tips, W&B banners, per-map bars); every library record still in cli.log."""
+    run_dir = tmp_path / "run"
+    proc = _run(
+        "distill-run", "debug=tiny", "data.target_langs=[it,ja]", f"hydra.run.dir={run_dir}", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "teacher  packaged" in out and "student  packaged" in out
@@ -122,6 +127,27 @@ def test_run_prepares_tiny_models_and_data(tmp_path: Path) -> None:
         row = next(line for line in out.splitlines() if line.strip().startswith(f"en-{lang}"))
         train, valid, test = (int(x) for x in row.split()[1:4])
         assert 0 < valid <= 64 and 0 < test <= 64 and train == 64
+        assert f"{lang}: the student's accuracy " in out
+    console = proc.stdout + proc.stderr
+    for noise in (
+        "LOAD REPORT",
+        "litlogger",
+        "LeafSpec",
+        "wandb:",
+        "Flattening",
+        "Loading weights",
+        "GPU available",
+    ):
+        assert noise not in console, noise
+    for stage in ("prepare", "teacher", "label", "baselines", "distill", "evaluate", "export"):
+        assert f" stage {stage}: start" in out
+    assert "new classification head (initialised: " in out  # one line instead of the load report
+    outputs = out[out.index("\noutputs:\n") :]
+    assert f"run folder  {run_dir}" in outputs and f"student     {run_dir / 'student'}" in outputs
+    assert f"W&B run     {run_dir / 'wandb'}" in outputs
+    log = (run_dir / "cli.log").read_text(encoding="utf-8")
+    assert "[pytorch_lightning" in log and "GPU available" in log  # the library's lines are kept
+    assert "packaged copy from" in log and "new classification head" in log
 
 
 def test_multirun_jobs_share_one_teacher_pass(tmp_path: Path) -> None:
@@ -152,40 +178,3 @@ def test_multirun_jobs_share_one_teacher_pass(tmp_path: Path) -> None:
     assert [labels_hit(j) for j in jobs] == [{False}, {True}]  # the second job never ran the teacher
     for j in jobs:
         assert (j / "metrics.json").is_file() and (j / "student" / "model.safetensors").is_file()
-
-
-def test_the_console_is_ours_and_cli_log_keeps_everything(tmp_path: Path) -> None:
-    """A cold tiny run: stage lines, the table, the gains and the outputs on the console; no library
-    noise (load reports, tips, W&B banners, per-map bars); every library record still in cli.log."""
-    run_dir = tmp_path / "run"
-    proc = _run(
-        "distill-run",
-        "debug=tiny",
-        "trainer.max_epochs=1",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    console = proc.stdout + proc.stderr
-    for noise in (
-        "LOAD REPORT",
-        "litlogger",
-        "LeafSpec",
-        "wandb:",
-        "Flattening the indices",
-        "Loading weights",
-        "GPU available",
-        "[distill.",
-    ):
-        assert noise not in console, noise
-    for stage in ("prepare", "teacher", "label", "baselines", "distill", "evaluate", "export"):
-        assert f" stage {stage}: start" in proc.stdout and f" stage {stage}: " in proc.stdout
-    assert "new classification head (initialised: " in proc.stdout  # the one line instead of the table
-    assert "it: the student's accuracy " in proc.stdout and " of teacher_translate_test." in proc.stdout
-    outputs = proc.stdout[proc.stdout.index("\noutputs:\n") :]
-    assert f"run folder  {run_dir}" in outputs and f"student     {run_dir / 'student'}" in outputs
-    assert f"W&B run     {run_dir / 'wandb'}" in outputs
-    log = (run_dir / "cli.log").read_text(encoding="utf-8")
-    assert "[pytorch_lightning" in log and "GPU available" in log  # the library's lines are kept
-    assert "packaged copy from" in log and "new classification head" in log
