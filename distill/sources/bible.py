@@ -29,7 +29,7 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict
 
-from distill.data.parallel import split_by_hash
+from distill.data.parallel import cap, split_by_hash
 from distill.errors import DistillError
 from distill.sources.base import DataRef, Source, TeacherData
 
@@ -231,8 +231,9 @@ class BibleSource(Source):
         )
 
     def source_test(self) -> tuple[list[str], list[str]] | None:
-        """The source translation's test chapters."""
-        test = self._source_splits()["test"]
+        """The source translation's test chapters (at most ``data.max_pairs``' test cap of them, the
+        same seeded draw as the target test sets)."""
+        test = cap(self._source_splits()["test"], self.data.get("max_pairs"), "test")
         return list(test["text"]), list(test["label"])
 
     def data_refs(self) -> list[DataRef]:

@@ -114,3 +114,12 @@ def test_max_pairs_per_split(data: dict) -> None:
     assert capped["test"]["id"] == full["test"]["id"]  # a split the mapping does not name: all of it
     assert set(capped["train"]["id"]) <= set(full["train"]["id"])
     assert len(load_parallel({**data, "max_pairs": 20}, "sw")["test"]) == 20  # one number: every split
+
+
+def test_the_test_cap_also_caps_the_source_test(data: dict) -> None:
+    full_texts, _ = source_of(data).source_test()  # type: ignore[misc]
+    capped = {**data, "max_pairs": {"train": 50, "test": 12}}
+    texts, labels = source_of(capped).source_test()  # type: ignore[misc]
+    assert len(texts) == len(labels) == 12 and set(texts) <= set(full_texts)
+    assert len(load_parallel(capped, "sw")["test"]) == 12
+    assert source_of(capped).source_test() == (texts, labels)  # the same seeded draw every time
