@@ -39,7 +39,6 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     os.environ.setdefault("WANDB_MODE", "offline")
     pl.seed_everything(int(cfg.seed), workers=True)
     timer = StageTimer()
-    wandb_dir = None
     try:
         labelled = task.label(cfg, timer)  # prepare, teacher, label
         with timer("baselines"):

@@ -506,7 +506,7 @@ def results_markdown(report: MetricsReport) -> str:
         "## Scores",
         "",
         metrics_markdown_tables(report).rstrip("\n") if report.results else "No results were recorded.",
-        *(["", *(f"- {line}" for line in gain_sentences(report))] if gain_sentences(report) else []),
+        *(["", *(f"- {line}" for line in gains)] if (gains := gain_sentences(report)) else []),
         "",
         "## Transfer gap",
         "",

@@ -52,7 +52,8 @@ def format_table(report: MetricsReport) -> str:
     lines: list[str] = []
     for split in report.splits:
         lines += [*_terminal_block(report, split), ""]
-    lines += [*gain_sentences(report), ""] if gain_sentences(report) else []
+    if gains := gain_sentences(report):
+        lines += [*gains, ""]
     legend = _LEGENDS.get(report.task, "scores: " + ", ".join(report.metrics))
     lines.append(f"(* = source language; {legend}; split for the lines below: {report.primary_split()})")
     for system, gap in report.transfer_gap().items():

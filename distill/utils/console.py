@@ -32,7 +32,6 @@ BENIGN: tuple[tuple[str, str], ...] = (
     ("py.warnings", r"`torch\.cuda\.amp\.|GradScaler is enabled, but CUDA is not available"),
     ("pytorch_lightning", r"litlogger|Tip:"),
     ("lightning", r"litlogger|Tip:"),
-    ("wandb", r"The anonymous setting has no effect"),
     ("transformers", r"Token indices sequence length is longer than the specified maximum"),
 )
 _BENIGN = tuple((prefix, re.compile(pattern)) for prefix, pattern in BENIGN)
@@ -89,18 +88,11 @@ def route_library_output() -> None:
     """Send what libraries print on their own through logging (see the module doc). Idempotent."""
     logging.captureWarnings(True)
     os.environ.setdefault("WANDB_SILENT", "true")
-    try:
-        from transformers.utils import logging as hf_logging
+    from datasets.utils import logging as ds_logging
+    from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_default_handler()
-        hf_logging.enable_propagation()
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a core dependency
-        pass
-    try:
-        from datasets.utils import logging as ds_logging
-
-        ds_logging.disable_progress_bar()
-        logging.getLogger("datasets").propagate = True
-    except ImportError:  # pragma: no cover - datasets is a core dependency
-        pass
+    hf_logging.disable_default_handler()
+    hf_logging.enable_propagation()
+    hf_logging.disable_progress_bar()
+    ds_logging.disable_progress_bar()
+    logging.getLogger("datasets").propagate = True
