@@ -1,0 +1,67 @@
+"""``distill-serve <export folder>``: serve a student over HTTP (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from distill.errors import DistillError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="distill-serve",
+        description="Serve an exported student: POST /predict, GET /health, /metrics, /info, admin routes.",
+    )
+    p.add_argument("folder", type=Path, help="the student/ folder of a run (plain or per-language adapters)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-batch", type=int, default=32, help="rows per forward (dynamic batching)")
+    p.add_argument("--batch-timeout-ms", type=float, default=5.0, help="how long a batch waits for more rows")
+    p.add_argument("--cache-size", type=int, default=10_000, help="responses kept in the LRU cache (0: off)")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per text")
+    p.add_argument("--max-texts", type=int, default=256, help="texts per request")
+    p.add_argument("--max-chars", type=int, default=20_000, help="characters per text")
+    p.add_argument(
+        "--registry", type=Path, default=None, help="adapter registry folder (default <folder>/registry)"
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    return p
+
+
+def build(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from distill.serve.app import Limits, create_app
+    from distill.serve.service import Service, Settings
+
+    settings = Settings(
+        max_batch=args.max_batch,
+        batch_timeout_ms=args.batch_timeout_ms,
+        cache_size=args.cache_size,
+        max_length=args.max_length,
+    )
+    service = Service.from_export(args.folder, settings, args.registry)
+    return create_app(service, Limits(max_texts=args.max_texts, max_chars=args.max_chars))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        app = build(args)
+    except DistillError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The served student: one loaded export, one forward per batch, a per-row adapter in that forward.
+
+A per-language adapter export (``base/`` + ``adapters/<lang>/``, :mod:`distill.adapters`) is loaded
+once as a PEFT model holding every adapter version the registry names (``"<lang>@<version>"``). A
+batch that mixes languages runs in **one** forward: PEFT's ``adapter_names`` picks each row's LoRA
+weights (rows without an adapter read the shared base, PEFT's ``"__base__"``), so serving ten
+languages costs one model in memory, not ten. A plain export (fully shared student) is a plain
+``transformers`` model and ignores the languages.
+
+Example::
+
+    model = ServedModel.load("runs/x/student")
+    model.load_adapter("it", "v1", "runs/x/student/adapters/it")
+    probs = model.classify(["Ciao!", "Hello!"], ["it@v1", BASE])   # (2, C)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distill.adapters import MANIFEST, is_adapter_export
+from distill.errors import DistillError
+
+log = logging.getLogger(__name__)
+
+# PEFT's name for "no adapter" in a mixed batch.
+BASE = "__base__"
+PREFIX_KEY = "xlt_distill_input_prefix"
+
+
+def adapter_name(lang: str, version: str) -> str:
+    return f"{lang}@{version}"
+
+
+def _is_classifier(config: Any) -> bool:
+    return any(a.endswith("ForSequenceClassification") for a in getattr(config, "architectures", None) or [])
+
+
+class ServedModel:
+    """A loaded export: the tokenizer, the model (PEFT-wrapped for an adapter export), its kind.
+
+    Attributes:
+        kind: ``"classification"`` (probabilities over ``labels``) or ``"embedding"`` (mean-pooled,
+            L2-normalised vectors).
+        labels: The class names in logit order (classification).
+        languages: The languages the export has adapters for (empty for a fully shared student).
+        prefix: The text the student expects before every input (``"query: "`` for E5).
+    """
+
+    def __init__(
+        self, folder: Path, model: Any, tokenizer: Any, *, languages: Sequence[str], max_length: int
+    ):
+        self.folder = folder
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.languages = list(languages)
+        self.max_length = max_length
+        config = model.config
+        self.kind = "classification" if _is_classifier(config) else "embedding"
+        id2label = getattr(config, "id2label", None) or {}
+        self.labels = (
+            [str(id2label[i]) for i in sorted(id2label, key=int)] if self.kind == "classification" else []
+        )
+        self.prefix = str(getattr(config, PREFIX_KEY, "") or "")
+        self.adapters: set[str] = set()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, max_length: int = 128) -> ServedModel:
+        """Load an export folder (plain, or per-language adapters without any adapter loaded yet).
+
+        Raises:
+            DistillError: ``path`` is not an export folder.
+        """
+        from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+        folder = Path(path)
+        adapters = is_adapter_export(folder)
+        weights = folder / "base" if adapters else folder
+        if not (weights / "config.json").is_file():
+            raise DistillError(
+                f"{folder} is not an exported student (no config.json{' in base/' if adapters else ''})",
+                fix="pass the student/ folder a run wrote (distill-run or distill-export)",
+            )
+        config = AutoConfig.from_pretrained(str(weights))
+        loader = AutoModelForSequenceClassification if _is_classifier(config) else AutoModel
+        model = loader.from_pretrained(str(weights))
+        tokenizer = AutoTokenizer.from_pretrained(str(weights))
+        langs: list[str] = []
+        if adapters:
+            langs = list(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["languages"])
+        return cls(folder, model, tokenizer, languages=langs, max_length=max_length)
+
+    def load_adapter(self, lang: str, version: str, path: str | os.PathLike[str]) -> str:
+        """Load ``path`` (a PEFT adapter folder) as ``lang``'s ``version``; returns its adapter name."""
+        from peft import PeftModel
+
+        name = adapter_name(lang, version)
+        if name in self.adapters:
+            return name
+        if not (Path(path) / "adapter_config.json").is_file():
+            raise DistillError(
+                f"{path} is not an adapter folder (no adapter_config.json)",
+                fix="pass an adapters/<lang>/ folder of an adapter export",
+            )
+        if not self.adapters:
+            self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name).eval()
+        else:
+            self.model.load_adapter(str(path), adapter_name=name)
+        self.adapters.add(name)
+        log.info("serve: loaded adapter %s from %s", name, path)
+        return name
+
+    def _encode(self, texts: Sequence[str]) -> dict[str, Any]:
+        return dict(
+            self.tokenizer(
+                [self.prefix + t for t in texts],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+        )
+
+    def _forward(self, batch: dict[str, Any], names: Sequence[str] | None) -> Any:
+        import torch
+
+        kwargs: dict[str, Any] = {}
+        if self.adapters:
+            kwargs["adapter_names"] = [
+                n if n in self.adapters else BASE for n in (names or [BASE] * len(batch["input_ids"]))
+            ]
+        with torch.inference_mode():
+            return self.model(**batch, **kwargs)
+
+    def classify(self, texts: Sequence[str], names: Sequence[str] | None = None) -> np.ndarray:
+        """Class probabilities, ``(len(texts), len(labels))``; row ``i`` through adapter ``names[i]``."""
+        import torch
+
+        out = self._forward(self._encode(texts), names)
+        return torch.softmax(out.logits.float(), dim=-1).numpy()
+
+    def embed(self, texts: Sequence[str], names: Sequence[str] | None = None) -> np.ndarray:
+        """Mean-pooled, L2-normalised embeddings, ``(len(texts), hidden)``."""
+        import torch
+
+        batch = self._encode(texts)
+        hidden = self._forward(batch, names).last_hidden_state  # (B, T, H)
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return torch.nn.functional.normalize(pooled, dim=-1).numpy()
