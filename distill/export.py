@@ -343,6 +343,8 @@ def export_student(
     _check_inputs(model, card, out)
     # The snippet names a placeholder: the local path means nothing to whoever reads a shared card.
     readme = render_card(card, _labels(model))
+    # distill-serve reads the prefix from config.json (the card says it in words).
+    model.config.xlt_distill_input_prefix = card.input_prefix
     with atomic_dir(out) as tmp:
         # Weights straight from the student: nothing of the teacher is ever handed to this call.
         model.save_pretrained(str(tmp))

@@ -85,3 +85,32 @@ def serving(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+def chatterbot_texts(split: str, lang: str) -> list[str]:
+    from distill.data.sources import chatterbot as cb
+
+    return [r["text"] for r in cb.load_chatterbot()[split] if r["lang"] == lang]
+
+
+def write_profile(export: Path, texts: dict[str, list[str]]) -> Path:
+    """The export's drift profile from the student's answers on ``texts`` (as the export stage
+    writes it from the run's test predictions)."""
+    import json
+
+    from distill.report.profile import PROFILE_FILE, build_profile
+    from distill.serve.model import ServedModel
+
+    model = ServedModel.load(export)
+    rows = {}
+    for lang, ts in texts.items():
+        name = model.load_adapter(lang, "v1", export / "adapters" / lang)
+        probs = model.classify(ts, [name] * len(ts))
+        rows[lang] = {
+            "length": [len(t) for t in ts],
+            "confidence": probs.max(1).tolist(),
+            "pred": probs.argmax(1).tolist(),
+        }
+    path = export / PROFILE_FILE
+    path.write_text(json.dumps(build_profile(rows, model.labels, source="test texts")), encoding="utf-8")
+    return path

@@ -195,6 +195,7 @@ def _public_routes(service: Service, limits: Limits) -> APIRouter:
 
     @router.get("/metrics")
     async def prometheus() -> Response:
+        service.refresh_drift()
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/info")

@@ -63,5 +63,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def drift_main(argv: list[str] | None = None) -> int:
+    """``distill-drift <export> <texts>``: PSI of a file of texts against the export's profile."""
+    p = argparse.ArgumentParser(prog="distill-drift", description=drift_main.__doc__)
+    p.add_argument("folder", type=Path, help="the student/ folder of a run")
+    p.add_argument(
+        "texts", type=Path, help=".txt (a text a line) or .jsonl ({'text': ..., 'lang': ...} a line)"
+    )
+    p.add_argument("--lang", default=None, help="the language of texts that name none (default: detect)")
+    p.add_argument("--json", type=Path, default=None, help="also write the scores here")
+    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when a language drifts")
+    args = p.parse_args(argv)
+    from distill.serve.offline import drift_report, read_items, render
+    from distill.utils.atomic import write_text_atomic
+
+    try:
+        report = drift_report(args.folder, read_items(args.texts, args.lang))
+    except DistillError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(render(report))
+    if args.json:
+        import json
+
+        write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    drifted = any(s["drift"] for s in report["languages"].values())
+    return 1 if drifted and args.fail_on_drift else 0
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,6 +35,15 @@ class ServeMetrics:
         self.adapter = Gauge(
             "distill_adapter_active", "1 for the active adapter version", ["lang", "version"], registry=r
         )
+        self.drift = Gauge(
+            "distill_drift_psi", "PSI of the recent window vs the reference", ["lang", "feature"], registry=r
+        )
+        self.drift_flag = Gauge(
+            "distill_drift_flag",
+            "1 when a language's drift score is over the threshold",
+            ["lang"],
+            registry=r,
+        )
         self.admin = Counter("distill_admin", "Admin operations", ["action", "status"], registry=r)
 
     def set_active(self, active: dict[str, str], versions: dict[str, list[str]]) -> None:

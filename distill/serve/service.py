@@ -21,6 +21,7 @@ import yaml
 
 from distill.serve.batcher import Batcher
 from distill.serve.cache import ResponseCache
+from distill.serve.drift import DriftMonitor, load_profile
 from distill.serve.langid import LanguageDetector
 from distill.serve.metrics import ServeMetrics
 from distill.serve.model import ServedModel, adapter_name
@@ -43,6 +44,7 @@ class Settings:
     batch_timeout_ms: float = 5.0
     cache_size: int = 10_000
     max_length: int = 128
+    drift_window: int = 500
 
 
 class Service:
@@ -54,6 +56,7 @@ class Service:
         registry: AdapterRegistry | None = None,
         settings: Settings | None = None,
         detector: LanguageDetector | None = None,
+        drift: DriftMonitor | None = None,
     ):
         self.model = model
         self.registry = registry
@@ -66,6 +69,7 @@ class Service:
         )
         self.batcher.on_batch = self.metrics.batch_size.observe
         self.routes: dict[str, str] = {}
+        self.drift = drift
 
     @classmethod
     def from_export(
@@ -74,7 +78,11 @@ class Service:
         settings = settings or Settings()
         model = ServedModel.load(folder, max_length=settings.max_length)
         registry = AdapterRegistry.for_export(Path(folder), registry_dir) if model.languages else None
-        return cls(model, registry, settings)
+        profile = load_profile(Path(folder))
+        drift = DriftMonitor(profile, window=settings.drift_window) if profile else None
+        if drift is None:
+            log.warning("serve: %s has no drift profile; /metrics reports no drift", folder)
+        return cls(model, registry, settings, drift=drift)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -122,7 +130,7 @@ class Service:
             routed["note"] = f"no adapter for {routed['lang']!r}; the shared base answered"
         return routed
 
-    def _answer(self, routed: dict[str, Any], out: np.ndarray) -> dict[str, Any]:
+    def _answer(self, text: str, routed: dict[str, Any], out: np.ndarray) -> dict[str, Any]:
         route = "adapter" if routed["adapter"] else ("base" if self.model.languages else "shared")
         answer = {**routed, "route": route}
         lang = str(routed["lang"])
@@ -131,6 +139,8 @@ class Service:
             return {**answer, "embedding": [round(float(x), 6) for x in out]}
         top = int(np.argmax(out))
         self.metrics.confidence.labels(lang=lang).observe(float(out[top]))
+        if self.drift is not None:
+            self.drift.observe(lang, len(text), float(out[top]), top)
         probs = {label: round(float(p), 6) for label, p in zip(self.model.labels, out, strict=True)}
         return {
             **answer,
@@ -154,7 +164,21 @@ class Service:
             for i, out in zip(todo, fresh, strict=True):
                 outs[i] = out
                 self.cache.put(keys[i], out)
-        return [self._answer(r, o) for r, o in zip(routed, outs, strict=True) if o is not None]
+        return [
+            self._answer(i.text, r, o) for i, r, o in zip(items, routed, outs, strict=True) if o is not None
+        ]
+
+    def refresh_drift(self) -> dict[str, dict[str, Any]]:
+        """The drift scores now, also set into the Prometheus gauges."""
+        if self.drift is None:
+            return {}
+        scores = self.drift.scores()
+        for lang, s in scores.items():
+            for feature in ("length", "confidence", "class", "score"):
+                if s.get(feature) is not None:
+                    self.metrics.drift.labels(lang=lang, feature=feature).set(s[feature])
+            self.metrics.drift_flag.labels(lang=lang).set(1.0 if s["drift"] else 0.0)
+        return scores
 
     # ------------------------------------------------------------------ admin
 
@@ -211,6 +235,7 @@ class Service:
             "routes": dict(self.routes),
             "card": card_summary(self.model.folder),
             "settings": self.settings.__dict__,
+            "drift": self.refresh_drift() if self.drift is not None else None,
             "cache": {
                 "size": len(self.cache),
                 "max": self.cache.size,

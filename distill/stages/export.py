@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from datasets import DatasetDict
 from omegaconf import DictConfig
 
@@ -19,10 +21,12 @@ from distill.export import export_adapters, export_student, log_artifact
 from distill.provenance import write_provenance
 from distill.records import data_hashes
 from distill.report import MetricsReport, load_metrics
+from distill.report.profile import PROFILE_FILE, build_profile
 from distill.settings import checkpoint_ref
 from distill.stages.prepare import prepare_data
 from distill.student import load_student_checkpoint
 from distill.teacher import classifier_labels, train_teacher
+from distill.utils.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +67,39 @@ def export_run(
     metadata = {"experiment": cfg.experiment_name, "seed": int(cfg.seed)}
     if report is not None:
         metadata["results"] = report.results
+    write_drift_profile(folder, report, data, _labels_of(model))
     log_artifact(folder, name=f"student-{cfg.experiment_name}", metadata=metadata)
     return folder
+
+
+def _labels_of(model: Any) -> list[str]:
+    id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+    return [str(id2label[i]) for i in sorted(id2label, key=int)]
+
+
+def write_drift_profile(
+    folder: Path, report: MetricsReport | None, data: Mapping[str, DatasetDict], labels: list[str]
+) -> Path | None:
+    """``<export>/drift_profile.json``: the student's test-set profile per target language
+    (:mod:`distill.report.profile`), the reference ``distill-serve`` and ``distill-drift`` compare with."""
+    rows: dict[str, dict[str, list[Any]]] = {}
+    for lang, dd in data.items():
+        found = report.predictions.get(("student", lang, "test")) if report is not None else None
+        if found is None or "test" not in dd:
+            continue
+        texts = dd["test"]["tgt"]
+        rows[lang] = {
+            "length": [len(t) for t in texts],
+            "confidence": np.asarray(found["confidence"]).tolist(),
+            "pred": np.asarray(found["pred"]).tolist(),
+        }
+    if not rows or not labels:
+        log.info("export: no test predictions of the student in this process; no drift profile written")
+        return None
+    profile = build_profile(rows, labels, source="the run's test sets: the student's predictions")
+    path = folder / PROFILE_FILE
+    write_text_atomic(path, json.dumps(profile, indent=1) + "\n")
+    return path
 
 
 def _metrics_near(ckpt: Path) -> MetricsReport | None:

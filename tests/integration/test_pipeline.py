@@ -101,6 +101,23 @@ def test_export_is_student_only_and_loads_without_distill(tiny_run: tuple[Path, 
     assert imported is False
 
 
+def test_export_carries_the_drift_profile_of_its_test_predictions(tiny_run: tuple[Path, dict]) -> None:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    out, _ = tiny_run
+    profile = json.loads((out / "student" / "drift_profile.json").read_text())
+    config = json.loads((out / "student" / "config.json").read_text())
+    assert config["xlt_distill_input_prefix"] == ""  # the tiny student reads texts as they are
+    rows = [r for r in pq.read_table(out / "predictions.parquet").to_pylist() if r["system"] == "student"]
+    for lang, entry in profile["languages"].items():
+        preds = [r["pred"] for r in rows if r["lang"] == lang and r["split"] == "test"]
+        assert entry["n"] == len(preds) > 0
+        assert entry["class"]["shares"][int(np.bincount(preds).argmax())] == max(entry["class"]["shares"])
+        assert abs(sum(entry["length"]["shares"]) - 1) < 1e-9
+    assert set(profile["languages"]) == set(profile["language_mix"]) and "en" not in profile["languages"]
+
+
 def test_checkpoints_hold_no_teacher(tiny_run: tuple[Path, dict]) -> None:
     import torch
 
