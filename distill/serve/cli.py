@@ -27,6 +27,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--registry", type=Path, default=None, help="adapter registry folder (default <folder>/registry)"
     )
+    p.add_argument(
+        "--detect-among",
+        choices=["served", "all"],
+        default="served",
+        help="detect a missing lang among the export's languages (default) or all py3langid's 97",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     return p
 
@@ -40,6 +46,7 @@ def build(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         batch_timeout_ms=args.batch_timeout_ms,
         cache_size=args.cache_size,
         max_length=args.max_length,
+        detect_among=args.detect_among,
     )
     service = Service.from_export(args.folder, settings, args.registry)
     return create_app(service, Limits(max_texts=args.max_texts, max_chars=args.max_chars))

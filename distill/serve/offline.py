@@ -12,7 +12,7 @@ from distill.serve.drift import load_profile, score_rows
 from distill.serve.langid import LanguageDetector
 from distill.serve.model import BASE, ServedModel
 from distill.serve.registry import INDEX, AdapterRegistry
-from distill.serve.service import Item
+from distill.serve.service import Item, export_languages
 
 
 def read_items(path: Path, lang: str | None) -> list[Item]:
@@ -66,7 +66,7 @@ def drift_report(folder: Path, items: Sequence[Item], *, batch_size: int = 32) -
             "distill-drift compares classifiers' confidences; this export is an embedding model"
         )
     routes = {lang: model.load_adapter(lang, "active", path) for lang, path in _adapter_paths(model).items()}
-    detector = LanguageDetector()
+    detector = LanguageDetector(export_languages(model))
     langs = [item.lang or detector.detect(item.text).lang for item in items]
     rows: dict[str, list[tuple[int, float, int]]] = {}
     for start in range(0, len(items), batch_size):

@@ -45,6 +45,8 @@ class Settings:
     cache_size: int = 10_000
     max_length: int = 128
     drift_window: int = 500
+    # Language detection among the export's languages ("served") or all py3langid's ("all").
+    detect_among: str = "served"
 
 
 class Service:
@@ -78,11 +80,12 @@ class Service:
         settings = settings or Settings()
         model = ServedModel.load(folder, max_length=settings.max_length)
         registry = AdapterRegistry.for_export(Path(folder), registry_dir) if model.languages else None
+        detector = LanguageDetector(export_languages(model) if settings.detect_among == "served" else None)
         profile = load_profile(Path(folder))
         drift = DriftMonitor(profile, window=settings.drift_window) if profile else None
         if drift is None:
             log.warning("serve: %s has no drift profile; /metrics reports no drift", folder)
-        return cls(model, registry, settings, drift=drift)
+        return cls(model, registry, settings, detector=detector, drift=drift)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -243,6 +246,12 @@ class Service:
                 "misses": self.cache.misses,
             },
         }
+
+
+def export_languages(model: ServedModel) -> list[str]:
+    """The card's languages (source first) and every adapter's: what the detector chooses among."""
+    langs = [str(lang) for lang in card_summary(model.folder).get("language") or []]
+    return list(dict.fromkeys([*langs, *model.languages]))
 
 
 def card_summary(folder: Path) -> dict[str, Any]:

@@ -286,3 +286,15 @@ def test_distill_serve_command_starts_and_refuses_a_bad_folder(export: Path, tmp
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_detection_chooses_among_the_exports_languages_unless_told_otherwise(export: Path) -> None:
+    from distill.serve.langid import LanguageDetector
+    from distill.serve.service import export_languages
+
+    served = export_languages(ServedModel.load(export))
+    assert served == ["en", "it", "ja"]
+    # A German greeting: among en/it/ja it is one of them; among all languages it is German.
+    assert LanguageDetector(served).detect("Guten Morgen, wie geht es dir heute?").lang in served
+    assert LanguageDetector().detect("Guten Morgen, wie geht es dir heute?").lang == "de"
+    assert LanguageDetector(served).detect(JA).lang == "ja"
