@@ -38,7 +38,7 @@ lint: setup ## ruff, ruff-format, mypy, import contracts (lint-imports) on disti
 	$(BIN)/ruff format --check distill tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/hadolint docker/Dockerfile docker/Dockerfile.cpu
+	$(BIN)/hadolint docker/Dockerfile docker/Dockerfile.cpu docker/Dockerfile.serve
 
 test: lint ## Lint, then the test suite without the slow tests (under 20 minutes on 2 cores)
 	$(OFFLINE) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -56,6 +56,7 @@ format: setup ## Format and auto-fix
 docker: ## Build the CUDA and CPU images (needs a Docker engine)
 	docker build -f docker/Dockerfile -t xlt-distill:cuda .
 	docker build -f docker/Dockerfile.cpu -t xlt-distill:cpu .
+	docker build -f docker/Dockerfile.serve -t xlt-distill:serve .
 
 clean: ## Remove caches and run outputs (not .venv, not the shared model cache)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache outputs multirun wandb .cache/test-cache
