@@ -33,6 +33,12 @@ def parser() -> argparse.ArgumentParser:
         default="served",
         help="detect a missing lang among the export's languages (default) or all py3langid's 97",
     )
+    p.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        default="torch",
+        help="torch (adapters per row, live versions) or ONNX Runtime (fp32 / int8; plain classifiers)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     return p
 
@@ -47,6 +53,7 @@ def build(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         cache_size=args.cache_size,
         max_length=args.max_length,
         detect_among=args.detect_among,
+        backend=args.backend,
     )
     service = Service.from_export(args.folder, settings, args.registry)
     return create_app(service, Limits(max_texts=args.max_texts, max_chars=args.max_chars))

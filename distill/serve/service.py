@@ -25,6 +25,7 @@ from distill.serve.drift import DriftMonitor, load_profile
 from distill.serve.langid import LanguageDetector
 from distill.serve.metrics import ServeMetrics
 from distill.serve.model import ServedModel, adapter_name
+from distill.serve.onnx_model import OnnxServedModel
 from distill.serve.registry import AdapterRegistry, Change
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class Settings:
     drift_window: int = 500
     # Language detection among the export's languages ("served") or all py3langid's ("all").
     detect_among: str = "served"
+    # torch (adapters per row, live versions), onnx or onnx-int8 (a plain classifier export).
+    backend: str = "torch"
 
 
 class Service:
@@ -54,7 +57,7 @@ class Service:
 
     def __init__(
         self,
-        model: ServedModel,
+        model: ServedModel | OnnxServedModel,
         registry: AdapterRegistry | None = None,
         settings: Settings | None = None,
         detector: LanguageDetector | None = None,
@@ -78,7 +81,12 @@ class Service:
         cls, folder: str | Path, settings: Settings | None = None, registry_dir: Path | None = None
     ) -> Service:
         settings = settings or Settings()
-        model = ServedModel.load(folder, max_length=settings.max_length)
+        model: ServedModel | OnnxServedModel
+        if settings.backend == "torch":
+            model = ServedModel.load(folder, max_length=settings.max_length)
+        else:
+            quantized = settings.backend == "onnx-int8"
+            model = OnnxServedModel.load(folder, quantized=quantized, max_length=settings.max_length)
         registry = AdapterRegistry.for_export(Path(folder), registry_dir) if model.languages else None
         detector = LanguageDetector(export_languages(model) if settings.detect_among == "served" else None)
         profile = load_profile(Path(folder))
@@ -238,6 +246,7 @@ class Service:
             "routes": dict(self.routes),
             "card": card_summary(self.model.folder),
             "settings": self.settings.__dict__,
+            "backend": self.settings.backend,
             "drift": self.refresh_drift() if self.drift is not None else None,
             "cache": {
                 "size": len(self.cache),
@@ -248,7 +257,7 @@ class Service:
         }
 
 
-def export_languages(model: ServedModel) -> list[str]:
+def export_languages(model: ServedModel | OnnxServedModel) -> list[str]:
     """The card's languages (source first) and every adapter's: what the detector chooses among."""
     langs = [str(lang) for lang in card_summary(model.folder).get("language") or []]
     return list(dict.fromkeys([*langs, *model.languages]))

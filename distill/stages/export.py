@@ -17,7 +17,9 @@ from distill.adapters import (
     is_adapter_student,
     languages,
 )
+from distill.errors import DistillError
 from distill.export import export_adapters, export_student, log_artifact
+from distill.onnx_export import export_onnx, parity, passes, write_record
 from distill.provenance import write_provenance
 from distill.records import data_hashes
 from distill.report import MetricsReport, load_metrics
@@ -68,8 +70,77 @@ def export_run(
     if report is not None:
         metadata["results"] = report.results
     write_drift_profile(folder, report, data, _labels_of(model))
+    if cfg.get("format", "hf") == "onnx":
+        int8 = bool(cfg.get("onnx_int8", False))
+        if not is_adapter_student(model):
+            export_onnx_with_parity(folder, data, _labels_of(model), int8=int8)
+        for lang in languages(model) if is_adapter_student(model) else []:
+            merged = folder / "merged" / lang
+            if not merged.is_dir():
+                raise DistillError(
+                    "format=onnx exports an adapter student's merged/<lang>/ folders; this export has none",
+                    fix="set student.lora.export_merged=true",
+                )
+            export_onnx_with_parity(
+                merged, {lang: data[lang]} if lang in data else {}, _labels_of(model), int8=int8
+            )
+    elif cfg.get("format", "hf") != "hf":
+        raise DistillError(
+            f"format must be hf or onnx, got {cfg.format!r}", fix="set format=hf or format=onnx"
+        )
     log_artifact(folder, name=f"student-{cfg.experiment_name}", metadata=metadata)
     return folder
+
+
+def _parity_lines(records: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "## ONNX",
+        "",
+        "`onnx/model.onnx` (and `onnx/model_int8.onnx` when quantized) runs with ONNX Runtime",
+        "(`distill-serve <folder> --backend onnx`). Checked against the torch model on the run's test sets:",
+        "",
+        "| file | lang | texts | agreement | max logit diff | accuracy torch | accuracy ONNX | passes |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in records:
+        acc_t = f"{100 * r['torch_accuracy']:.2f}" if "torch_accuracy" in r else "-"
+        acc_o = f"{100 * r['onnx_accuracy']:.2f}" if "onnx_accuracy" in r else "-"
+        lines.append(
+            f"| {r['file']} | {r['lang']} | {r['n']} | {100 * r['agreement']:.2f} "
+            f"| {r['max_abs_logit_diff']:.2e} | {acc_t} | {acc_o} | {'yes' if r['passes'] else 'no'} |"
+        )
+    lines += ["", "Passes: agreement >= 99% and accuracy at most 0.5 point under torch."]
+    return lines
+
+
+def export_onnx_with_parity(
+    folder: Path, data: Mapping[str, DatasetDict], labels: list[str], *, int8: bool
+) -> list[dict[str, Any]]:
+    """``format=onnx``: the ONNX files, their parity with torch per test set, a card section."""
+    out = export_onnx(folder, quantize=int8)
+    files = [out / "model.onnx", *([out / "model_int8.onnx"] if int8 else [])]
+    label2id = {name: i for i, name in enumerate(labels)}
+    records = []
+    for lang, dd in data.items():
+        if "test" not in dd:
+            continue
+        test = dd["test"]
+        gold = [label2id.get(str(x), -1) for x in test["label"]] if "label" in test.column_names else None
+        for file in files:
+            record = {"lang": lang, **parity(folder, file, list(test["tgt"]), gold)}
+            record["passes"] = passes(record)
+            records.append(record)
+            if not record["passes"]:
+                log.warning("export: %s on %s misses the parity bar: %s", file.name, lang, record)
+    write_record(out, {"parity": records})
+    readme = folder / "README.md"
+    write_text_atomic(
+        readme,
+        readme.read_text(encoding="utf-8").rstrip("\n") + "\n" + "\n".join(_parity_lines(records)) + "\n",
+    )
+    log.info("export: ONNX files in %s (%d parity checks)", out, len(records))
+    return records
 
 
 def _labels_of(model: Any) -> list[str]:

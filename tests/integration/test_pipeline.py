@@ -357,3 +357,32 @@ def test_distill_eval_scores_the_cached_direct_transfer_but_not_supervised(
     assert "supervised is trained by distill-run only" in caplog.text
     direct = compose_cfg(tmp_path, "debug=tiny", "baselines=tiny", "mode=direct")
     assert baseline_systems(direct, None, labels) == {}  # mode=direct: the teacher is that model
+
+
+def test_format_onnx_exports_onnx_files_checked_against_torch_on_the_test_sets(tmp_path: Path) -> None:
+    import httpx
+
+    from distill.serve.app import create_app
+    from distill.serve.service import Service, Settings
+    from tests.serve_helpers import serving
+
+    out = tmp_path / "run"
+    run(_cfg(out, "logger=none", "format=onnx", "onnx_int8=true", "data.target_langs=[it]"))
+    student = out / "student"
+    record = json.loads((student / "onnx" / "onnx_export.json").read_text())
+    assert {r["file"] for r in record["parity"]} == {"model.onnx", "model_int8.onnx"}
+    fp32 = next(r for r in record["parity"] if r["file"] == "model.onnx")
+    assert fp32["lang"] == "it" and fp32["n"] > 0 and fp32["agreement"] == 1.0 and fp32["passes"] is True
+    assert "## ONNX" in (student / "README.md").read_text()
+
+    # The server's ONNX backend answers as the torch backend does.
+    text = {"text": "ciao come stai", "lang": "it"}
+    answers = {}
+    for backend in ("torch", "onnx"):
+        with serving(create_app(Service.from_export(student, Settings(backend=backend)))) as url:
+            answers[backend] = httpx.post(f"{url}/predict", json=text, timeout=60).json()
+            info = httpx.get(f"{url}/info", timeout=60).json()
+            assert info["backend"] == backend
+    assert answers["onnx"]["label"] == answers["torch"]["label"]
+    for label, p in answers["torch"]["probabilities"].items():
+        assert abs(answers["onnx"]["probabilities"][label] - p) < 1e-4
