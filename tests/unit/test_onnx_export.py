@@ -78,7 +78,7 @@ def test_parity_accuracy_fields_against_hand_made_labels(folder: Path) -> None:
 
 
 def test_a_folder_that_is_not_a_plain_classifier_export_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(DistillError, match="no config.json"):
+    with pytest.raises(DistillError, match=r"no config\.json"):
         export_onnx(tmp_path)
     (tmp_path / "xlt_distill_adapters.json").write_text("{}")
     with pytest.raises(DistillError, match="merged/<lang>/"):
