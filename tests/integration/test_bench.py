@@ -104,3 +104,13 @@ def test_bucketing_quick_compares_random_and_bucketed_runs(tmp_path: Path) -> No
     out = _quick("bucketing.py", "--out", str(tmp_path / "runs"), cwd=tmp_path)
     assert "bucketed - random, it:" in out and "bucketed - random, val:" in out
     assert re.search(r"distill stage: bucketed \d+\.\d+x faster", out)
+
+
+def test_serve_load_quick_serves_every_backend_without_failures(tmp_path: Path) -> None:
+    out = _quick("serve_load.py", cwd=tmp_path)
+    for contender in ("torch", "onnx", "onnx-int8", "pipeline"):
+        rows = re.findall(
+            rf"^\| {contender} \| (\d+) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| (\d+) \|$", out, re.M
+        )
+        assert [c for c, _ in rows] == ["1", "8"] and all(f == "0" for _, f in rows), (contender, out[-3000:])
+    assert re.search(r"^\| onnx \| [0-9.]+ \| 100\.00 \|$", out, re.M)  # agreement with torch
