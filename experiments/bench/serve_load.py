@@ -251,7 +251,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     if args.quick:
         folder, lang = tiny_export(tmp)
-        args.requests, args.clients = 24, "1,8"
+        args.requests, args.clients, args.backends = 24, "1,8", "torch,onnx"
     else:
         if args.model is None:
             p.error("--model is required (or --quick)")
