@@ -50,6 +50,32 @@ def make_adapter_export(root: Path, langs: tuple[str, ...] = ("it", "ja"), seed:
     )
 
 
+def make_embedding_export(root: Path, *, normalize: bool, prefix: str) -> Path:
+    """A tiny encoder exported by the embedding task's own export (sentence-transformers layout)."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+    from transformers import AutoModel, AutoTokenizer
+
+    from distill.models.tiny import build_tiny_encoder
+    from distill.report.run_report import MetricsReport
+    from distill.tasks.embedding import export_encoder
+
+    enc = build_tiny_encoder(root / "encoder")
+    cfg = OmegaConf.create(
+        {
+            "paths": {"output_dir": str(root / "run")},
+            "student": {"model": "tiny", "normalize": normalize, "max_length": 64, "prefix": prefix},
+            "teacher": {"model": "tiny"},
+            "data": {"source_lang": "en", "name": "test"},
+            "experiment_name": "test",
+        }
+    )
+    system = SimpleNamespace(encoder=AutoModel.from_pretrained(str(enc)))
+    report = MetricsReport(source_lang="en", target_langs=["it"], task="embedding")
+    return export_encoder(cfg, system, AutoTokenizer.from_pretrained(str(enc)), report, ["it"])  # type: ignore[arg-type]
+
+
 def perturbed_adapter(src: Path, out: Path, scale: float = 1.0, seed: int = 7) -> Path:
     """A copy of the adapter folder ``src`` with noise added to its weights (a "new version")."""
     import torch

@@ -19,7 +19,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=Path, help="the student/ folder of a run (plain or per-language adapters)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-batch", type=int, default=32, help="rows per forward (dynamic batching)")
+    p.add_argument("--max-batch", type=int, default=32, help="rows per batch (dynamic batching)")
+    p.add_argument(
+        "--micro-batch",
+        type=int,
+        default=8,
+        help="rows per forward inside a batch, grouped by length so that short texts are not padded "
+        "(0: the whole batch in one forward)",
+    )
     p.add_argument("--batch-timeout-ms", type=float, default=5.0, help="how long a batch waits for more rows")
     p.add_argument("--cache-size", type=int, default=10_000, help="responses kept in the LRU cache (0: off)")
     p.add_argument("--max-length", type=int, default=128, help="tokens per text")
@@ -51,6 +58,7 @@ def build(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     settings = Settings(
         max_batch=args.max_batch,
         batch_timeout_ms=args.batch_timeout_ms,
+        micro_batch=args.micro_batch,
         cache_size=args.cache_size,
         max_length=args.max_length,
         detect_among=args.detect_among,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,16 @@ import numpy as np
 
 from distill.adapters import MANIFEST, is_adapter_export
 from distill.errors import DistillError
+from distill.serve.microbatch import micro_batches, tokenize
+from distill.utils.sentence import pool, sentence_layout
 
 log = logging.getLogger(__name__)
 
 # PEFT's name for "no adapter" in a mixed batch.
 BASE = "__base__"
 PREFIX_KEY = "xlt_distill_input_prefix"
+# Rows per forward inside one served batch (length-sorted; distill.serve.microbatch).
+MICRO_BATCH = 8
 
 
 def adapter_name(lang: str, version: str) -> str:
@@ -47,21 +51,30 @@ class ServedModel:
     """A loaded export: the tokenizer, the model (PEFT-wrapped for an adapter export), its kind.
 
     Attributes:
-        kind: ``"classification"`` (probabilities over ``labels``) or ``"embedding"`` (mean-pooled,
-            L2-normalised vectors).
+        kind: ``"classification"`` (probabilities over ``labels``) or ``"embedding"`` (vectors pooled
+            and normalised as the export's sentence-transformers files say: what
+            ``SentenceTransformer(folder).encode`` gives).
         labels: The class names in logit order (classification).
         languages: The languages the export has adapters for (empty for a fully shared student).
         prefix: The text the student expects before every input (``"query: "`` for E5).
     """
 
     def __init__(
-        self, folder: Path, model: Any, tokenizer: Any, *, languages: Sequence[str], max_length: int
+        self,
+        folder: Path,
+        model: Any,
+        tokenizer: Any,
+        *,
+        languages: Sequence[str],
+        max_length: int,
+        micro_batch: int = MICRO_BATCH,
     ):
         self.folder = folder
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.languages = list(languages)
         self.max_length = max_length
+        self.micro_batch = micro_batch
         config = model.config
         self.kind = "classification" if _is_classifier(config) else "embedding"
         id2label = getattr(config, "id2label", None) or {}
@@ -69,10 +82,14 @@ class ServedModel:
             [str(id2label[i]) for i in sorted(id2label, key=int)] if self.kind == "classification" else []
         )
         self.prefix = str(getattr(config, PREFIX_KEY, "") or "")
+        layout = folder if (folder / "modules.json").is_file() else folder / "base"
+        self.layout = sentence_layout(layout)  # (pooling, normalize)
         self.adapters: set[str] = set()
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, max_length: int = 128) -> ServedModel:
+    def load(
+        cls, path: str | os.PathLike[str], *, max_length: int = 128, micro_batch: int = MICRO_BATCH
+    ) -> ServedModel:
         """Load an export folder (plain, or per-language adapters without any adapter loaded yet).
 
         Raises:
@@ -95,7 +112,7 @@ class ServedModel:
         langs: list[str] = []
         if adapters:
             langs = list(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["languages"])
-        return cls(folder, model, tokenizer, languages=langs, max_length=max_length)
+        return cls(folder, model, tokenizer, languages=langs, max_length=max_length, micro_batch=micro_batch)
 
     def load_adapter(self, lang: str, version: str, path: str | os.PathLike[str]) -> str:
         """Load ``path`` (a PEFT adapter folder) as ``lang``'s ``version``; returns its adapter name."""
@@ -117,16 +134,14 @@ class ServedModel:
         log.info("serve: loaded adapter %s from %s", name, path)
         return name
 
-    def _encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        return dict(
-            self.tokenizer(
-                [self.prefix + t for t in texts],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-        )
+    def _groups(self, texts: Sequence[str], names: Sequence[str] | None) -> Iterator[tuple[np.ndarray, Any]]:
+        """Length-sorted micro-batches of ``texts``: ``(row indices, model output)`` each."""
+        import torch
+
+        enc = tokenize(self.tokenizer, [self.prefix + t for t in texts], self.max_length)
+        for rows, arrays in micro_batches(enc, self.tokenizer, self.micro_batch):
+            batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
+            yield rows, (batch, self._forward(batch, [names[i] for i in rows] if names else None))
 
     def _forward(self, batch: dict[str, Any], names: Sequence[str] | None) -> Any:
         import torch
@@ -143,15 +158,20 @@ class ServedModel:
         """Class probabilities, ``(len(texts), len(labels))``; row ``i`` through adapter ``names[i]``."""
         import torch
 
-        out = self._forward(self._encode(texts), names)
-        return torch.softmax(out.logits.float(), dim=-1).numpy()
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for rows, (_, out) in self._groups(texts, names):
+            probs[rows] = torch.softmax(out.logits.float(), dim=-1).numpy()
+        return probs
 
     def embed(self, texts: Sequence[str], names: Sequence[str] | None = None) -> np.ndarray:
-        """Mean-pooled, L2-normalised embeddings, ``(len(texts), hidden)``."""
-        import torch
-
-        batch = self._encode(texts)
-        hidden = self._forward(batch, names).last_hidden_state  # (B, T, H)
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        """Sentence embeddings, ``(len(texts), hidden)``, pooled (and normalised) as the export says."""
+        vectors: np.ndarray | None = None
+        for rows, (batch, out) in self._groups(texts, names):
+            pooled = pool(
+                out.last_hidden_state.float().numpy(), batch["attention_mask"].numpy(), *self.layout
+            )
+            if vectors is None:
+                vectors = np.zeros((len(texts), pooled.shape[-1]), dtype=np.float32)
+            vectors[rows] = pooled
+        assert vectors is not None, "embed() needs at least one text"
+        return vectors

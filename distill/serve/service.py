@@ -24,7 +24,7 @@ from distill.serve.cache import ResponseCache
 from distill.serve.drift import DriftMonitor, load_profile
 from distill.serve.langid import LanguageDetector
 from distill.serve.metrics import ServeMetrics
-from distill.serve.model import ServedModel, adapter_name
+from distill.serve.model import MICRO_BATCH, ServedModel, adapter_name
 from distill.serve.onnx_model import OnnxServedModel
 from distill.serve.registry import AdapterRegistry, Change
 
@@ -43,6 +43,8 @@ class Item:
 class Settings:
     max_batch: int = 32
     batch_timeout_ms: float = 5.0
+    # Rows per forward inside a batch, grouped by length (0: the whole batch padded as one).
+    micro_batch: int = MICRO_BATCH
     cache_size: int = 10_000
     max_length: int = 128
     drift_window: int = 500
@@ -83,10 +85,12 @@ class Service:
         settings = settings or Settings()
         model: ServedModel | OnnxServedModel
         if settings.backend == "torch":
-            model = ServedModel.load(folder, max_length=settings.max_length)
+            model = ServedModel.load(folder, max_length=settings.max_length, micro_batch=settings.micro_batch)
         else:
             quantized = settings.backend == "onnx-int8"
-            model = OnnxServedModel.load(folder, quantized=quantized, max_length=settings.max_length)
+            model = OnnxServedModel.load(
+                folder, quantized=quantized, max_length=settings.max_length, micro_batch=settings.micro_batch
+            )
         registry = AdapterRegistry.for_export(Path(folder), registry_dir) if model.languages else None
         detector = LanguageDetector(export_languages(model) if settings.detect_among == "served" else None)
         profile = load_profile(Path(folder))

@@ -33,11 +33,13 @@ from torch import Tensor, nn
 from distill.cache import cached_table, table_key
 from distill.data.collate import token_lengths, tokenize
 from distill.data.datamodule import DistillDataModule
+from distill.errors import DistillError
 from distill.export import ModelCard, check_export_folder, log_artifact, render_card
 from distill.models.encoder import encode, load_encoder, pooled
 from distill.records import StageTimer, in_run_dir
 from distill.report import MetricsReport, retrieval_metrics
 from distill.settings import check_config
+from distill.stages.export import export_onnx_with_parity
 from distill.stages.prepare import prepare
 from distill.tasks.base import Trained
 from distill.teacher import weights_fingerprint
@@ -242,10 +244,17 @@ def export_encoder(
         )
     encoder: Any = system.encoder
     hidden = int(encoder.config.hidden_size)
+    prefix = str(cfg.student.prefix or "")
+    # The text the student was trained with before every input: distill-serve reads the config key,
+    # sentence-transformers applies the default prompt.
+    encoder.config.xlt_distill_input_prefix = prefix
     with atomic_dir(out) as tmp:
         encoder.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         (tmp / "modules.json").write_text(json.dumps(modules, indent=2))
+        if prefix:
+            st_config = {"prompts": {"query": prefix}, "default_prompt_name": "query"}
+            (tmp / "config_sentence_transformers.json").write_text(json.dumps(st_config, indent=2))
         (tmp / "sentence_bert_config.json").write_text(
             json.dumps({"max_seq_length": int(cfg.student.max_length), "do_lower_case": False}, indent=2)
         )
@@ -394,4 +403,11 @@ class EmbeddingTask:
         report: MetricsReport,
         hashes: dict[str, str],
     ) -> Path:
-        return export_encoder(cfg, trained.system, trained.tokenizer, report, list(labelled.data))
+        if cfg.get("format", "hf") not in ("hf", "onnx"):
+            raise DistillError(
+                f"format must be hf or onnx, got {cfg.format!r}", fix="set format=hf or format=onnx"
+            )
+        folder = export_encoder(cfg, trained.system, trained.tokenizer, report, list(labelled.data))
+        if cfg.get("format", "hf") == "onnx":  # onnx/model.onnx, checked by cosine on the test pairs
+            export_onnx_with_parity(folder, labelled.data, [], int8=bool(cfg.get("onnx_int8", False)))
+        return folder

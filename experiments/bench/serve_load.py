@@ -48,9 +48,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(folder: Path, backend: str, threads: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(folder: Path, contender: str, threads: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``contender``: a backend, or ``backend:N`` for ``--micro-batch N`` (``onnx:0``: one padded
+    forward per batch, as before micro-batches)."""
     import httpx
 
+    backend, _, micro = contender.partition(":")
     port = free_port()
     cmd = [
         sys.executable,
@@ -65,6 +68,7 @@ def start_server(folder: Path, backend: str, threads: int) -> tuple[subprocess.P
         "0",
         "--threads",
         str(threads),
+        *(["--micro-batch", micro] if micro else []),
     ]
     proc = subprocess.Popen(
         cmd, env={**os.environ, **OFFLINE}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -88,14 +92,18 @@ def start_server(folder: Path, backend: str, threads: int) -> tuple[subprocess.P
 async def _load(
     url: str, texts: list[str], lang: str, clients: int, requests: int, seconds: float
 ) -> dict[str, Any]:
-    import httpx
+    """``clients`` coroutines on one aiohttp session (its C HTTP parser keeps the load generator's
+    own share of the 2 cores small; ``client_cpu_pct`` in the result says how much it took)."""
+    import aiohttp
 
     latencies: list[float] = []
     failures = 0
     counter = iter(range(requests))
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(
+        base_url=url, connector=connector, timeout=aiohttp.ClientTimeout(total=120)
+    ) as client:
 
         async def one_client() -> None:
             nonlocal failures
@@ -103,14 +111,17 @@ async def _load(
                 if time.perf_counter() > deadline:
                     return
                 start = time.perf_counter()
-                r = await client.post("/predict", json={"text": texts[i % len(texts)], "lang": lang})
+                async with client.post("/predict", json={"text": texts[i % len(texts)], "lang": lang}) as r:
+                    await r.read()
+                    failures += r.status != 200
                 latencies.append(time.perf_counter() - start)
-                failures += r.status_code != 200
 
+        cpu = time.process_time()
         start = time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(clients)))
         wall = time.perf_counter() - start
-    return summary(latencies, wall, failures)
+        cpu = time.process_time() - cpu
+    return {**summary(latencies, wall, failures), "client_cpu_pct": round(100 * cpu / wall, 1)}
 
 
 def summary(latencies: list[float], wall: float, failures: int = 0) -> dict[str, Any]:
@@ -201,7 +212,7 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [
         "## Serving under load (`serve_load.py`)",
         "",
-        f"`distill-serve` ({', '.join(data['backends'])}; cache off, dynamic batching up to 32 rows) on localhost, "
+        f"`distill-serve` ({', '.join(data['backends'])}; cache off, dynamic batching up to 32 rows, run in length-sorted forwards of 8 unless `:N` says otherwise) on localhost, "
         "hit by N concurrent clients sending one text per request, against in-process "
         '`transformers.pipeline("text-classification")` called once per text from N threads, on the same '
         f"texts ({data['n_texts']} chatterbot `{data['lang']}` test utterances, cycled), {data['requests']} requests a level.",
@@ -210,13 +221,14 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"Machine: {machine_line(data['machine'])}",
         "",
-        "| contender | clients | requests/s | p50 ms | p99 ms | failed |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| contender | clients | requests/s | p50 ms | p99 ms | failed | load generator's CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, levels in data["load"].items():
         for clients, r in levels.items():
+            client_cpu = f"{r['client_cpu_pct']:.0f}%" if "client_cpu_pct" in r else "–"
             lines.append(
-                f"| {name} | {clients} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['failures']} |"
+                f"| {name} | {clients} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['failures']} | {client_cpu} |"
             )
     lines += ["", "| backend | accuracy | agreement with torch |", "|---|---:|---:|"]
     for name, acc in data["accuracy"].items():
@@ -242,7 +254,11 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=400)
     p.add_argument("--seconds", type=float, default=120.0, help="at most this long per level")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the server and the pipeline")
-    p.add_argument("--backends", default=",".join(BACKENDS))
+    p.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help="contenders: torch, onnx, onnx-int8, each optionally :N for --micro-batch N (e.g. onnx:0)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny model, few requests; leaves the README alone")
     args = p.parse_args()
     import torch

@@ -35,8 +35,20 @@ def _cfg(out: Path, *overrides: str) -> DictConfig:
 @pytest.fixture(scope="module")
 def embed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
     out = tmp_path_factory.mktemp("embed")
-    metrics, objects = run(_cfg(out))
+    metrics, objects = run(_cfg(out, "format=onnx"))
     return out, metrics, objects
+
+
+def test_format_onnx_writes_the_encoder_checked_by_cosine_on_every_test_set(
+    embed_run: tuple[Path, dict, dict],
+) -> None:
+    student = embed_run[0] / "student"
+    record = json.loads((student / "onnx" / "onnx_export.json").read_text())
+    assert record["output"] == "last_hidden_state"
+    assert {r["lang"] for r in record["parity"]} == {"it", "sw"}
+    for r in record["parity"]:
+        assert r["kind"] == "embedding" and r["n"] > 0 and r["min_cosine"] > 0.9999 and r["passes"]
+    assert "| min cosine |" in (student / "README.md").read_text()
 
 
 def test_metrics_rows_for_every_language_and_baseline(embed_run: tuple[Path, dict, dict]) -> None:

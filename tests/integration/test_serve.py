@@ -17,7 +17,7 @@ import pytest
 from distill.serve.app import TOKEN_ENV, Limits, create_app
 from distill.serve.model import BASE, ServedModel
 from distill.serve.service import Service, Settings
-from tests.serve_helpers import LABELS, make_adapter_export, perturbed_adapter, serving
+from tests.serve_helpers import LABELS, make_adapter_export, make_embedding_export, perturbed_adapter, serving
 
 IT = "ciao come stai bene grazie"
 JA = "今日はとても良い天気ですね。映画を見に行きましょう。"
@@ -42,12 +42,14 @@ def _probs(answer: dict) -> np.ndarray:
     return np.array([answer["probabilities"][label] for label in LABELS])
 
 
-def test_a_mixed_batch_gives_each_row_its_own_adapter(export: Path) -> None:
-    model = ServedModel.load(export)
+@pytest.mark.parametrize("micro_batch", [0, 2])
+def test_a_mixed_batch_gives_each_row_its_own_adapter(export: Path, micro_batch: int) -> None:
+    # micro_batch=2: the rows are re-ordered by length and split; each must keep its own adapter.
+    model = ServedModel.load(export, micro_batch=micro_batch)
     for lang in model.languages:
         model.load_adapter(lang, "v1", export / "adapters" / lang)
-    texts = [IT, "the movie is good", "money money food", "io non sono"]
-    names = ["it@v1", "ja@v1", BASE, "ja@v1"]
+    texts = [IT, "the movie is good", "money money food", "io non sono", "a"]
+    names = ["it@v1", "ja@v1", BASE, "ja@v1", "it@v1"]
     mixed = model.classify(texts, names)
     for i, (text, name) in enumerate(zip(texts, names, strict=True)):
         np.testing.assert_allclose(mixed[i], model.classify([text], [name])[0], atol=1e-5)
@@ -262,8 +264,11 @@ def test_distill_serve_command_starts_and_refuses_a_bad_folder(export: Path, tmp
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # The serving image's own entrypoint and healthcheck, pointed at this folder and port.
+    entrypoint, healthcheck = _dockerfile_commands(port)
+    command = [str(Path(sys.executable).parent / entrypoint[0]), *entrypoint[1:]]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "distill.serve.cli", str(folder), "--port", str(port), "--threads", "1"],
+        [a if a != "/model" else str(folder) for a in command] + ["--threads", "1"],
         env={**os.environ},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -283,9 +288,26 @@ def test_distill_serve_command_starts_and_refuses_a_bad_folder(export: Path, tmp
             time.sleep(0.2)
         answer = httpx.post(f"http://127.0.0.1:{port}/predict", json={"text": JA}, timeout=30).json()
         assert answer["lang"] == "ja" and answer["adapter"] == "ja@v1"
+        assert subprocess.run(healthcheck, timeout=30).returncode == 0
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert subprocess.run(healthcheck, timeout=30, capture_output=True).returncode != 0
+
+
+def _dockerfile_commands(port: int) -> tuple[list[str], list[str]]:
+    """``docker/Dockerfile.serve``'s ENTRYPOINT and HEALTHCHECK CMD (exec form), on ``port`` of
+    localhost instead of 8000 of every interface."""
+    text = (Path(__file__).parents[2] / "docker" / "Dockerfile.serve").read_text(encoding="utf-8")
+    text = text.replace("\\\n", " ")
+    entry = next(line for line in text.splitlines() if line.startswith("ENTRYPOINT "))
+    check = next(line for line in text.splitlines() if line.startswith("HEALTHCHECK "))
+    entrypoint = json.loads(entry.removeprefix("ENTRYPOINT "))
+    entrypoint = ["127.0.0.1" if a == "0.0.0.0" else str(port) if a == "8000" else a for a in entrypoint]
+    healthcheck = json.loads(check[check.index("CMD ") + 4 :])
+    assert healthcheck[0] == "python" and "/health" in healthcheck[-1]
+    healthcheck = [sys.executable, *healthcheck[1:-1], healthcheck[-1].replace(":8000/", f":{port}/")]
+    return entrypoint, healthcheck
 
 
 def test_detection_chooses_among_the_exports_languages_unless_told_otherwise(export: Path) -> None:
@@ -298,3 +320,33 @@ def test_detection_chooses_among_the_exports_languages_unless_told_otherwise(exp
     assert LanguageDetector(served).detect("Guten Morgen, wie geht es dir heute?").lang in served
     assert LanguageDetector().detect("Guten Morgen, wie geht es dir heute?").lang == "de"
     assert LanguageDetector(served).detect(JA).lang == "ja"
+
+
+@pytest.mark.parametrize(
+    ("normalize", "prefix", "backend"),
+    [(True, "", "torch"), (False, "query: ", "torch"), (False, "query: ", "onnx")],
+)
+def test_an_embedding_export_is_served_as_sentence_transformers_encodes_it(
+    tmp_path: Path, normalize: bool, prefix: str, backend: str
+) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    folder = make_embedding_export(tmp_path, normalize=normalize, prefix=prefix)
+    texts = [IT, "the movie was good", JA]
+    reference = SentenceTransformer(str(folder), device="cpu").encode(texts)
+    settings = Settings(max_batch=8, batch_timeout_ms=2, micro_batch=2, backend=backend)
+    service = Service.from_export(folder, settings)
+    with serving(create_app(service)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        one = client.post("/predict", json={"text": texts[0], "lang": "it"}).json()
+        batch = client.post("/predict", json={"texts": texts}).json()["results"]
+        info = client.get("/info").json()
+        metrics = client.get("/metrics").text
+    assert info["kind"] == "embedding" and info["backend"] == backend and "label" not in one
+    np.testing.assert_allclose(one["embedding"], reference[0], atol=1e-5)
+    np.testing.assert_allclose([r["embedding"] for r in batch], reference, atol=1e-5)
+    norms = np.linalg.norm(reference, axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-4) == normalize
+    if prefix:  # the served vector is that of the prefixed text, as the student was trained
+        unprefixed = SentenceTransformer(str(folder), device="cpu").encode(texts[:1], prompt="")
+        assert np.abs(unprefixed[0] - np.asarray(one["embedding"])).max() > 1e-4
+    assert 'distill_texts_total{lang="it",route="shared"}' in metrics

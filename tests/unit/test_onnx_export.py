@@ -83,3 +83,18 @@ def test_a_folder_that_is_not_a_plain_classifier_export_is_refused(tmp_path: Pat
     (tmp_path / "xlt_distill_adapters.json").write_text("{}")
     with pytest.raises(DistillError, match="merged/<lang>/"):
         export_onnx(tmp_path)
+
+
+def test_an_embedding_export_gets_its_hidden_states_and_a_cosine_parity(tmp_path: Path) -> None:
+    from tests.serve_helpers import make_embedding_export
+
+    folder = make_embedding_export(tmp_path, normalize=False, prefix="")
+    out = export_onnx(folder, quantize=True)
+    record = json.loads((out / "onnx_export.json").read_text())
+    assert record["output"] == "last_hidden_state" and record["files"] == ["model.onnx", "model_int8.onnx"]
+    fp32 = parity(folder, out / "model.onnx", TEXTS)
+    assert fp32["kind"] == "embedding" and fp32["n"] == len(TEXTS) and "agreement" not in fp32
+    assert fp32["min_cosine"] > 0.99999 and passes(fp32)
+    int8 = parity(folder, out / "model_int8.onnx", TEXTS)
+    assert int8["min_cosine"] < fp32["min_cosine"]  # quantization moves the vectors a little
+    assert not passes({**fp32, "min_cosine": 0.5})
