@@ -302,3 +302,20 @@ def continue_from(
 
 def copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, dirs_exist_ok=True)
+
+
+def merge_adapter_folder(base: str | os.PathLike[str], adapter: str | os.PathLike[str], out: Path) -> Path:
+    """A plain ``transformers`` classifier folder ``out``: the shared ``base/`` folder of an adapter
+    export with the PEFT adapter folder ``adapter`` merged into its weights (written atomically).
+    What ``merged/<lang>/`` holds for the export's own adapters, for any version of one."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from distill.utils.atomic import atomic_dir
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(base))
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    with atomic_dir(Path(out)) as tmp:
+        merged.save_pretrained(str(tmp))
+        AutoTokenizer.from_pretrained(str(base)).save_pretrained(str(tmp))
+    return Path(out)

@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
         "--backend",
         choices=["torch", "onnx", "onnx-int8"],
         default="torch",
-        help="torch (adapters per row, live versions) or ONNX Runtime (fp32 / int8; plain classifiers)",
+        help="torch (adapters per row in one forward) or ONNX Runtime (fp32 / int8; adapter versions merged)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     return p

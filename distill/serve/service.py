@@ -50,7 +50,8 @@ class Settings:
     drift_window: int = 500
     # Language detection among the export's languages ("served") or all py3langid's ("all").
     detect_among: str = "served"
-    # torch (adapters per row, live versions), onnx or onnx-int8 (a plain classifier export).
+    # torch (adapters per row in one forward), onnx or onnx-int8 (adapter versions merged, one
+    # session each; distill.serve.onnx_model).
     backend: str = "torch"
 
 

@@ -110,7 +110,9 @@ def test_serve_load_quick_serves_every_backend_without_failures(tmp_path: Path) 
     out = _quick("serve_load.py", cwd=tmp_path)
     for contender in ("torch", "onnx", "pipeline"):
         rows = re.findall(
-            rf"^\| {contender} \| (\d+) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| (\d+) \| (?:\d+%|–) \|$", out, re.M
+            rf"^\| {contender} \| (\d+) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| (\d+) \| (?:\d+%|–) \|$",
+            out,
+            re.M,
         )
         assert [c for c, _ in rows] == ["1", "8"] and all(f == "0" for _, f in rows), (contender, out[-3000:])
     assert re.search(r"^\| onnx \| [0-9.]+ \| 100\.00 \|$", out, re.M)  # agreement with torch

@@ -145,12 +145,14 @@ def test_bad_requests_get_a_4xx_with_one_line_and_the_server_stays_up(
         assert client.post("/predict", json={"text": "ciao", "lang": "it"}).status_code == 200
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_promote_and_roll_back_under_load_without_a_failed_request(
-    fresh_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fresh_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     v2 = perturbed_adapter(fresh_export / "adapters" / "it", tmp_path / "it_v2")
-    service = Service.from_export(fresh_export, Settings(max_batch=16, batch_timeout_ms=2, cache_size=0))
+    settings = Settings(max_batch=16, batch_timeout_ms=2, cache_size=0, backend=backend)
+    service = Service.from_export(fresh_export, settings)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     failures: list[str] = []
     answered = [0]
@@ -350,3 +352,29 @@ def test_an_embedding_export_is_served_as_sentence_transformers_encodes_it(
         unprefixed = SentenceTransformer(str(folder), device="cpu").encode(texts[:1], prompt="")
         assert np.abs(unprefixed[0] - np.asarray(one["embedding"])).max() > 1e-4
     assert 'distill_texts_total{lang="it",route="shared"}' in metrics
+
+
+def test_the_onnx_backend_serves_each_adapter_version_merged_as_torch_serves_it(fresh_export: Path) -> None:
+    from distill.serve.onnx_model import OnnxServedModel
+    from distill.serve.registry import AdapterRegistry
+
+    registry = AdapterRegistry.for_export(fresh_export)
+    torch_model, onnx_model = (
+        ServedModel.load(fresh_export),
+        OnnxServedModel.load(fresh_export, micro_batch=2),
+    )
+    for lang in ("it", "ja"):
+        for model in (torch_model, onnx_model):
+            model.load_adapter(lang, "v1", registry.path(lang, "v1"))
+    texts = [IT, "the movie is good", "money money food", JA, "a", IT]
+    names = ["it@v1", "ja@v1", BASE, "ja@v1", "it@v1", "xx@v1"]  # an unknown name reads the base
+    np.testing.assert_allclose(
+        onnx_model.classify(texts, names), torch_model.classify(texts, names), atol=1e-4
+    )
+    assert np.abs(onnx_model.classify([IT], ["it@v1"]) - onnx_model.classify([IT], [BASE])).max() > 1e-3
+    merged = registry.path("it", "v1").parent / "v1.onnx"
+    assert (merged / "onnx" / "model.onnx").is_file()
+    stamp = (merged / "onnx" / "model.onnx").stat().st_mtime_ns
+    again = OnnxServedModel.load(fresh_export)
+    again.load_adapter("it", "v1", registry.path("it", "v1"))  # the next start reuses the merged file
+    assert (merged / "onnx" / "model.onnx").stat().st_mtime_ns == stamp
