@@ -1,0 +1,14 @@
+"""``task=token_classification`` (NER with BIO tags, POS with UPOS): word-level transfer (issue 21).
+
+The parts built so far, each tested on its own; the Task class that runs them as a ``distill-run``
+task comes next:
+
+* :mod:`.words`: texts as words, the sub-words of any tokenizer pooled back to those words (first
+  sub-word or mean), so that a teacher and a student with different tokenizers meet on words;
+* :mod:`.align`: word alignment from an encoder's contextual embeddings (SimAlign's argmax and
+  itermax, Jalili Sabet et al. 2020) and the projection of the teacher's word distributions on the
+  source side to the target words, weighted by alignment confidence, unaligned words masked;
+* :mod:`.metrics`: seqeval entity precision/recall/F1 per type, token accuracy;
+* :mod:`distill.data.tags`: the tag schemes (BIO, UPOS) and their checks, and
+  :mod:`distill.data.files.conll`: CoNLL-U and column (IOB) files, with errors naming file and line.
+"""
