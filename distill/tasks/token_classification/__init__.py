@@ -8,6 +8,8 @@ task comes next:
 * :mod:`.align`: word alignment from an encoder's contextual embeddings (SimAlign's argmax and
   itermax, Jalili Sabet et al. 2020) and the projection of the teacher's word distributions on the
   source side to the target words, weighted by alignment confidence, unaligned words masked;
+* :mod:`.labels`: the teacher's logits per word, cached per word in the shared cache (keyed by the
+  sentences' word boundaries, reused across sweep jobs), and projected to target words;
 * :mod:`.metrics`: seqeval entity precision/recall/F1 per type, token accuracy;
 * :mod:`distill.data.tags`: the tag schemes (BIO, UPOS) and their checks, and
   :mod:`distill.data.files.conll`: CoNLL-U and column (IOB) files, with errors naming file and line.
