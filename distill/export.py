@@ -186,9 +186,25 @@ def _embedding_usage_lines(name: str) -> list[str]:
     ]
 
 
+def _token_usage_lines(name: str) -> list[str]:
+    return [
+        "```python",
+        "from transformers import pipeline",
+        "",
+        f'tagger = pipeline("token-classification", model="{name}", aggregation_strategy="simple")',
+        'print(tagger("Maria vive a Roma."))',
+        "```",
+        "",
+        "It was trained on words (split on white space, or by the language's pre-tokenizer), each word",
+        "read through its first sub-word.",
+    ]
+
+
 def _usage_lines(card: ModelCard, name: str) -> list[str]:
     if card.pipeline_tag == "sentence-similarity":
         return _embedding_usage_lines(name)
+    if card.pipeline_tag == "token-classification":
+        return _token_usage_lines(name)
     prefix = card.input_prefix
     text = f"{prefix}Ciao, come stai?" if prefix else "Ciao, come stai?"
     note = [f"The student expects every text to start with `{prefix!r}`.", ""] if prefix else []
@@ -232,6 +248,14 @@ def render_card(card: ModelCard, labels: Sequence[str], name: str = "path/to/stu
             f"A sentence encoder for {', '.join(card.languages)}, made with xlt-distill by multilingual "
             f"knowledge distillation (Reimers & Gurevych, 2020): a fine-tuned `{card.base_model}` learned "
             f"to map `{source}` sentences and their translations onto the teacher's `{source}` embedding.",
+        ]
+    elif card.pipeline_tag == "token-classification":
+        about = [
+            f"A tagger for {', '.join(card.languages)}, made with xlt-distill by word-level teacher-student "
+            f"distillation: the teacher's tag distributions on words taught this student, a fine-tuned "
+            f"`{card.base_model}`, to tag text in {', '.join(targets) or source}.",
+            "",
+            f"Tags: {', '.join(f'`{label}`' for label in labels)}.",
         ]
     else:
         about = [

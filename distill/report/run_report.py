@@ -428,6 +428,8 @@ def metrics_markdown_tables(report: MetricsReport) -> str:
         "classification": "Each cell: **accuracy** / macro-F1 / ECE (n examples).",
         "embedding": "Each cell: **retrieval accuracy target->source** / source->target / MSE to the "
         "teacher's source embedding (n pairs).",
+        "token_classification": "Each cell: **F1** (entity-level, seqeval, for BIO tags; macro-F1 over the "
+        "tags for UPOS) / token accuracy / token-level ECE (n sentences).",
     }
     lines: list[str] = [legend.get(report.task, "")]
     for split in report.splits:

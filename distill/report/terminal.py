@@ -9,8 +9,13 @@ from distill.report.run_report import MetricsReport, format_signed, gain_sentenc
 
 #: Column labels of a language's scores, by task (the first one carries the language); other tasks
 #: show their score names.
-_LABELS = {"classification": ("acc", "F1", "ECE"), "embedding": ("t2s", "s2t", "MSE")}
+_LABELS = {
+    "classification": ("acc", "F1", "ECE"),
+    "embedding": ("t2s", "s2t", "MSE"),
+    "token_classification": ("F1", "tok", "ECE"),
+}
 _LEGENDS = {
+    "token_classification": "F1: entity F1 (BIO) or macro-F1 over tags (UPOS); tok: token accuracy",
     "classification": "ECE lower is better",
     "embedding": "t2s/s2t: translation retrieval accuracy; MSE to the teacher, lower is better",
 }

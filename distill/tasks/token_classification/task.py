@@ -1,0 +1,441 @@
+"""``task=token_classification``: NER (BIO) and POS (UPOS) by word-level distillation.
+
+The stages, for ``mode=direct`` (the teacher reads the target words) and ``mode=parallel`` (the
+teacher reads the source side of word pairs; its word distributions are projected to the target
+words through SimAlign alignments on the student encoder):
+
+* **teacher**: ``teacher.model`` with a new token-classification head, fine-tuned on the source
+  language's tags (cross-entropy on words, the ``ce`` term), cached by its spec and data;
+* **label**: its word logits (:mod:`.labels`, cached per word: any sweep job over the same words
+  and teacher reuses them), projected in parallel mode;
+* **baselines**: the teacher on the source test set (``teacher``) and on the target test words
+  (``teacher_zero_shot``);
+* **distill**: the student (``...ForTokenClassification`` on ``student.model``) on the word rows
+  with the ``kd`` term, selected on ``val/agreement`` with the teacher on held-out target
+  sentences (no target-language gold label is read);
+* **evaluate**: per target language, seqeval entity F1 (BIO; macro-F1 over tags for UPOS), token
+  accuracy, token-level ECE and agreement with the teacher, in ``metrics.json``;
+* **export**: a plain ``AutoModelForTokenClassification`` folder with the tag set in its config.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from datasets import Dataset, DatasetDict
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader
+
+from distill.cache import table_key
+from distill.data.datamodule import DistillDataModule
+from distill.errors import DistillError
+from distill.export import ModelCard, check_export_folder, log_artifact, render_card
+from distill.losses import WeightedDistillationLoss
+from distill.models.classifier import new_head_report
+from distill.records import StageTimer, in_run_dir
+from distill.report import MetricsReport
+from distill.report.contract import register_task
+from distill.report.metrics import classification_metrics
+from distill.tasks.base import Trained
+from distill.tasks.token_classification.data import TokenData
+from distill.tasks.token_classification.labels import (
+    cached_word_logits,
+    project_labels,
+    word_logits,
+    word_masks,
+    word_vectors,
+)
+from distill.tasks.token_classification.metrics import token_metrics
+from distill.tasks.token_classification.system import TokenSystem, WordCollator
+from distill.tasks.token_classification.words import POOLING
+from distill.teacher import weights_fingerprint
+from distill.training import fit_and_load_best
+from distill.utils.atomic import atomic_dir
+from distill.utils.config import build
+from distill.utils.paths import cache_dir
+
+log = logging.getLogger(__name__)
+NAME = "token_classification"
+# Headline first: entity F1 (BIO) or macro-F1 over tags (UPOS); token accuracy; token-level ECE.
+register_task(NAME, ("f1", "token_accuracy", "ece"))
+MODES = ("direct", "parallel")
+TERMS = ("kd",)  # the loss terms on words so far
+
+
+@dataclass
+class TokenLabels:
+    """What the label stage leaves.
+
+    Attributes:
+        data: Target language -> its splits (the run's data hashes read ``tgt``/``src``).
+        teacher: The fine-tuned teacher's folder.
+        corpus: The run's :class:`TokenData`.
+        rows: Target language -> ``train``/``validation`` rows for the student (``tokens``,
+            ``teacher_logits``, ``teacher_mask``).
+    """
+
+    data: dict[str, DatasetDict]
+    teacher: str
+    corpus: TokenData
+    rows: dict[str, dict[str, Dataset]] = field(default_factory=dict)
+    #: Target language -> the teacher's word logits on its test sentences (the baselines stage).
+    teacher_test: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    #: ``<lang>/<split>`` -> whether the teacher's word logits came from the cache.
+    cache_hits: dict[str, bool] = field(default_factory=dict)
+
+
+def _load_tagger(ref: str, tags: Sequence[str]) -> tuple[Any, Any]:
+    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+    from distill.models.resolve import resolve_model
+
+    location = resolve_model(ref).location
+    config = AutoConfig.from_pretrained(location)
+    if any(str(a).endswith("ForTokenClassification") for a in config.architectures or []):
+        if [config.id2label[i] for i in range(len(config.id2label))] != list(tags):
+            raise DistillError(
+                f"{ref} tags {list(config.id2label.values())}, this run's data {list(tags)}",
+                fix="use a tagger of the same tag set, or an encoder (it gets a new head)",
+            )
+        return AutoModelForTokenClassification.from_pretrained(location), AutoTokenizer.from_pretrained(
+            location
+        )
+    # An encoder gets a new tagging head: one log line instead of transformers' load table.
+    with new_head_report(ref) as report:
+        model, report.info = AutoModelForTokenClassification.from_pretrained(
+            location,
+            num_labels=len(tags),
+            id2label=dict(enumerate(tags)),
+            label2id={t: i for i, t in enumerate(tags)},
+            output_loading_info=True,
+        )
+    return model, AutoTokenizer.from_pretrained(location)
+
+
+def _gold_rows(ds: Dataset, tags: Sequence[str]) -> list[dict[str, Any]]:
+    ids = {t: i for i, t in enumerate(tags)}
+    return [{"tokens": w, "tags": [ids[t] for t in g]} for w, g in zip(ds["tokens"], ds["tags"], strict=True)]
+
+
+def teacher_folder(cfg: DictConfig, corpus: TokenData) -> Path:
+    """The teacher fine-tuned on the source tags, from the cache (``token_teachers``) or trained now."""
+    t = cfg.teacher
+    pooling = str(cfg.token.pooling)
+    spec = {
+        "v": 1,
+        "weights": weights_fingerprint(str(t.model)),
+        "tags": list(corpus.tags),
+        "epochs": int(t.epochs),
+        "lr": float(t.lr),
+        "batch_size": int(t.batch_size),
+        "max_length": int(t.max_length),
+        "seed": int(t.seed),
+        "pooling": pooling,
+    }
+    src = corpus.source
+    key = table_key(
+        spec,
+        *(
+            " ".join(w) + "\t" + " ".join(g)
+            for s in ("train", "validation")
+            for w, g in zip(src[s]["tokens"], src[s]["tags"], strict=True)
+        ),
+    )
+    folder = cache_dir("token_teachers", key)
+    if (folder / "config.json").is_file():
+        log.info("teacher: cache hit %s", folder)
+        return folder
+    pl.seed_everything(int(t.seed), workers=True, verbose=False)
+    model, tokenizer = _load_tagger(str(t.model), corpus.tags)
+    loss = WeightedDistillationLoss.from_config(temperature=1.0, weights={"ce": 1.0})
+    optimizer = functools.partial(torch.optim.AdamW, lr=float(t.lr), weight_decay=float(t.weight_decay))
+    system = TokenSystem(model, loss, optimizer, pooling)
+    collate = WordCollator(tokenizer, int(t.max_length))
+    log.info(
+        "teacher: fine-tuning %s on %d tagged sentences, %d epochs", t.model, len(src["train"]), int(t.epochs)
+    )
+    trainer = pl.Trainer(
+        max_epochs=int(t.epochs),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=bool(t.get("progress_bar", False)),
+        enable_model_summary=False,
+        accelerator=str(t.get("accelerator", "auto")),
+        devices=1,
+    )
+    trainer.fit(
+        system,
+        DataLoader(
+            Dataset.from_list(_gold_rows(src["train"], corpus.tags)),
+            batch_size=int(t.batch_size),
+            shuffle=True,
+            collate_fn=collate,
+        ),
+        DataLoader(
+            Dataset.from_list(_gold_rows(src["validation"], corpus.tags)),
+            batch_size=int(t.batch_size),
+            collate_fn=collate,
+        ),
+    )
+    with atomic_dir(folder) as tmp:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "teacher_spec.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return folder
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+class TokenClassificationTask:
+    """One tag per word: the teacher's rows are word logits, ragged per sentence."""
+
+    name = NAME
+    direction: Literal["maximize", "minimize"] = "maximize"  # val/agreement
+    distributed = False
+    fine_tunes_teacher = True
+
+    def check(self, cfg: DictConfig) -> None:
+        mode = str(cfg.mode.name)
+        if mode not in MODES:
+            raise DistillError(
+                f"task={NAME} runs mode=direct or mode=parallel, got mode={mode}",
+                fix="set mode=direct or mode=parallel",
+            )
+        if str(cfg.token.pooling) not in POOLING:
+            raise DistillError(
+                f"pooling must be one of {POOLING}, got {cfg.pooling!r}", fix="set pooling=first"
+            )
+        extra = [k for k, w in (cfg.loss.get("weights") or {}).items() if float(w) and k not in TERMS]
+        if extra:
+            raise DistillError(
+                f"task={NAME} trains the word-level {', '.join(TERMS)} term so far; loss.weights has {extra}",
+                fix="set loss=kd (or their weights to 0)",
+            )
+        if "corpus" not in cfg.data:
+            raise DistillError(
+                f"data={cfg.data.get('name')} has no token-level corpus (data.corpus)",
+                fix="use data=token_toy",
+            )
+
+    def _teacher_spec(self, cfg: DictConfig, folder: Path) -> dict[str, Any]:
+        return {
+            "teacher": weights_fingerprint(str(folder)),
+            "max_length": int(cfg.teacher.max_length),
+            "pooling": str(cfg.token.pooling),
+        }
+
+    def label(self, cfg: DictConfig, timer: StageTimer) -> TokenLabels:
+        mode = str(cfg.mode.name)
+        with timer("prepare"):
+            corpus: TokenData = build(cfg.data.corpus, "data.corpus", mode=mode)
+        with timer("teacher"):
+            folder = teacher_folder(cfg, corpus)
+        labels = TokenLabels(dict(corpus.data), str(folder), corpus)
+        with timer("label"):
+            model, tokenizer = _load_tagger(str(folder), corpus.tags)
+            spec = self._teacher_spec(cfg, folder)
+            ml, pooling = int(cfg.teacher.max_length), spec["pooling"]
+            aligner = None
+            if mode == "parallel":
+                from transformers import AutoModel, AutoTokenizer
+
+                from distill.models.resolve import resolve_model
+
+                location = resolve_model(str(cfg.student.model)).location
+                aligner = (AutoModel.from_pretrained(location), AutoTokenizer.from_pretrained(location))
+            for lang, dd in corpus.data.items():
+                labels.rows[lang] = {}
+                for split in ("train", "validation"):
+                    ds = dd[split]
+                    side = "src_tokens" if mode == "parallel" else "tokens"
+                    sentences = [list(x) for x in ds[side]]
+                    logits, hit = cached_word_logits(
+                        spec,
+                        sentences,
+                        functools.partial(word_logits, model, tokenizer, sentences, ml, pooling=pooling),
+                        what=f"{lang}/{split}",
+                    )
+                    labels.cache_hits[f"{lang}/{split}"] = hit
+                    if aligner is None:
+                        rows, masks = logits, word_masks(logits)
+                    else:
+                        targets = [list(x) for x in ds["tokens"]]
+                        enc, tok = aligner
+                        layer = min(int(cfg.token.align_layer), int(enc.config.num_hidden_layers))
+                        src_vec = word_vectors(enc, tok, sentences, int(cfg.student.max_length), layer=layer)
+                        tgt_vec = word_vectors(enc, tok, targets, int(cfg.student.max_length), layer=layer)
+                        projected = project_labels(
+                            [_softmax(x) for x in logits], src_vec, tgt_vec, str(cfg.token.align)
+                        )
+                        rows = [np.log(np.clip(p, 1e-6, None)).astype(np.float32) for p, _, _ in projected]
+                        masks = [m for _, _, m in projected]
+                    labels.rows[lang][split] = Dataset.from_dict(
+                        {
+                            "tokens": [list(x) for x in ds["tokens"]],
+                            "teacher_logits": [r.tolist() for r in rows],
+                            "teacher_mask": [np.asarray(m, dtype=bool).tolist() for m in masks],
+                        }
+                    )
+        return labels
+
+    def _predict(
+        self, model: Any, tokenizer: Any, ds: Dataset, cfg: DictConfig, max_length: int, prefix: str = ""
+    ) -> list[np.ndarray]:
+        return word_logits(
+            model,
+            tokenizer,
+            [list(x) for x in ds["tokens"]],
+            max_length,
+            pooling=str(cfg.token.pooling),
+            prefix=prefix,
+        )
+
+    def _score(
+        self,
+        report: MetricsReport,
+        system: str,
+        lang: str,
+        logits: list[np.ndarray],
+        ds: Dataset,
+        tags: list[str],
+        scheme: str,
+        teacher: list[np.ndarray] | None = None,
+    ) -> None:
+        pred = [[tags[i] for i in x.argmax(1)] for x in logits]
+        gold = [list(g) for g in ds["tags"]]
+        metrics = token_metrics(gold, pred, scheme)
+        ids = {t: i for i, t in enumerate(tags)}
+        flat = classification_metrics(np.concatenate(logits), np.asarray([ids[t] for g in gold for t in g]))
+        row = {
+            "f1": round(metrics["f1"] if scheme == "bio" else flat["macro_f1"], 6),
+            "token_accuracy": round(metrics["token_accuracy"], 6),
+            "ece": flat["ece"],
+            "n": len(gold),
+        }
+        agreement = None
+        if teacher is not None:
+            agreement = float(np.mean(np.concatenate(logits).argmax(1) == np.concatenate(teacher).argmax(1)))
+        report.add(system, lang, "test", row, agreement=agreement)
+        if scheme == "bio":
+            report.extras.setdefault("per_type", {})[f"{system}/{lang}"] = metrics["per_type"]
+
+    def baselines(self, cfg: DictConfig, labelled: TokenLabels) -> MetricsReport:
+        corpus = labelled.corpus
+        report = MetricsReport(source_lang=corpus.source_lang, target_langs=list(corpus.data), task=NAME)
+        model, tokenizer = _load_tagger(labelled.teacher, corpus.tags)
+        ml = int(cfg.teacher.max_length)
+        self._score(
+            report,
+            "teacher",
+            corpus.source_lang,
+            self._predict(model, tokenizer, corpus.source["test"], cfg, ml),
+            corpus.source["test"],
+            corpus.tags,
+            corpus.scheme,
+        )
+        for lang, dd in corpus.data.items():
+            logits = self._predict(model, tokenizer, dd["test"], cfg, ml)
+            labelled.teacher_test[lang] = logits
+            self._score(report, "teacher_zero_shot", lang, logits, dd["test"], corpus.tags, corpus.scheme)
+        return report
+
+    def distill(self, cfg: DictConfig, labelled: TokenLabels) -> Trained:
+        from datasets import concatenate_datasets
+
+        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        model, tokenizer = _load_tagger(str(cfg.student.model), labelled.corpus.tags)
+        loss = build(cfg.loss, "loss")
+        system = TokenSystem(
+            model, loss, build(cfg.student.optimizer, "student.optimizer"), str(cfg.token.pooling)
+        )
+        rows = {
+            s: concatenate_datasets([labelled.rows[lang][s] for lang in labelled.rows])
+            for s in ("train", "validation")
+        }
+        dm = DistillDataModule(
+            rows["train"],
+            rows["validation"],
+            WordCollator(tokenizer, int(cfg.student.max_length), str(cfg.student.prefix)),
+            batch_size=int(cfg.student.batch_size),
+            seed=int(cfg.seed),
+        )
+        best = fit_and_load_best(cfg, system, dm, monitor=("val/agreement", "max"))
+        return Trained(system, tokenizer, best)
+
+    def evaluate(
+        self, cfg: DictConfig, labelled: TokenLabels, trained: Trained, baselines: MetricsReport
+    ) -> MetricsReport:
+        report, corpus = baselines, labelled.corpus
+        model = trained.system.model.eval()
+        ml, prefix = int(cfg.student.max_length), str(cfg.student.prefix)
+        self._score(
+            report,
+            "student",
+            corpus.source_lang,
+            self._predict(model, trained.tokenizer, corpus.source["test"], cfg, ml, prefix),
+            corpus.source["test"],
+            corpus.tags,
+            corpus.scheme,
+        )
+        for lang, dd in corpus.data.items():
+            logits = self._predict(model, trained.tokenizer, dd["test"], cfg, ml, prefix)
+            self._score(
+                report,
+                "student",
+                lang,
+                logits,
+                dd["test"],
+                corpus.tags,
+                corpus.scheme,
+                labelled.teacher_test.get(lang),
+            )
+        report.extras["student_checkpoint"] = in_run_dir(cfg, trained.best.path)
+        report.extras["selection"] = "teacher_agreement"  # held-out target sentences, no gold labels
+        report.extras["best_val"] = trained.best.to_dict()
+        report.extras["mode"] = str(cfg.mode.name)
+        report.extras["tags"] = list(corpus.tags)
+        report.extras["word_label_cache_hits"] = dict(labelled.cache_hits)
+        return report
+
+    def export(
+        self,
+        cfg: DictConfig,
+        labelled: TokenLabels,
+        trained: Trained,
+        report: MetricsReport,
+        hashes: dict[str, str],
+    ) -> Path:
+        corpus = labelled.corpus
+        out = Path(cfg.paths.output_dir) / "student"
+        card = ModelCard(
+            base_model=str(cfg.student.model),
+            teacher=str(cfg.teacher.model),
+            languages=[corpus.source_lang, *corpus.data],
+            command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            metrics=report,
+            data={"name": str(cfg.data.get("name", "")), **hashes},
+            pipeline_tag="token-classification",
+            input_prefix=str(cfg.student.prefix),
+        )
+        model = trained.system.model
+        model.config.xlt_distill_input_prefix = str(cfg.student.prefix)
+        with atomic_dir(out) as tmp:
+            model.save_pretrained(str(tmp))
+            trained.tokenizer.save_pretrained(str(tmp))
+            (tmp / "README.md").write_text(render_card(card, corpus.tags), encoding="utf-8")
+            check_export_folder(tmp)
+        log_artifact(out, name=f"student-{cfg.experiment_name}", metadata={"results": report.results})
+        return out
