@@ -1,7 +1,8 @@
 """``task=token_classification`` (NER with BIO tags, POS with UPOS): word-level transfer (issue 21).
 
-The parts built so far, each tested on its own; the Task class that runs them as a ``distill-run``
-task comes next:
+:mod:`.task` (``TokenClassificationTask``, registered in ``conf/config.yaml``) runs them as a
+``distill-run`` task, ``mode=direct`` and ``mode=parallel``, on the synthetic data of
+``data=token_toy`` (:mod:`.data`) so far. The parts, each tested on its own:
 
 * :mod:`.words`: texts as words, the sub-words of any tokenizer pooled back to those words (first
   sub-word or mean), so that a teacher and a student with different tokenizers meet on words;

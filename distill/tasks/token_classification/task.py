@@ -194,6 +194,12 @@ def teacher_folder(cfg: DictConfig, corpus: TokenData) -> Path:
     return folder
 
 
+def student_max_length(cfg: DictConfig) -> int:
+    """``student.max_length``; ``auto`` reads the cap (word lists are sentences, short)."""
+    value = cfg.student.max_length
+    return int(cfg.student.get("max_length_cap") or 128) if str(value) == "auto" else int(value)
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
@@ -275,8 +281,8 @@ class TokenClassificationTask:
                         targets = [list(x) for x in ds["tokens"]]
                         enc, tok = aligner
                         layer = min(int(cfg.token.align_layer), int(enc.config.num_hidden_layers))
-                        src_vec = word_vectors(enc, tok, sentences, int(cfg.student.max_length), layer=layer)
-                        tgt_vec = word_vectors(enc, tok, targets, int(cfg.student.max_length), layer=layer)
+                        src_vec = word_vectors(enc, tok, sentences, student_max_length(cfg), layer=layer)
+                        tgt_vec = word_vectors(enc, tok, targets, student_max_length(cfg), layer=layer)
                         projected = project_labels(
                             [_softmax(x) for x in logits], src_vec, tgt_vec, str(cfg.token.align)
                         )
@@ -368,7 +374,7 @@ class TokenClassificationTask:
         dm = DistillDataModule(
             rows["train"],
             rows["validation"],
-            WordCollator(tokenizer, int(cfg.student.max_length), str(cfg.student.prefix)),
+            WordCollator(tokenizer, student_max_length(cfg), str(cfg.student.prefix)),
             batch_size=int(cfg.student.batch_size),
             seed=int(cfg.seed),
         )
@@ -380,7 +386,7 @@ class TokenClassificationTask:
     ) -> MetricsReport:
         report, corpus = baselines, labelled.corpus
         model = trained.system.model.eval()
-        ml, prefix = int(cfg.student.max_length), str(cfg.student.prefix)
+        ml, prefix = student_max_length(cfg), str(cfg.student.prefix)
         self._score(
             report,
             "student",
