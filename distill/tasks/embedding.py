@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +41,7 @@ from distill.report import MetricsReport, retrieval_metrics
 from distill.settings import check_config
 from distill.stages.export import export_onnx_with_parity
 from distill.stages.prepare import prepare
+from distill.systems.steps import OptimizerFactory, StepSystem
 from distill.tasks.base import Trained
 from distill.teacher import weights_fingerprint
 from distill.training import fit_and_load_best
@@ -48,7 +49,6 @@ from distill.utils.atomic import atomic_dir
 from distill.utils.config import build
 
 log = logging.getLogger(__name__)
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SPLITS = ("train", "validation")
 
 
@@ -86,7 +86,7 @@ def teacher_embeddings(cfg: DictConfig, texts: Sequence[str], what: str) -> tupl
 # ---------------------------------------------------------------------------------------- the system
 
 
-class EmbeddingSystem(pl.LightningModule):
+class EmbeddingSystem(StepSystem):
     """The student encoder and the weighted loss (``emb``); the teacher's embeddings arrive in the batch.
 
     Args:
@@ -125,15 +125,6 @@ class EmbeddingSystem(pl.LightningModule):
         result = self.loss(out)
         self.log_dict(result.to_log(stage), batch_size=len(batch["teacher_emb"]), prog_bar=stage == "val")
         return result.total
-
-    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
 
 
 class EmbeddingCollator:

@@ -18,17 +18,15 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from distill.systems.steps import OptimizerFactory, StepSystem
 from distill.tasks.token_classification.words import encode_words, pool_words
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
 class WordCollator:
@@ -69,7 +67,7 @@ class WordCollator:
         return batch
 
 
-class TokenSystem(pl.LightningModule):
+class TokenSystem(StepSystem):
     """Word-level distillation of a token classifier.
 
     Args:
@@ -131,12 +129,3 @@ class TokenSystem(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         self.model.train()  # from_pretrained returns eval mode; Lightning keeps what it finds
-
-    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
