@@ -43,8 +43,14 @@ def adapter_name(lang: str, version: str) -> str:
     return f"{lang}@{version}"
 
 
-def _is_classifier(config: Any) -> bool:
-    return any(a.endswith("ForSequenceClassification") for a in getattr(config, "architectures", None) or [])
+def _kind(config: Any) -> str:
+    """``classification``, ``token_classification`` or ``embedding``, from the saved architecture."""
+    architectures = [str(a) for a in getattr(config, "architectures", None) or []]
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        return "classification"
+    if any(a.endswith("ForTokenClassification") for a in architectures):
+        return "token_classification"
+    return "embedding"
 
 
 class ServedModel:
@@ -76,10 +82,10 @@ class ServedModel:
         self.max_length = max_length
         self.micro_batch = micro_batch
         config = model.config
-        self.kind = "classification" if _is_classifier(config) else "embedding"
+        self.kind = _kind(config)
         id2label = getattr(config, "id2label", None) or {}
         self.labels = (
-            [str(id2label[i]) for i in sorted(id2label, key=int)] if self.kind == "classification" else []
+            [str(id2label[i]) for i in sorted(id2label, key=int)] if self.kind != "embedding" else []
         )
         self.prefix = str(getattr(config, PREFIX_KEY, "") or "")
         layout = folder if (folder / "modules.json").is_file() else folder / "base"
@@ -95,7 +101,13 @@ class ServedModel:
         Raises:
             DistillError: ``path`` is not an export folder.
         """
-        from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import (
+            AutoConfig,
+            AutoModel,
+            AutoModelForSequenceClassification,
+            AutoModelForTokenClassification,
+            AutoTokenizer,
+        )
 
         folder = Path(path)
         adapters = is_adapter_export(folder)
@@ -106,7 +118,10 @@ class ServedModel:
                 fix="pass the student/ folder a run wrote (distill-run or distill-export)",
             )
         config = AutoConfig.from_pretrained(str(weights))
-        loader = AutoModelForSequenceClassification if _is_classifier(config) else AutoModel
+        loader = {
+            "classification": AutoModelForSequenceClassification,
+            "token_classification": AutoModelForTokenClassification,
+        }.get(_kind(config), AutoModel)
         model = loader.from_pretrained(str(weights))
         tokenizer = AutoTokenizer.from_pretrained(str(weights))
         langs: list[str] = []
@@ -175,3 +190,25 @@ class ServedModel:
             vectors[rows] = pooled
         assert vectors is not None, "embed() needs at least one text"
         return vectors
+
+    def tag(self, texts: Sequence[str], names: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Tag probabilities per word, ``(W_i, len(labels))`` for each text, its words split on white
+        space (as the token task's data is); each word read through its first sub-word."""
+        import torch
+
+        from distill.tasks.token_classification.words import encode_words, pool_words
+
+        out: list[np.ndarray] = [np.zeros((0, len(self.labels)), dtype=np.float32)] * len(texts)
+        words = [t.split() for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(words[i]))
+        size = self.micro_batch if self.micro_batch > 0 else len(texts)
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            batch = encode_words(self.tokenizer, [words[i] for i in rows], self.max_length, self.prefix)
+            index = batch.pop("word_index")
+            logits = self._forward(batch, [names[i] for i in rows] if names else None).logits.float()
+            pooled, _ = pool_words(logits, index, max(len(words[i]) for i in rows), "first")
+            probs = torch.softmax(pooled, dim=-1).numpy()
+            for k, i in enumerate(rows):
+                out[i] = probs[k, : len(words[i])]
+        return out

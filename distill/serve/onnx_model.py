@@ -75,6 +75,15 @@ class OnnxServedModel:
         from distill.onnx_export import OnnxClassifier
 
         folder = Path(path)
+        config_file = folder / ("base" if is_adapter_export(folder) else "") / "config.json"
+        if config_file.is_file() and any(
+            str(a).endswith("ForTokenClassification")
+            for a in json.loads(config_file.read_text(encoding="utf-8")).get("architectures") or []
+        ):
+            raise DistillError(
+                f"{folder} is a token tagger; the ONNX backend serves classifiers and encoders",
+                fix="serve it with --backend torch",
+            )
         langs: list[str] = []
         weights = folder
         if is_adapter_export(folder):

@@ -50,9 +50,38 @@ class Settings:
     drift_window: int = 500
     # Language detection among the export's languages ("served") or all py3langid's ("all").
     detect_among: str = "served"
-    # torch (adapters per row in one forward), onnx or onnx-int8 (adapter versions merged, one
-    # session each; distill.serve.onnx_model).
+    # torch (adapters per row in one forward; every kind of export), onnx or onnx-int8 (adapter
+    # versions merged, one session each; classifiers and encoders; distill.serve.onnx_model).
     backend: str = "torch"
+
+
+def tagged(text: str, probs: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """The answer for a tagged text: its words (white-space split) with their tags and tag
+    probabilities and, for BIO tags, the entities (type, text, character span, mean probability)."""
+    import re
+
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    top = probs.argmax(1) if len(probs) else np.zeros(0, dtype=int)
+    tags = [labels[i] for i in top]
+    words = [
+        {"word": text[a:b], "start": a, "end": b, "tag": t, "score": round(float(probs[k, top[k]]), 6)}
+        for k, ((a, b), t) in enumerate(zip(spans, tags, strict=True))
+    ]
+    answer: dict[str, Any] = {"words": words}
+    if all(label == "O" or label[:2] in ("B-", "I-") for label in labels):
+        answer["entities"] = [
+            {
+                "type": kind,
+                "text": text[spans[first][0] : spans[last][1]],
+                "start": spans[first][0],
+                "end": spans[last][1],
+                "score": round(float(np.mean([probs[k, top[k]] for k in range(first, last + 1)])), 6),
+            }
+            for kind, first, last in get_entities(tags)
+        ]
+    return answer
 
 
 class Service:
@@ -127,6 +156,8 @@ class Service:
     def _run(self, rows: list[tuple[str, str | None]]) -> list[np.ndarray]:
         texts = [t for t, _ in rows]
         names = [n or "" for _, n in rows]
+        if self.model.kind == "token_classification":
+            return self.model.tag(texts, names)  # type: ignore[union-attr]
         out = (
             self.model.classify(texts, names)
             if self.model.kind == "classification"
@@ -153,6 +184,8 @@ class Service:
         self.metrics.texts.labels(lang=lang, route=route).inc()
         if self.model.kind == "embedding":
             return {**answer, "embedding": [round(float(x), 6) for x in out]}
+        if self.model.kind == "token_classification":
+            return {**answer, **tagged(text, out, self.model.labels)}
         top = int(np.argmax(out))
         self.metrics.confidence.labels(lang=lang).observe(float(out[top]))
         if self.drift is not None:

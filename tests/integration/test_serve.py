@@ -378,3 +378,41 @@ def test_the_onnx_backend_serves_each_adapter_version_merged_as_torch_serves_it(
     again = OnnxServedModel.load(fresh_export)
     again.load_adapter("it", "v1", registry.path("it", "v1"))  # the next start reuses the merged file
     assert (merged / "onnx" / "model.onnx").stat().st_mtime_ns == stamp
+
+
+def test_a_token_tagger_export_answers_its_words_tags_and_entities(tmp_path: Path) -> None:
+    import torch
+    from seqeval.metrics.sequence_labeling import get_entities
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from distill.errors import DistillError
+    from distill.models.tiny import build_tiny_encoder
+    from distill.tasks.token_classification.labels import word_logits
+
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    enc = build_tiny_encoder(tmp_path / "encoder")
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(
+        str(enc), num_labels=5, id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)}
+    ).eval()
+    with torch.no_grad():
+        model.classifier.bias[3] += 2.0  # some words are places: the answer has entities
+    tokenizer = AutoTokenizer.from_pretrained(str(enc))
+    model.save_pretrained(str(tmp_path / "student"))
+    tokenizer.save_pretrained(str(tmp_path / "student"))
+    text = "ieri  Maria Rossi ha visitato Roma"  # two spaces: the character spans must still fit
+    service = Service.from_export(tmp_path / "student", Settings(micro_batch=1, batch_timeout_ms=2))
+    with serving(create_app(service)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        one = client.post("/predict", json={"text": text, "lang": "it"}).json()
+        batch = client.post("/predict", json={"texts": ["Roma", text]}).json()["results"]
+        info = client.get("/info").json()
+    assert info["kind"] == "token_classification" and info["labels"] == tags
+    expected = [tags[i] for i in word_logits(model, tokenizer, [text.split()], 128)[0].argmax(1)]
+    assert [w["tag"] for w in one["words"]] == expected
+    assert [text[w["start"] : w["end"]] for w in one["words"]] == text.split()
+    spans = [(t, one["words"][a]["start"], one["words"][b]["end"]) for t, a, b in get_entities(expected)]
+    assert [(e["type"], e["start"], e["end"]) for e in one["entities"]] == spans and spans
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in one["entities"])
+    assert batch[1]["words"] == one["words"]  # the same in a batch of other lengths
+    with pytest.raises(DistillError, match="token tagger"):
+        Service.from_export(tmp_path / "student", Settings(backend="onnx"))
