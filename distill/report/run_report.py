@@ -512,7 +512,8 @@ def results_markdown(report: MetricsReport) -> str:
         "",
         "## Transfer gap",
         "",
-        f"Source-language ({report.source_lang}) accuracy minus target-language accuracy, split `{split}`;",
+        f"Source-language ({report.source_lang}) {report.metrics[0]} minus target-language "
+        f"{report.metrics[0]}, split `{split}`;",
         "positive means the target is worse. `teacher`: `teacher` on the source minus",
         "`teacher_zero_shot` on the target.",
         "",

@@ -63,7 +63,9 @@ def format_table(report: MetricsReport) -> str:
     lines.append(f"(* = source language; {legend}; split for the lines below: {report.primary_split()})")
     for system, gap in report.transfer_gap().items():
         values = ", ".join(f"{lang} {format_signed(v)}" for lang, v in gap.items())
-        lines.append(f"transfer gap (accuracy, {report.source_lang} minus target) {system}: {values}")
+        lines.append(
+            f"transfer gap ({report.metrics[0]}, {report.source_lang} minus target) {system}: {values}"
+        )
     if agree := report.agreement_by_lang():
         lines.append("teacher agreement (student): " + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()))
     if unlabelled := report.extras.get("unlabelled_agreement"):
