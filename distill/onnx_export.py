@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from distill.errors import DistillError
+from distill.utils.architectures import folder_kind
 from distill.utils.sentence import pool, sentence_layout
 
 OPSET = 17
@@ -61,8 +62,7 @@ def _atomic_target(final: Path) -> Path:
 
 def is_classifier(folder: Path) -> bool:
     """Whether the export ``folder`` is a sequence classifier (else an encoder: an embedding export)."""
-    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    return any(str(a).endswith("ForSequenceClassification") for a in config.get("architectures") or [])
+    return folder_kind(folder) == "classification"
 
 
 def _load(folder: Path) -> tuple[Any, Any]:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from distill.data.collate import count_tokens
 from distill.errors import DistillError
 from distill.models.resolve import resolve_model
+from distill.utils.architectures import head_kind
 from distill.utils.console import FILE_ONLY
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,7 @@ def classifier_class(config: Any, pooling: str | None) -> Any:
 
 def _existing_labels(config: Any) -> list[str] | None:
     """The label names of a config that is already a classifier, else ``None``."""
-    archs = getattr(config, "architectures", None) or []
-    if not any(a.endswith("ForSequenceClassification") for a in archs):
+    if head_kind(config) != "classification":
         return None
     id2label = getattr(config, "id2label", None) or {}
     return [id2label[i] for i in sorted(id2label)]

@@ -28,6 +28,7 @@ import numpy as np
 from distill.adapters import MANIFEST, is_adapter_export
 from distill.errors import DistillError
 from distill.serve.microbatch import micro_batches, tokenize
+from distill.utils.architectures import head_kind
 from distill.utils.sentence import pool, sentence_layout
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,6 @@ MICRO_BATCH = 8
 
 def adapter_name(lang: str, version: str) -> str:
     return f"{lang}@{version}"
-
-
-def _kind(config: Any) -> str:
-    """``classification``, ``token_classification`` or ``embedding``, from the saved architecture."""
-    architectures = [str(a) for a in getattr(config, "architectures", None) or []]
-    if any(a.endswith("ForSequenceClassification") for a in architectures):
-        return "classification"
-    if any(a.endswith("ForTokenClassification") for a in architectures):
-        return "token_classification"
-    return "embedding"
 
 
 class ServedModel:
@@ -82,7 +73,7 @@ class ServedModel:
         self.max_length = max_length
         self.micro_batch = micro_batch
         config = model.config
-        self.kind = _kind(config)
+        self.kind = head_kind(config)
         id2label = getattr(config, "id2label", None) or {}
         self.labels = (
             [str(id2label[i]) for i in sorted(id2label, key=int)] if self.kind != "embedding" else []
@@ -121,7 +112,7 @@ class ServedModel:
         loader = {
             "classification": AutoModelForSequenceClassification,
             "token_classification": AutoModelForTokenClassification,
-        }.get(_kind(config), AutoModel)
+        }.get(head_kind(config), AutoModel)
         model = loader.from_pretrained(str(weights))
         tokenizer = AutoTokenizer.from_pretrained(str(weights))
         langs: list[str] = []

@@ -23,9 +23,9 @@ import numpy as np
 
 from distill.adapters import MANIFEST, is_adapter_export
 from distill.errors import DistillError
-from distill.onnx_export import is_classifier
 from distill.serve.microbatch import micro_batches, tokenize
 from distill.serve.model import BASE, MICRO_BATCH, PREFIX_KEY, adapter_name
+from distill.utils.architectures import folder_kind, head_kind
 from distill.utils.sentence import pool, sentence_layout
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class OnnxServedModel:
         quantized: bool = False,
     ):
         weights = folder / "base" if languages else folder
-        self.kind = "classification" if is_classifier(weights) else "embedding"
+        self.kind = folder_kind(weights)  # classification or embedding (load refuses taggers)
         self.layout = sentence_layout(weights)  # (pooling, normalize) of an embedding export
         self.folder = folder
         self.sessions: dict[str, Any] = {BASE: session}
@@ -75,24 +75,20 @@ class OnnxServedModel:
         from distill.onnx_export import OnnxClassifier
 
         folder = Path(path)
-        config_file = folder / ("base" if is_adapter_export(folder) else "") / "config.json"
-        if config_file.is_file() and any(
-            str(a).endswith("ForTokenClassification")
-            for a in json.loads(config_file.read_text(encoding="utf-8")).get("architectures") or []
-        ):
-            raise DistillError(
-                f"{folder} is a token tagger; the ONNX backend serves classifiers and encoders",
-                fix="serve it with --backend torch",
-            )
         langs: list[str] = []
         weights = folder
         if is_adapter_export(folder):
             langs = list(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["languages"])
             weights = folder / "base"
+        if (weights / "config.json").is_file() and folder_kind(weights) == "token_classification":
+            raise DistillError(
+                f"{folder} is a token tagger; the ONNX backend serves classifiers and encoders",
+                fix="serve it with --backend torch",
+            )
         onnx_file = _onnx_file(weights, quantized)
         config = AutoConfig.from_pretrained(str(weights))
         tokenizer = AutoTokenizer.from_pretrained(str(weights))
-        id2label = (getattr(config, "id2label", None) or {}) if is_classifier(weights) else {}
+        id2label = (getattr(config, "id2label", None) or {}) if head_kind(config) == "classification" else {}
         labels = [str(id2label[i]) for i in sorted(id2label, key=int)]
         prefix = str(getattr(config, PREFIX_KEY, "") or "")
         session = OnnxClassifier(onnx_file, tokenizer)

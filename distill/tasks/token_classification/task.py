@@ -60,6 +60,7 @@ from distill.tasks.token_classification.system import TokenSystem, WordCollator
 from distill.tasks.token_classification.words import POOLING
 from distill.teacher import weights_fingerprint
 from distill.training import fit_and_load_best
+from distill.utils.architectures import head_kind
 from distill.utils.atomic import atomic_dir
 from distill.utils.config import build
 from distill.utils.paths import cache_dir
@@ -101,7 +102,7 @@ def _load_tagger(ref: str, tags: Sequence[str]) -> tuple[Any, Any]:
 
     location = resolve_model(ref).location
     config = AutoConfig.from_pretrained(location)
-    if any(str(a).endswith("ForTokenClassification") for a in config.architectures or []):
+    if head_kind(config) == "token_classification":
         if [config.id2label[i] for i in range(len(config.id2label))] != list(tags):
             raise DistillError(
                 f"{ref} tags {list(config.id2label.values())}, this run's data {list(tags)}",
