@@ -17,9 +17,8 @@ class StepSystem(pl.LightningModule):
     """Subclasses set ``self.optimizer_factory`` and define ``_step(batch, stage) -> loss``."""
 
     optimizer_factory: OptimizerFactory
-
-    def _step(self, batch: Mapping[str, Any], stage: str) -> Tensor:
-        raise NotImplementedError
+    #: ``(batch, "train" | "val") -> loss``: logs the stage's metrics, returns the loss.
+    _step: Callable[[Mapping[str, Any], str], Tensor]
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
         return self._step(batch, "train")

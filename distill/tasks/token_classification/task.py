@@ -93,6 +93,8 @@ class TokenLabels:
     teacher_test: dict[str, list[np.ndarray]] = field(default_factory=dict)
     #: ``<lang>/<split>`` -> whether the teacher's word logits came from the cache.
     cache_hits: dict[str, bool] = field(default_factory=dict)
+    #: The teacher ``(model, tokenizer)`` loaded by the label stage, for the baselines.
+    tagger: tuple[Any, Any] | None = None
 
 
 def _load_tagger(ref: str, tags: Sequence[str]) -> tuple[Any, Any]:
@@ -252,7 +254,7 @@ class TokenClassificationTask:
             folder = teacher_folder(cfg, corpus)
         labels = TokenLabels(dict(corpus.data), str(folder), corpus)
         with timer("label"):
-            model, tokenizer = _load_tagger(str(folder), corpus.tags)
+            labels.tagger = model, tokenizer = _load_tagger(str(folder), corpus.tags)
             spec = self._teacher_spec(cfg, folder)
             ml, pooling = int(cfg.teacher.max_length), spec["pooling"]
             aligner = None
@@ -342,7 +344,7 @@ class TokenClassificationTask:
     def baselines(self, cfg: DictConfig, labelled: TokenLabels) -> MetricsReport:
         corpus = labelled.corpus
         report = MetricsReport(source_lang=corpus.source_lang, target_langs=list(corpus.data), task=NAME)
-        model, tokenizer = _load_tagger(labelled.teacher, corpus.tags)
+        model, tokenizer = labelled.tagger or _load_tagger(labelled.teacher, corpus.tags)
         ml = int(cfg.teacher.max_length)
         self._score(
             report,
