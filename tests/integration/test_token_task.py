@@ -1,5 +1,6 @@
 """task=token_classification end to end on tiny models and the synthetic NER of data=token_toy:
-mode=direct and mode=parallel (projection through alignments), the cache, the export."""
+mode=direct and mode=parallel (projection through alignments), the trained baselines, the cache, the
+export."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ from tests.integration.helpers import compose_cfg
 
 # The tiny random teacher needs a few epochs to tag the toy sentences at all.
 TRAIN = ("teacher.epochs=10", "teacher.lr=3e-3", "student.optimizer.lr=3e-3", "trainer.max_epochs=6")
+# mode=parallel also trains the baselines: direct_transfer, and supervised on Italian gold tags.
+MODES = {
+    "direct": ("mode=direct",),
+    "parallel": ("mode=parallel", "baselines=tiny", "+data.corpus.target_tags=true"),
+}
 
 
 def _cfg(out: Path, *overrides: str) -> DictConfig:
@@ -51,9 +57,9 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, tuple[Path, dict]]:
     out = {}
-    for mode in ("direct", "parallel"):
+    for mode, overrides in MODES.items():
         folder = tmp_path_factory.mktemp(mode)
-        out[mode] = (folder, run(_cfg(folder, f"mode={mode}"))[0])
+        out[mode] = (folder, run(_cfg(folder, *overrides))[0])
     return out
 
 
@@ -61,11 +67,13 @@ def test_both_modes_score_the_student_beside_the_teacher_on_words(runs: dict) ->
     for mode, (folder, metrics) in runs.items():
         assert metrics["task"] == "token_classification" and metrics["selection"] == "teacher_agreement"
         rows = _rows(metrics)
+        trained = {("direct_transfer", "it"), ("supervised", "it")} if mode == "parallel" else set()
         assert set(rows) == {
             ("student", "en"),
             ("student", "it"),
             ("teacher", "en"),
             ("teacher_zero_shot", "it"),
+            *trained,
         }
         for row in rows.values():
             assert 0 <= row["f1"] <= 1 and 0 <= row["token_accuracy"] <= 1 and row["n"] == 60
@@ -107,3 +115,19 @@ def test_the_export_tags_a_sentence_with_plain_transformers(runs: dict) -> None:
     tags, groups, imported = json.loads(proc.stdout.strip().splitlines()[-1])
     assert tags == sorted(["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]) and imported is False
     assert set(groups) <= {"PER", "LOC", "ORG"}
+
+
+def test_direct_transfer_with_the_teachers_recipe_and_model_is_the_cached_teacher(
+    tmp_path: Path, cache: Path
+) -> None:
+    # student.model is the teacher's and teacher.epochs the student's budget: one spec, one folder.
+    before = set((cache / "token_teachers").iterdir())
+    metrics, _ = run(
+        _cfg(tmp_path, "mode=direct", "baselines=tiny", "teacher.epochs=2", "trainer.max_epochs=2")
+    )
+    new = {p.name for p in set((cache / "token_teachers").iterdir()) - before}
+    assert new == {metrics["baseline_taggers"]["direct_transfer"]}
+    rows = _rows(metrics)
+    assert ("supervised", "it") not in rows  # baselines=tiny asks, but token_toy has no Italian tags
+    for key in ("f1", "token_accuracy", "ece"):  # the same tagger on the same words
+        assert rows[("direct_transfer", "it")][key] == rows[("teacher_zero_shot", "it")][key]

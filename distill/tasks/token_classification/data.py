@@ -104,9 +104,11 @@ def toy_data(
     n_test: int = 60,
     seed: int = 0,
     mode: str = "direct",
+    target_tags: bool = False,
 ) -> TokenData:
     """English -> Italian NER from templates (see the module docstring); ``mode=parallel`` keeps the
-    English side of every training pair."""
+    English side of every training pair; ``target_tags`` keeps the Italian gold tags of ``train`` and
+    ``validation`` too (for the ``supervised`` baseline)."""
     langs = list(target_langs or ["it"])
     if langs != ["it"]:
         raise DistillError(
@@ -125,7 +127,7 @@ def toy_data(
         extra = None
         if mode == "parallel" and split != "test":
             extra = {"src_tokens": [p[0][0] for p in pairs], "src": [" ".join(p[0][0]) for p in pairs]}
-        target[split] = _split([p[1] for p in pairs], tagged=split == "test", extra=extra)
+        target[split] = _split([p[1] for p in pairs], tagged=target_tags or split == "test", extra=extra)
     return TokenData("bio", bio_tagset(TYPES), "en", source, {"it": DatasetDict(target)})
 
 

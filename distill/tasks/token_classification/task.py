@@ -9,7 +9,10 @@ words through SimAlign alignments on the student encoder):
 * **label**: its word logits (:mod:`.labels`, cached per word: any sweep job over the same words
   and teacher reuses them), projected in parallel mode;
 * **baselines**: the teacher on the source test set (``teacher``) and on the target test words
-  (``teacher_zero_shot``);
+  (``teacher_zero_shot``); with ``baselines=tiny``/``full``, ``direct_transfer`` (``student.model``
+  fine-tuned on the source tags with the teacher's recipe and the student's epoch budget, selected
+  on the source validation split) and ``supervised`` (``student.model`` on the target gold tags,
+  where the corpus has them: the upper bound), both cached taggers (:mod:`.tagger`);
 * **distill**: the student (``...ForTokenClassification`` on ``student.model``) on the word rows
   with the ``kd`` term, selected on ``val/agreement`` with the teacher on held-out target
   sentences (no target-language gold label is read);
@@ -21,27 +24,20 @@ words through SimAlign alignments on the student encoder):
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 from datasets import Dataset, DatasetDict
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
 
-from distill.cache import table_key
 from distill.data.datamodule import DistillDataModule
 from distill.errors import DistillError
 from distill.export import ModelCard, check_export_folder, log_artifact, render_card
-from distill.losses import WeightedDistillationLoss
-from distill.models.classifier import new_head_report
 from distill.records import StageTimer, in_run_dir
 from distill.report import MetricsReport
 from distill.report.contract import register_task
@@ -57,13 +53,19 @@ from distill.tasks.token_classification.labels import (
 )
 from distill.tasks.token_classification.metrics import token_metrics
 from distill.tasks.token_classification.system import TokenSystem, WordCollator
+from distill.tasks.token_classification.tagger import (
+    TaggerRecipe,
+    direct_transfer_recipe,
+    load_tagger,
+    supervised_recipe,
+    tagger_folder,
+    teacher_recipe,
+)
 from distill.tasks.token_classification.words import POOLING
 from distill.teacher import weights_fingerprint
 from distill.training import fit_and_load_best
-from distill.utils.architectures import head_kind
 from distill.utils.atomic import atomic_dir
 from distill.utils.config import build
-from distill.utils.paths import cache_dir
 
 log = logging.getLogger(__name__)
 NAME = "token_classification"
@@ -97,104 +99,34 @@ class TokenLabels:
     tagger: tuple[Any, Any] | None = None
 
 
-def _load_tagger(ref: str, tags: Sequence[str]) -> tuple[Any, Any]:
-    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
-
-    from distill.models.resolve import resolve_model
-
-    location = resolve_model(ref).location
-    config = AutoConfig.from_pretrained(location)
-    if head_kind(config) == "token_classification":
-        if [config.id2label[i] for i in range(len(config.id2label))] != list(tags):
-            raise DistillError(
-                f"{ref} tags {list(config.id2label.values())}, this run's data {list(tags)}",
-                fix="use a tagger of the same tag set, or an encoder (it gets a new head)",
-            )
-        return AutoModelForTokenClassification.from_pretrained(location), AutoTokenizer.from_pretrained(
-            location
-        )
-    # An encoder gets a new tagging head: one log line instead of transformers' load table.
-    with new_head_report(ref) as report:
-        model, report.info = AutoModelForTokenClassification.from_pretrained(
-            location,
-            num_labels=len(tags),
-            id2label=dict(enumerate(tags)),
-            label2id={t: i for i, t in enumerate(tags)},
-            output_loading_info=True,
-        )
-    return model, AutoTokenizer.from_pretrained(location)
-
-
-def _gold_rows(ds: Dataset, tags: Sequence[str]) -> list[dict[str, Any]]:
-    ids = {t: i for i, t in enumerate(tags)}
-    return [{"tokens": w, "tags": [ids[t] for t in g]} for w, g in zip(ds["tokens"], ds["tags"], strict=True)]
-
-
 def teacher_folder(cfg: DictConfig, corpus: TokenData) -> Path:
     """The teacher fine-tuned on the source tags, from the cache (``token_teachers``) or trained now."""
-    t = cfg.teacher
-    pooling = str(cfg.token.pooling)
-    spec = {
-        "v": 1,
-        "weights": weights_fingerprint(str(t.model)),
-        "tags": list(corpus.tags),
-        "epochs": int(t.epochs),
-        "lr": float(t.lr),
-        "batch_size": int(t.batch_size),
-        "max_length": int(t.max_length),
-        "seed": int(t.seed),
-        "pooling": pooling,
-    }
     src = corpus.source
-    key = table_key(
-        spec,
-        *(
-            " ".join(w) + "\t" + " ".join(g)
-            for s in ("train", "validation")
-            for w, g in zip(src[s]["tokens"], src[s]["tags"], strict=True)
-        ),
-    )
-    folder = cache_dir("token_teachers", key)
-    if (folder / "config.json").is_file():
-        log.info("teacher: cache hit %s", folder)
-        return folder
-    pl.seed_everything(int(t.seed), workers=True, verbose=False)
-    model, tokenizer = _load_tagger(str(t.model), corpus.tags)
-    loss = WeightedDistillationLoss.from_config(temperature=1.0, weights={"ce": 1.0})
-    optimizer = functools.partial(torch.optim.AdamW, lr=float(t.lr), weight_decay=float(t.weight_decay))
-    system = TokenSystem(model, loss, optimizer, pooling)
-    collate = WordCollator(tokenizer, int(t.max_length))
-    log.info(
-        "teacher: fine-tuning %s on %d tagged sentences, %d epochs", t.model, len(src["train"]), int(t.epochs)
-    )
-    trainer = pl.Trainer(
-        max_epochs=int(t.epochs),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=bool(t.get("progress_bar", False)),
-        enable_model_summary=False,
-        accelerator=str(t.get("accelerator", "auto")),
-        devices=1,
-    )
-    trainer.fit(
-        system,
-        DataLoader(
-            Dataset.from_list(_gold_rows(src["train"], corpus.tags)),
-            batch_size=int(t.batch_size),
-            shuffle=True,
-            collate_fn=collate,
-        ),
-        DataLoader(
-            Dataset.from_list(_gold_rows(src["validation"], corpus.tags)),
-            batch_size=int(t.batch_size),
-            collate_fn=collate,
-        ),
-    )
-    with atomic_dir(folder) as tmp:
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        (tmp / "teacher_spec.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    return folder
+    return tagger_folder(teacher_recipe(cfg), corpus.tags, src["train"], src["validation"], role="teacher")
+
+
+def target_gold(corpus: TokenData) -> tuple[Dataset, Dataset, list[str]] | None:
+    """The target languages' gold-tagged training sentences (a ``tags`` column in their ``train``
+    split), their validation sentences (the ``validation`` split where it is tagged, else a tenth
+    of ``train``) and those languages; ``None`` when no target language has any."""
+    from datasets import concatenate_datasets
+
+    train, validation, langs = [], [], []
+    for lang, dd in corpus.data.items():
+        if "tags" not in dd["train"].column_names:
+            continue
+        gold = dd["train"].select_columns(["tokens", "tags"])
+        if "tags" in dd["validation"].column_names:
+            held = dd["validation"].select_columns(["tokens", "tags"])
+        else:
+            split = gold.train_test_split(test_size=0.1, seed=0)
+            gold, held = split["train"], split["test"]
+        train.append(gold)
+        validation.append(held)
+        langs.append(lang)
+    if not langs:
+        return None
+    return concatenate_datasets(train), concatenate_datasets(validation), langs
 
 
 def student_max_length(cfg: DictConfig) -> int:
@@ -254,7 +186,7 @@ class TokenClassificationTask:
             folder = teacher_folder(cfg, corpus)
         labels = TokenLabels(dict(corpus.data), str(folder), corpus)
         with timer("label"):
-            labels.tagger = model, tokenizer = _load_tagger(str(folder), corpus.tags)
+            labels.tagger = model, tokenizer = load_tagger(str(folder), corpus.tags)
             spec = self._teacher_spec(cfg, folder)
             ml, pooling = int(cfg.teacher.max_length), spec["pooling"]
             aligner = None
@@ -344,7 +276,7 @@ class TokenClassificationTask:
     def baselines(self, cfg: DictConfig, labelled: TokenLabels) -> MetricsReport:
         corpus = labelled.corpus
         report = MetricsReport(source_lang=corpus.source_lang, target_langs=list(corpus.data), task=NAME)
-        model, tokenizer = labelled.tagger or _load_tagger(labelled.teacher, corpus.tags)
+        model, tokenizer = labelled.tagger or load_tagger(labelled.teacher, corpus.tags)
         ml = int(cfg.teacher.max_length)
         self._score(
             report,
@@ -359,13 +291,47 @@ class TokenClassificationTask:
             logits = self._predict(model, tokenizer, dd["test"], cfg, ml)
             labelled.teacher_test[lang] = logits
             self._score(report, "teacher_zero_shot", lang, logits, dd["test"], corpus.tags, corpus.scheme)
+        self._trained_baselines(cfg, corpus, report)
         return report
+
+    def _trained_baselines(self, cfg: DictConfig, corpus: TokenData, report: MetricsReport) -> None:
+        """``direct_transfer`` and ``supervised`` (``baselines=``), each a cached tagger scored on the
+        target test words; the cache keys go to ``extras["baseline_taggers"]``."""
+        runs: list[tuple[str, TaggerRecipe, Dataset, Dataset, list[str]]] = []
+        direct = direct_transfer_recipe(cfg)
+        if direct is not None:  # source tags, selected on the source validation split
+            runs.append(
+                (
+                    "direct_transfer",
+                    direct,
+                    corpus.source["train"],
+                    corpus.source["validation"],
+                    list(corpus.data),
+                )
+            )
+        supervised = supervised_recipe(cfg, student_max_length(cfg))
+        if supervised is not None:
+            gold = target_gold(corpus)
+            if gold is None:
+                log.warning(
+                    "baselines: no target-language gold tags in the training split; supervised is left out"
+                )
+            else:
+                runs.append(("supervised", supervised, *gold))
+        for name, recipe, train, validation, langs in runs:
+            folder = tagger_folder(recipe, corpus.tags, train, validation, role=name)
+            report.extras.setdefault("baseline_taggers", {})[name] = folder.name
+            model, tokenizer = load_tagger(str(folder), corpus.tags)
+            for lang in langs:
+                test = corpus.data[lang]["test"]
+                logits = self._predict(model, tokenizer, test, cfg, recipe.max_length, recipe.prefix)
+                self._score(report, name, lang, logits, test, corpus.tags, corpus.scheme)
 
     def distill(self, cfg: DictConfig, labelled: TokenLabels) -> Trained:
         from datasets import concatenate_datasets
 
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        model, tokenizer = _load_tagger(str(cfg.student.model), labelled.corpus.tags)
+        model, tokenizer = load_tagger(str(cfg.student.model), labelled.corpus.tags)
         loss = build(cfg.loss, "loss")
         system = TokenSystem(
             model, loss, build(cfg.student.optimizer, "student.optimizer"), str(cfg.token.pooling)
