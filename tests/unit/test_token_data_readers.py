@@ -99,6 +99,22 @@ def test_conllu_gives_upos_tags_and_forms_as_words(tmp_path: Path) -> None:
     assert read_words(conllu)["tokens"] == [["di", "la", "casa"]]
 
 
+def test_upos_runs_take_the_tag_set_of_the_source_conllu_in_upos_order(tmp_path: Path) -> None:
+    def conllu(name: str, rows: list[tuple[str, str]]) -> Path:
+        body = "".join(f"{i}\t{f}\t_\t{u}\t_\t_\t_\t_\t_\t_\n" for i, (f, u) in enumerate(rows, 1))
+        (tmp_path / name).write_text((body + "\n") * 4)
+        return tmp_path / name
+
+    en = conllu("en.conllu", [("the", "DET"), ("house", "NOUN"), ("stands", "VERB")])
+    it = conllu("it.conllu", [("la", "DET"), ("casa", "NOUN")])
+    options = {"target_langs": ["it"], "scheme": "upos", "source_train": en, "source_test": en}
+    data = file_token_data(**options, target_train={"it": it}, target_test={"it": it})
+    assert data.tags == ["DET", "NOUN", "VERB"] and data.data["it"]["train"]["tokens"][0] == ["la", "casa"]
+    adj = conllu("it_adj.conllu", [("casa", "NOUN"), ("bella", "ADJ")])
+    with pytest.raises(DistillError, match=r"it_adj.conllu line 2: unknown tag 'ADJ' of word 2"):
+        file_token_data(**options, target_train={"it": it}, target_test={"it": adj})
+
+
 def test_parallel_mode_reads_the_aligned_source_words(tmp_path: Path) -> None:
     en = _columns(
         tmp_path / "en_side.txt", [(["Maria", "lives", "in", "Rome"], ["O"] * 4), (["rain"], ["O"])] * 5

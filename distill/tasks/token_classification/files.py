@@ -72,11 +72,13 @@ def tag_names(ds: Dataset, column: str) -> list[list[str]]:
 
 
 def tag_set(scheme: str, sentences: Sequence[Sequence[str]]) -> list[str]:
-    """The tags seen, in a fixed order: ``O`` and ``B-``/``I-`` of each type (sorted), or UPOS order."""
+    """The tags seen, in a fixed order: ``O`` and ``B-``/``I-`` of each type (sorted) for BIO; for
+    tag schemes (UPOS), the UPOS order, other tags after them, sorted."""
     seen = {t for tags in sentences for t in tags}
-    if scheme == "upos":
-        return [t for t in UPOS if t in seen]
-    return bio_tagset(sorted({t[2:] for t in seen if t != "O"}))
+    if scheme == "bio":
+        return bio_tagset(sorted({t[2:] for t in seen if t != "O"}))
+    order = {t: i for i, t in enumerate(UPOS)}
+    return sorted(seen, key=lambda t: (order.get(t, len(UPOS)), t))
 
 
 def with_text(ds: Dataset) -> Dataset:
