@@ -77,3 +77,27 @@ def check_tags(
 def bio_tagset(types: Iterable[str]) -> list[str]:
     """``O`` then ``B-``/``I-`` of each entity type, in the given order."""
     return ["O", *[f"{p}-{t}" for t in types for p in ("B", "I")]]
+
+
+#: The coarse universal tag set of Petrov et al. (2012) as the older Turkish treebanks write it
+#: (``PUNCT`` for ``.``): what both sides of a run map to when the target's gold is that coarse.
+UNIVERSAL12 = ("ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRON", "PRT", "PUNCT", "VERB", "X")
+#: Universal Dependencies' UPOS -> :data:`UNIVERSAL12`.
+UPOS_TO_UNIVERSAL12 = {
+    "ADJ": "ADJ", "ADP": "ADP", "ADV": "ADV", "AUX": "VERB", "CCONJ": "CONJ", "DET": "DET",
+    "INTJ": "X", "NOUN": "NOUN", "NUM": "NUM", "PART": "PRT", "PRON": "PRON", "PROPN": "NOUN",
+    "PUNCT": "PUNCT", "SCONJ": "CONJ", "SYM": "X", "VERB": "VERB", "X": "X",
+}  # fmt: skip
+TAGSETS: dict[str, tuple[str, ...]] = {"upos": UPOS, "universal12": UNIVERSAL12}
+
+
+def map_bio(tags: Sequence[str], types: dict[str, str | None]) -> list[str]:
+    """BIO tags with their entity types renamed by ``types`` (``None``, or a type not in it: ``O``).
+
+    Example: ``map_bio(["B-PSN", "I-PSN", "B-MNY"], {"PSN": "PER"}) == ["B-PER", "I-PER", "O"]``.
+    """
+    out = []
+    for tag in tags:
+        new = types.get(tag[2:]) if tag != "O" else None
+        out.append(f"{tag[:2]}{new}" if new else "O")
+    return out

@@ -187,7 +187,8 @@ class BibleSource(Source):
         skipped = int(verses["skipped"])
         return Dataset.from_dict({k: v for k, v in verses.items() if k != "skipped"}), skipped
 
-    def _source_splits(self) -> DatasetDict:
+    def source_splits(self) -> DatasetDict:
+        """The source translation's verses (``id``, ``text``, ``label``) by chapter."""
         table, skipped = self._table(self.source_lang)
         if skipped:
             log.warning("bible %s: skipped %d verses without text", self.source_lang, skipped)
@@ -221,7 +222,7 @@ class BibleSource(Source):
 
     def teacher_data(self) -> TeacherData | None:
         """The source translation's training and validation chapters, genres as labels."""
-        dd = self._source_splits()
+        dd = self.source_splits()
         return TeacherData(
             train_texts=list(dd["train"]["text"]),
             train_labels=list(dd["train"]["label"]),
@@ -233,7 +234,7 @@ class BibleSource(Source):
     def source_test(self) -> tuple[list[str], list[str]] | None:
         """The source translation's test chapters (at most ``data.max_pairs``' test cap of them, the
         same seeded draw as the target test sets)."""
-        test = cap(self._source_splits()["test"], self.data.get("max_pairs"), "test")
+        test = cap(self.source_splits()["test"], self.data.get("max_pairs"), "test")
         return list(test["text"]), list(test["label"])
 
     def data_refs(self) -> list[DataRef]:
