@@ -81,14 +81,33 @@ def compute_dtype(*tensors: Tensor) -> torch.dtype:
     return dtype
 
 
+def check_weight(weight: Tensor | None, batch_size: int) -> Tensor | None:
+    """Validate per-row weights: a floating tensor of shape ``(B,)`` (values >= 0 are the caller's
+    promise: checking them would wait for the device on every step).
+
+    Raises:
+        ValueError: ``weight`` is not floating or not of shape ``(batch_size,)``.
+    """
+    if weight is None:
+        return None
+    if not weight.is_floating_point() or weight.shape != (batch_size,):
+        shape = tuple(weight.shape)
+        raise ValueError(
+            f"weight must be a float tensor of shape ({batch_size},), got {weight.dtype} {shape}"
+        )
+    return weight
+
+
 def tempered_kl(
     target_logits: Tensor,
     input_logits: Tensor,
     tau: float,
     mask: Tensor | None = None,
     detach_target: bool = True,
+    weight: Tensor | None = None,
 ) -> Tensor:
-    """``tau^2 * mean_b KL(p(target_b / tau) || p(input_b / tau))``, a scalar.
+    """``tau^2 * mean_b w_b KL(p(target_b / tau) || p(input_b / tau))``, a scalar (``w_b = 1``
+    without ``weight``).
 
     ``p = softmax`` over the last dimension. The mean is over the rows kept by ``mask``
     ("batchmean" when there is no mask); with no row kept the result is a zero that still has a
@@ -104,12 +123,17 @@ def tempered_kl(
         mask: Optional ``(B,)`` bool tensor; ``False`` rows are excluded.
         detach_target: Stop the gradient through ``target_logits`` (``sg`` in the formulas): the
             target is a fixed label, only ``input_logits`` is pulled towards it.
+        weight: Optional ``(B,)`` weights >= 0 of the rows (e.g. how sure a projected label is).
+            The weighted sum is divided by the number of kept rows, not by the sum of the
+            weights, so rows of low weight pull less in absolute terms; all ones give the
+            unweighted value.
 
     Returns:
         A scalar tensor in float32 (or the inputs' dtype if that is wider).
     """
     check_logits("target_logits", target_logits, "input_logits", input_logits)
     keep = check_mask(mask, target_logits.shape[0])
+    weight = check_weight(weight, target_logits.shape[0])
     if detach_target:
         target_logits = target_logits.detach()
     dtype = compute_dtype(target_logits, input_logits)
@@ -122,6 +146,9 @@ def tempered_kl(
     # sum_c p_c (log p_c - log q_c); log_target avoids exp/log round trips on tiny probabilities.
     kl_rows = F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(dim=-1)  # (N,)
     n_rows = kl_rows.shape[0]
+    if weight is not None:
+        rows_weight = weight.detach().to(dtype)
+        kl_rows = kl_rows * (rows_weight[keep] if keep is not None else rows_weight)  # (N,)
     # tau^2 undoes the 1/tau^2 that the softened softmax puts on the gradients (Hinton et al.).
     # Dividing an empty sum (0, with grad_fn) by 1 gives the all-masked zero without 0/0 = NaN.
     return (tau * tau) * kl_rows.sum() / max(n_rows, 1)

@@ -33,7 +33,9 @@ class KDLoss(nn.Module):
     Inputs:
         ``student_logits`` ``(B, C)``, ``teacher_logits`` ``(B, C)``, optional ``mask`` ``(B,)``
         bool (``False`` rows, e.g. pairs without teacher labels, are left out of the mean; an
-        all-``False`` mask gives 0).
+        all-``False`` mask gives 0) and optional ``weight`` ``(B,)`` floats >= 0 (batch key
+        ``teacher_weight``: each kept row's KL is multiplied by its weight before the mean over
+        the kept rows, e.g. the alignment confidence of a projected word label).
 
     Raises:
         DistillError: ``temperature`` <= 0 (names ``loss.temperature``), or the two logit
@@ -56,20 +58,31 @@ class KDLoss(nn.Module):
     # Batch keys :class:`~distill.losses.weighted.WeightedDistillationLoss` feeds to ``forward``.
     batch_keys: ClassVar[tuple[str, ...]] = ("student_tgt_logits", "teacher_logits")
     mask_key: ClassVar[str | None] = "teacher_mask"
+    #: The batch key of optional per-row weights (absent from the batch: every row weighs 1).
+    weight_key: ClassVar[str | None] = "teacher_weight"
 
     def __init__(self, temperature: float = 1.0) -> None:
         super().__init__()
         self.temperature = check_temperature(temperature)
 
-    def forward(self, student_logits: Tensor, teacher_logits: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        mask: Tensor | None = None,
+        weight: Tensor | None = None,
+    ) -> Tensor:
         """Return ``tau^2 * KL(p(teacher_logits) || p(student_logits))``, a scalar.
 
         Args:
             student_logits: ``(B, C)`` student logits on the target-language text, ``z_t``.
             teacher_logits: ``(B, C)`` teacher logits on the source-language text, ``z_T``.
             mask: Optional ``(B,)`` bool; ``False`` rows are excluded.
+            weight: Optional ``(B,)`` row weights >= 0 (see :func:`~distill.losses._kl.tempered_kl`).
         """
-        return tempered_kl(teacher_logits, student_logits, self.temperature, mask, detach_target=True)
+        return tempered_kl(
+            teacher_logits, student_logits, self.temperature, mask, detach_target=True, weight=weight
+        )
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"

@@ -164,7 +164,9 @@ class WeightedDistillationLoss(nn.Module):
     batch keys its ``forward`` takes, in argument order) and ``mask_key`` (the key of an optional
     per-row bool keep-mask, or ``None``); it is called as
     ``term(*(batch[k] for k in batch_keys), mask=batch.get(mask_key))`` (``mask=None`` when there is
-    no mask key or no such tensor) and returns a scalar. The standard terms read:
+    no mask key or no such tensor) and returns a scalar. A term that also declares ``weight_key``
+    (``kd``: ``teacher_weight``) gets ``weight=batch[weight_key]`` as well when the batch holds it:
+    per-row weights, e.g. how sure a projected word label is. The standard terms read:
 
     ============  ==============================================================  ==================
     term          tensors (shapes)                                                mask key
@@ -272,6 +274,7 @@ class WeightedDistillationLoss(nn.Module):
         *,
         student_dim: int | None = None,
         teacher_dim: int | None = None,
+        mask_keys: Mapping[str, str | None] | None = None,
     ) -> WeightedDistillationLoss:
         """Build the registered terms that have a weight > 0 (the ``_target_`` of ``conf/loss/*.yaml``).
 
@@ -285,6 +288,8 @@ class WeightedDistillationLoss(nn.Module):
             student_dim: Student embedding size, for the specs with ``student_dim: null`` (``emb``);
                 needed only when such a term has a weight > 0.
             teacher_dim: Teacher embedding size, likewise.
+            mask_keys: Per-name override of the terms' ``mask_key`` (a task whose rows for a term
+                have their own mask, e.g. the token task's source words for ``back``).
 
         Raises:
             DistillError: An unknown term name, a bad weight or temperature (naming the config
@@ -299,7 +304,7 @@ class WeightedDistillationLoss(nn.Module):
         runtime = {"student_dim": student_dim, "teacher_dim": teacher_dim}
         nodes = {name: _term_spec(name, specs[name], runtime) for name in active}
         built = {name: _build_term(name, node) for name, node in nodes.items()}
-        return cls(built, {name: checked[name] for name in active})
+        return cls(built, {name: checked[name] for name in active}, mask_keys=mask_keys)
 
     @property
     def required_keys(self) -> frozenset[str]:
@@ -332,7 +337,11 @@ class WeightedDistillationLoss(nn.Module):
             inputs = [self._require(batch, name, key) for key in self.input_keys[name]]
             mask_key = self.mask_keys[name]
             mask = batch.get(mask_key) if mask_key is not None else None
-            terms[name] = term(*inputs, mask=mask)
+            weight_key = getattr(term, "weight_key", None)
+            if weight_key is not None and batch.get(weight_key) is not None:
+                terms[name] = term(*inputs, mask=mask, weight=batch[weight_key])
+            else:
+                terms[name] = term(*inputs, mask=mask)
             weighted[name] = self.weights[name] * terms[name]
         # Python addition (not torch.stack) so terms of different dtypes promote instead of failing.
         total = functools.reduce(operator.add, weighted.values())

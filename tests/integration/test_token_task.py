@@ -4,6 +4,7 @@ export."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -14,15 +15,18 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
+from distill.errors import DistillError
 from distill.pipeline import run
+from distill.tasks.token_classification.task import TokenClassificationTask
 from tests.integration.helpers import compose_cfg
 
 # The tiny random teacher needs a few epochs to tag the toy sentences at all.
 TRAIN = ("teacher.epochs=10", "teacher.lr=3e-3", "student.optimizer.lr=3e-3", "trainer.max_epochs=6")
-# mode=parallel also trains the baselines: direct_transfer, and supervised on Italian gold tags.
+# mode=parallel also trains with back on the English words, and the baselines: direct_transfer, and
+# supervised on Italian gold tags.
 MODES = {
     "direct": ("mode=direct",),
-    "parallel": ("mode=parallel", "baselines=tiny", "+data.corpus.target_tags=true"),
+    "parallel": ("mode=parallel", "loss.weights.back=0.5", "baselines=tiny", "+data.corpus.target_tags=true"),
 }
 
 
@@ -36,6 +40,13 @@ def _cfg(out: Path, *overrides: str) -> DictConfig:
         *TRAIN,
         *overrides,
     )
+
+
+def _logged(folder: Path, key: str) -> list[float]:
+    """The values of ``key`` in a run's CSV log (``logger=csv``)."""
+    (path,) = folder.rglob("metrics.csv")
+    with path.open() as f:
+        return [float(row[key]) for row in csv.DictReader(f) if row.get(key)]
 
 
 def _rows(metrics: dict) -> dict[tuple[str, str], dict]:
@@ -80,6 +91,11 @@ def test_both_modes_score_the_student_beside_the_teacher_on_words(runs: dict) ->
         assert rows[("student", "it")]["agreement"] > 0.5, mode
         assert set(metrics["per_type"]["student/it"]) <= {"PER", "LOC", "ORG"}
         assert json.loads((folder / "metrics.json").read_text())["mode"] == mode
+        if mode == "parallel":  # the projection's coverage and confidence, per language
+            alignment = metrics["alignment"]["it"]
+            assert 0.5 < alignment["aligned_share"] <= 1 and 0 < alignment["mean_confidence"] <= 1
+            assert metrics["confidence_weighting"] is True
+            assert _logged(folder, "train/back") and all(v > 0 for v in _logged(folder, "val/back"))
     teacher = _rows(runs["direct"][1])[("teacher", "en")]
     assert teacher["f1"] > 0.5  # the teacher learned the source tags
     # Projected labels from the English side teach more than the teacher reading Italian itself
@@ -121,13 +137,30 @@ def test_direct_transfer_with_the_teachers_recipe_and_model_is_the_cached_teache
     tmp_path: Path, cache: Path
 ) -> None:
     # student.model is the teacher's and teacher.epochs the student's budget: one spec, one folder.
-    before = set((cache / "token_teachers").iterdir())
+    teachers = cache / "token_teachers"
+    before = set(teachers.iterdir()) if teachers.is_dir() else set()
     metrics, _ = run(
         _cfg(tmp_path, "mode=direct", "baselines=tiny", "teacher.epochs=2", "trainer.max_epochs=2")
     )
-    new = {p.name for p in set((cache / "token_teachers").iterdir()) - before}
+    new = {p.name for p in set(teachers.iterdir()) - before}
     assert new == {metrics["baseline_taggers"]["direct_transfer"]}
     rows = _rows(metrics)
     assert ("supervised", "it") not in rows  # baselines=tiny asks, but token_toy has no Italian tags
+    assert metrics["baselines_left_out"] == {"supervised": "no target gold tags"}
     for key in ("f1", "token_accuracy", "ece"):  # the same tagger on the same words
         assert rows[("direct_transfer", "it")][key] == rows[("teacher_zero_shot", "it")][key]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match", "fix"),
+    [
+        (("mode=direct", "loss.weights.back=0.5"), "mode=direct", "mode=parallel"),
+        (("mode=parallel", "loss.weights.cycle=1.0"), "cycle", "loss.weights.cycle=0"),
+    ],
+)
+def test_terms_that_do_not_apply_to_words_are_refused(
+    tmp_path: Path, overrides: tuple[str, ...], match: str, fix: str
+) -> None:
+    with pytest.raises(DistillError, match=match) as err:
+        TokenClassificationTask().check(_cfg(tmp_path, *overrides))
+    assert fix in str(err.value.fix)

@@ -1,4 +1,5 @@
-"""The token-level student learns the teacher's word rows through the existing kd term, masks kept."""
+"""The token-level student learns the teacher's word rows through the existing kd term, masks kept,
+and the back term on the source words of pairs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import functools
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
@@ -90,3 +92,42 @@ def test_the_student_learns_the_teachers_words_and_masked_words_cost_nothing(tmp
     masked = [{**r, "teacher_mask": [False] * len(r["tokens"])} for r in val[:4]]
     assert float(system.loss(system.loss_rows(collate(masked))).total) == 0.0
     assert float(system.loss(system.loss_rows(collate(val[:4]))).total) > 0.0
+
+
+def test_back_reads_the_source_words_against_the_teachers_own_rows(tmp_path: Path) -> None:
+    from distill.tasks.token_classification.system import MASK_KEYS
+
+    model, tokenizer = _student(tmp_path)
+    rows = _rows(3, seed=4)
+    for r, src in zip(rows, _rows(3, seed=5), strict=True):  # source words: other lengths
+        r["src_tokens"], r["teacher_src_logits"] = src["tokens"], src["teacher_logits"]
+        r["teacher_src_mask"] = [True] * (len(src["tokens"]) - 1) + [False]  # e.g. cut off
+    batch = WordCollator(tokenizer, 32)(rows)
+    width = max(len(r["src_tokens"]) for r in rows)
+    assert batch["teacher_src_word_logits"].shape == (3, width, 3) and batch["src_word_mask"].shape == (
+        3,
+        width,
+    )
+    weights = {"kd": 1.0, "back": 0.5}
+    loss = WeightedDistillationLoss.from_config(temperature=1.0, weights=weights, mask_keys=MASK_KEYS)
+    system = TokenSystem(model, loss, torch.optim.AdamW).eval()
+    with torch.inference_mode():
+        out = system.loss_rows(batch)
+        src, seen = system.word_logits(batch, "src_")
+        keep = (seen & batch["teacher_src_word_mask"]).flatten()
+        kl = torch.nn.functional.kl_div(
+            src.reshape(-1, 3).log_softmax(-1),
+            batch["teacher_src_word_logits"].reshape(-1, 3).log_softmax(-1),
+            reduction="none",
+            log_target=True,
+        ).sum(-1)  # (B * Ws,)
+        result = loss(out)
+        assert float(result.terms["back"]) == pytest.approx(float(kl[keep].mean()), rel=1e-5)
+        assert float(result.total) == pytest.approx(float(result.terms["kd"] + 0.5 * result.terms["back"]))
+        # kd alone: the student never reads the source words
+        kd_only = TokenSystem(
+            model,
+            WeightedDistillationLoss.from_config(temperature=1.0, weights={"kd": 1.0}),
+            torch.optim.AdamW,
+        )
+        assert "student_src_logits" not in kd_only.loss_rows(batch)

@@ -14,7 +14,9 @@ words through SimAlign alignments on the student encoder):
   on the source validation split) and ``supervised`` (``student.model`` on the target gold tags,
   where the corpus has them: the upper bound), both cached taggers (:mod:`.tagger`);
 * **distill**: the student (``...ForTokenClassification`` on ``student.model``) on the word rows
-  with the ``kd`` term, selected on ``val/agreement`` with the teacher on held-out target
+  with the ``kd`` term (in parallel mode each target word weighted by its alignment confidence,
+  ``token.confidence_weighting``) and, in parallel mode, the ``back`` term on the source words
+  against the teacher's own rows; selected on ``val/agreement`` with the teacher on held-out target
   sentences (no target-language gold label is read);
 * **evaluate**: per target language, seqeval entity F1 (BIO; macro-F1 over tags for UPOS), token
   accuracy, token-level ECE and agreement with the teacher, in ``metrics.json``;
@@ -26,6 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +55,7 @@ from distill.tasks.token_classification.labels import (
     word_vectors,
 )
 from distill.tasks.token_classification.metrics import token_metrics
-from distill.tasks.token_classification.system import TokenSystem, WordCollator
+from distill.tasks.token_classification.system import MASK_KEYS, TokenSystem, WordCollator
 from distill.tasks.token_classification.tagger import (
     TaggerRecipe,
     direct_transfer_recipe,
@@ -72,7 +75,13 @@ NAME = "token_classification"
 # Headline first: entity F1 (BIO) or macro-F1 over tags (UPOS); token accuracy; token-level ECE.
 register_task(NAME, ("f1", "token_accuracy", "ece"))
 MODES = ("direct", "parallel")
-TERMS = ("kd",)  # the loss terms on words so far
+# The loss terms on words: kd (target words) and, in mode=parallel, back (the source words of the
+# pairs against the teacher's own rows). cycle compares the student's rows on the two sides of a
+# pair row by row, and the words of a pair do not correspond one to one; roundtrip, ce and emb
+# have no word-level inputs here.
+TERMS = ("kd", "back")
+#: Terms that read the source side of pairs: mode=parallel only.
+PAIR_TERMS = ("back",)
 
 
 @dataclass
@@ -97,6 +106,9 @@ class TokenLabels:
     cache_hits: dict[str, bool] = field(default_factory=dict)
     #: The teacher ``(model, tokenizer)`` loaded by the label stage, for the baselines.
     tagger: tuple[Any, Any] | None = None
+    #: Target language -> its aligned share of target words and their mean alignment confidence
+    #: (``mode=parallel``, over the training and validation pairs).
+    alignment: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def teacher_folder(cfg: DictConfig, corpus: TokenData) -> Path:
@@ -129,6 +141,45 @@ def target_gold(corpus: TokenData) -> tuple[Dataset, Dataset, list[str]] | None:
     return concatenate_datasets(train), concatenate_datasets(validation), langs
 
 
+def _aligner(cfg: DictConfig) -> tuple[Any, Any]:
+    """The student's encoder and tokenizer, whose middle layer aligns the words of the pairs."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from distill.models.resolve import resolve_model
+
+    location = resolve_model(str(cfg.student.model)).location
+    return AutoModel.from_pretrained(location), AutoTokenizer.from_pretrained(location)
+
+
+def _project(
+    cfg: DictConfig,
+    aligner: tuple[Any, Any],
+    logits: list[np.ndarray],
+    sources: list[list[str]],
+    targets: list[list[str]],
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The teacher's source word distributions carried to the target words: ``(probs, confidence,
+    mask)`` per pair (:func:`.labels.project_labels`)."""
+    enc, tok = aligner
+    layer = min(int(cfg.token.align_layer), int(enc.config.num_hidden_layers))
+    src_vec = word_vectors(enc, tok, sources, student_max_length(cfg), layer=layer)
+    tgt_vec = word_vectors(enc, tok, targets, student_max_length(cfg), layer=layer)
+    return project_labels([_softmax(x) for x in logits], src_vec, tgt_vec, str(cfg.token.align))
+
+
+def _alignment_summary(splits: Iterable[Dataset]) -> dict[str, float]:
+    """The share of target words aligned to a source word and their mean alignment confidence."""
+    splits = list(splits)
+    masks = [np.asarray(m, dtype=bool) for ds in splits for m in ds["teacher_mask"]]
+    confidence = [np.asarray(c, dtype=np.float64) for ds in splits for c in ds["alignment_confidence"]]
+    mask, conf = np.concatenate(masks), np.concatenate(confidence)
+    return {
+        "aligned_share": round(float(mask.mean()) if mask.size else 0.0, 6),
+        "mean_confidence": round(float(conf[mask].mean()) if mask.any() else 0.0, 6),
+        "words": int(mask.size),
+    }
+
+
 def student_max_length(cfg: DictConfig) -> int:
     """``student.max_length``; ``auto`` reads the cap (word lists are sentences, short)."""
     value = cfg.student.max_length
@@ -159,11 +210,20 @@ class TokenClassificationTask:
             raise DistillError(
                 f"pooling must be one of {POOLING}, got {cfg.pooling!r}", fix="set pooling=first"
             )
-        extra = [k for k, w in (cfg.loss.get("weights") or {}).items() if float(w) and k not in TERMS]
+        active = [k for k, w in (cfg.loss.get("weights") or {}).items() if float(w)]
+        extra = [k for k in active if k not in TERMS]
         if extra:
             raise DistillError(
-                f"task={NAME} trains the word-level {', '.join(TERMS)} term so far; loss.weights has {extra}",
-                fix="set loss=kd (or their weights to 0)",
+                f"task={NAME} trains the word-level terms {list(TERMS)}; loss.weights has {extra} > 0 "
+                "(cycle would compare the two sides of a pair word by word, and their words differ)",
+                fix=f"set loss=kd, or loss.weights.{extra[0]}=0",
+            )
+        pair_terms = [k for k in active if k in PAIR_TERMS]
+        if pair_terms and mode == "direct":
+            raise DistillError(
+                f"loss.weights.{pair_terms[0]} > 0 reads the source words of pairs, which mode=direct "
+                "does not have (the teacher reads the target words themselves)",
+                fix=f"set mode=parallel, or loss.weights.{pair_terms[0]}=0 (loss=kd)",
             )
         if "corpus" not in cfg.data:
             raise DistillError(
@@ -186,51 +246,57 @@ class TokenClassificationTask:
             folder = teacher_folder(cfg, corpus)
         labels = TokenLabels(dict(corpus.data), str(folder), corpus)
         with timer("label"):
-            labels.tagger = model, tokenizer = load_tagger(str(folder), corpus.tags)
+            labels.tagger = load_tagger(str(folder), corpus.tags)
+            aligner = _aligner(cfg) if mode == "parallel" else None
             spec = self._teacher_spec(cfg, folder)
-            ml, pooling = int(cfg.teacher.max_length), spec["pooling"]
-            aligner = None
-            if mode == "parallel":
-                from transformers import AutoModel, AutoTokenizer
-
-                from distill.models.resolve import resolve_model
-
-                location = resolve_model(str(cfg.student.model)).location
-                aligner = (AutoModel.from_pretrained(location), AutoTokenizer.from_pretrained(location))
             for lang, dd in corpus.data.items():
-                labels.rows[lang] = {}
-                for split in ("train", "validation"):
-                    ds = dd[split]
-                    side = "src_tokens" if mode == "parallel" else "tokens"
-                    sentences = [list(x) for x in ds[side]]
-                    logits, hit = cached_word_logits(
-                        spec,
-                        sentences,
-                        functools.partial(word_logits, model, tokenizer, sentences, ml, pooling=pooling),
-                        what=f"{lang}/{split}",
-                    )
-                    labels.cache_hits[f"{lang}/{split}"] = hit
-                    if aligner is None:
-                        rows, masks = logits, word_masks(logits)
-                    else:
-                        targets = [list(x) for x in ds["tokens"]]
-                        enc, tok = aligner
-                        layer = min(int(cfg.token.align_layer), int(enc.config.num_hidden_layers))
-                        src_vec = word_vectors(enc, tok, sentences, student_max_length(cfg), layer=layer)
-                        tgt_vec = word_vectors(enc, tok, targets, student_max_length(cfg), layer=layer)
-                        projected = project_labels(
-                            [_softmax(x) for x in logits], src_vec, tgt_vec, str(cfg.token.align)
-                        )
-                        rows = [np.log(np.clip(p, 1e-6, None)).astype(np.float32) for p, _, _ in projected]
-                        masks = [m for _, _, m in projected]
-                    labels.rows[lang][split] = Dataset.from_dict(
-                        {
-                            "tokens": [list(x) for x in ds["tokens"]],
-                            "teacher_logits": [r.tolist() for r in rows],
-                            "teacher_mask": [np.asarray(m, dtype=bool).tolist() for m in masks],
-                        }
-                    )
+                labels.rows[lang] = {
+                    split: self._split_rows(cfg, labels, spec, aligner, f"{lang}/{split}", dd[split])
+                    for split in ("train", "validation")
+                }
+                if aligner is not None:
+                    labels.alignment[lang] = _alignment_summary(labels.rows[lang].values())
         return labels
+
+    def _split_rows(
+        self,
+        cfg: DictConfig,
+        labels: TokenLabels,
+        spec: dict[str, Any],
+        aligner: tuple[Any, Any] | None,
+        what: str,
+        ds: Dataset,
+    ) -> Dataset:
+        """The student's rows of one split: the teacher's word logits on the target words (direct)
+        or projected from the source words (parallel, with the alignment confidence)."""
+        assert labels.tagger is not None
+        model, tokenizer = labels.tagger
+        ml, pooling = int(cfg.teacher.max_length), spec["pooling"]
+        sentences = [list(x) for x in ds["src_tokens" if aligner is not None else "tokens"]]
+        logits, labels.cache_hits[what] = cached_word_logits(
+            spec,
+            sentences,
+            functools.partial(word_logits, model, tokenizer, sentences, ml, pooling=pooling),
+            what=what,
+        )
+        columns: dict[str, Any] = {"tokens": [list(x) for x in ds["tokens"]]}
+        if aligner is None:
+            columns["teacher_logits"] = [r.tolist() for r in logits]
+            columns["teacher_mask"] = [m.tolist() for m in word_masks(logits)]
+            return Dataset.from_dict(columns)
+        projected = _project(cfg, aligner, logits, sentences, columns["tokens"])
+        columns["teacher_logits"] = [
+            np.log(np.clip(p, 1e-6, None)).astype(np.float32).tolist() for p, _, _ in projected
+        ]
+        columns["teacher_mask"] = [np.asarray(m, dtype=bool).tolist() for _, _, m in projected]
+        columns["alignment_confidence"] = [np.asarray(c, dtype=np.float32).tolist() for _, c, _ in projected]
+        if bool(cfg.token.get("confidence_weighting", True)):  # kd's per-word weight
+            columns["teacher_weight"] = columns["alignment_confidence"]
+        # back: the student on the source words learns the teacher's own (unprojected) rows there
+        columns["src_tokens"] = sentences
+        columns["teacher_src_logits"] = [r.tolist() for r in logits]
+        columns["teacher_src_mask"] = [m.tolist() for m in word_masks(logits)]
+        return Dataset.from_dict(columns)
 
     def _predict(
         self, model: Any, tokenizer: Any, ds: Dataset, cfg: DictConfig, max_length: int, prefix: str = ""
@@ -313,9 +379,8 @@ class TokenClassificationTask:
         if supervised is not None:
             gold = target_gold(corpus)
             if gold is None:
-                log.warning(
-                    "baselines: no target-language gold tags in the training split; supervised is left out"
-                )
+                log.warning("baselines: no target-language gold tags to train on; supervised is left out")
+                report.extras.setdefault("baselines_left_out", {})["supervised"] = "no target gold tags"
             else:
                 runs.append(("supervised", supervised, *gold))
         for name, recipe, train, validation, langs in runs:
@@ -332,7 +397,8 @@ class TokenClassificationTask:
 
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         model, tokenizer = load_tagger(str(cfg.student.model), labelled.corpus.tags)
-        loss = build(cfg.loss, "loss")
+        # back reads the source words, whose rows have their own mask (MASK_KEYS).
+        loss = build(cfg.loss, "loss", mask_keys=MASK_KEYS)
         system = TokenSystem(
             model, loss, build(cfg.student.optimizer, "student.optimizer"), str(cfg.token.pooling)
         )
@@ -383,6 +449,9 @@ class TokenClassificationTask:
         report.extras["mode"] = str(cfg.mode.name)
         report.extras["tags"] = list(corpus.tags)
         report.extras["word_label_cache_hits"] = dict(labelled.cache_hits)
+        if labelled.alignment:
+            report.extras["alignment"] = dict(labelled.alignment)
+            report.extras["confidence_weighting"] = bool(cfg.token.get("confidence_weighting", True))
         return report
 
     def export(
