@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from omegaconf import open_dict
+from omegaconf import DictConfig, open_dict
 
 from distill.cli import config_dir
 from distill.pipeline import run
@@ -32,6 +32,21 @@ def test_every_experiment_is_listed() -> None:
     )
 
 
+def _small_token_bible(cfg: DictConfig, tmp_path: Path) -> None:
+    """The token study's corpora in small: a made-up Bible database, gold files of the packaged
+    corpora's formats, and silver English tags from a rule instead of spaCy (not installed here)."""
+    from tests.unit.test_token_corpora import gold_files, token_db
+
+    files = gold_files(tmp_path)
+    with open_dict(cfg):
+        cfg.data.db = str(token_db(tmp_path / "bible.db"))
+        cfg.data.corpus.annotator = {"_target_": "tests.unit.test_token_corpora.ShapeAnnotator"}
+        for lang in cfg.data.target_langs:
+            cfg.data.corpus.tests[lang].path = str(files[lang])
+        cfg.data.corpus.sizes = {"teacher_train": 24, "teacher_validation": 8, "source_test": 8, "train": 16,
+                                 "validation": 8, "test": None, "gold_train": 0}  # fmt: skip
+
+
 @pytest.mark.parametrize("name", [_param(n) for n in EXPERIMENTS])
 def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
     os.environ["WANDB_MODE"] = "offline"
@@ -50,6 +65,8 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
 
         with open_dict(cfg):
             cfg.data.db = str(_db(tmp_path / "bible.db"))
+    if str(cfg.data.name).startswith("token_bible"):
+        _small_token_bible(cfg, tmp_path)
     direct = cfg.baselines.get("direct_transfer")
     if direct:
         with open_dict(cfg):  # the experiment's direct-transfer recipe, on the tiny model

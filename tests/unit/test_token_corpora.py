@@ -225,3 +225,16 @@ def test_bible_pos_keeps_gold_training_data_apart_from_the_test(tmp_path: Path, 
     with pytest.raises(DistillError, match="no gold test set for 'tr'"):
         bible.bible_token_data(["tr"], {}, scheme="upos", translations=CODES, db=str(tmp_path / "bible.db"),
                                annotator=ShapeAnnotator())  # fmt: skip
+
+
+def test_sentence_counts_give_seqeval_scores_back() -> None:
+    from distill.tasks.token_classification.metrics import scores_from_counts, sentence_counts, token_metrics
+
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG"], ["B-DATE", "O"]]
+    pred = [["B-PER", "I-PER", "O", "B-ORG"], ["O", "I-ORG"], ["B-DATE", "B-LOC"]]
+    counts = sentence_counts(gold, pred, "bio")
+    assert counts["tp"] == [1, 0, 1] and counts["n_pred"] == [2, 0, 2] and counts["n_gold"] == [2, 1, 1]
+    expected = token_metrics(gold, pred, "bio")
+    got = scores_from_counts(counts)
+    assert got["f1"] == pytest.approx(expected["f1"]) and got["token_accuracy"] == pytest.approx(5 / 8)
+    assert set(sentence_counts(gold, pred, "upos")) == {"words", "correct"}
