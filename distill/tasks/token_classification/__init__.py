@@ -12,7 +12,10 @@
 * :mod:`.labels`: the teacher's logits per word, cached per word in the shared cache (keyed by the
   sentences' word boundaries, reused across sweep jobs), and projected to target words;
 * :mod:`.system`: the student (``...ForTokenClassification``) on word rows through the existing
-  loss terms with a word mask, ``val/agreement`` with the teacher for selection;
+  loss terms with a word mask (``kd`` weighted by alignment confidence, ``back`` on the source
+  words), ``val/agreement`` with the teacher for selection;
+* :mod:`.tagger`: the fine-tuned taggers (the teacher, the ``direct_transfer`` and ``supervised``
+  baselines), one recipe type and one cache (``token_teachers``);
 * :mod:`.metrics`: seqeval entity precision/recall/F1 per type, token accuracy;
 * :mod:`distill.data.tags`: the tag schemes (BIO, UPOS) and their checks, and
   :mod:`distill.data.files.conll`: CoNLL-U and column (IOB) files, with errors naming file and line.
