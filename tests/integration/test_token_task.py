@@ -104,6 +104,34 @@ def test_both_modes_score_the_student_beside_the_teacher_on_words(runs: dict) ->
     assert parallel[("student", "it")]["f1"] > parallel[("teacher_zero_shot", "it")]["f1"]
 
 
+def test_sentence_counts_sum_to_the_reported_scores(runs: dict) -> None:
+    import pandas as pd
+
+    from distill.tasks.token_classification.metrics import scores_from_counts
+
+    folder, metrics = runs["parallel"]
+    counts = pd.read_parquet(folder / "token_counts.parquet")
+    assert set(counts.columns) == {
+        "system",
+        "lang",
+        "split",
+        "id",
+        "words",
+        "correct",
+        "tp",
+        "n_pred",
+        "n_gold",
+    }
+    for (system, lang), row in _rows(metrics).items():
+        part = counts[(counts["system"] == system) & (counts["lang"] == lang)]
+        assert len(part) == row["n"] == part["id"].nunique()
+        scores = scores_from_counts(
+            {k: part[k].to_numpy() for k in ("words", "correct", "tp", "n_pred", "n_gold")}
+        )
+        assert scores["f1"] == pytest.approx(row["f1"], abs=1e-6)
+        assert scores["token_accuracy"] == pytest.approx(row["token_accuracy"], abs=1e-6)
+
+
 def test_the_word_labels_are_cached_and_reused_by_the_next_job(
     runs: dict, tmp_path: Path, cache: Path
 ) -> None:

@@ -220,7 +220,7 @@ def test_bible_pos_keeps_gold_training_data_apart_from_the_test(tmp_path: Path, 
     corpus = _build(tmp_path, "tr", "upos", "direct", test=1, gold_train=1)
     assert corpus.tags == list(bible.TAGSETS["universal12"])
     assert "src_tokens" not in corpus.data["tr"]["train"].column_names
-    test, gold = corpus.data["tr"]["test"], corpus.gold_train["tr"]  # type: ignore[attr-defined]
+    test, gold = corpus.data["tr"]["test"], corpus.gold_train["tr"]
     assert len(test) == 1 and len(gold) == 1 and set(test["id"]).isdisjoint(gold["id"])
     with pytest.raises(DistillError, match="no gold test set for 'tr'"):
         bible.bible_token_data(["tr"], {}, scheme="upos", translations=CODES, db=str(tmp_path / "bible.db"),

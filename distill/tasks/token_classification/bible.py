@@ -222,7 +222,4 @@ def bible_token_data(
         data[lang] = DatasetDict(splits)
         if rest is not None:
             gold_train[lang] = rest
-    corpus = TokenData(scheme, tags, "en", DatasetDict(english), data)
-    if gold_train:
-        corpus.gold_train = gold_train  # type: ignore[attr-defined]
-    return corpus
+    return TokenData(scheme, tags, "en", DatasetDict(english), data, gold_train)

@@ -15,7 +15,7 @@ corpus text. Real corpora come through :mod:`distill.data.files.conll`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,8 @@ class TokenData:
     source: ``train``/``validation``/``test`` of ``tokens``, ``tags`` (and ``tgt``).
     data: Target language -> ``train``/``validation`` (``tokens``, ``tgt``; ``src_tokens``,
         ``src`` in parallel mode) and ``test`` (``tokens``, ``tags``, ``tgt``).
+    gold_train: Target language -> gold-tagged sentences apart from its test set (``tokens``,
+        ``tags``), for the ``supervised`` baseline only; the student never reads them.
     """
 
     scheme: str
@@ -62,6 +64,7 @@ class TokenData:
     source_lang: str
     source: DatasetDict
     data: dict[str, DatasetDict]
+    gold_train: dict[str, Dataset] = field(default_factory=dict)
 
 
 def _fill(frame: str, values: list[tuple[str, list[str]]]) -> tuple[list[str], list[str]]:

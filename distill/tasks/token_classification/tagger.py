@@ -38,6 +38,7 @@ from distill.cache import table_key
 from distill.errors import DistillError
 from distill.losses import WeightedDistillationLoss
 from distill.models.classifier import new_head_report
+from distill.student import freeze_word_embeddings
 from distill.tasks.token_classification.system import TokenSystem, WordCollator
 from distill.teacher import SELECT, weights_fingerprint
 from distill.utils.architectures import head_kind
@@ -61,6 +62,8 @@ class TaggerRecipe:
         pooling: How a word's row is read from its sub-words (``first`` or ``mean``).
         weight_decay: AdamW weight decay.
         prefix: Text put before every sentence (the student's ``student.prefix``).
+        freeze_word_embeddings: Keep the input word embeddings fixed (a multilingual encoder's
+            250k-row matrix dominates the step on a CPU; see :func:`distill.student.freeze_word_embeddings`).
         select: The epoch kept: ``source_val`` (the best ``val/acc`` on the validation sentences
             given, which are never target-language ones for the teacher and ``direct_transfer``)
             or ``last``.
@@ -78,6 +81,7 @@ class TaggerRecipe:
     weight_decay: float = 0.01
     prefix: str = ""
     select: str = "source_val"
+    freeze_word_embeddings: bool = False
     accelerator: str = "auto"
     progress_bar: bool = False
 
@@ -112,6 +116,7 @@ def teacher_recipe(cfg: DictConfig, *, model: str | None = None, epochs: int | N
         pooling=str(cfg.token.pooling),
         weight_decay=float(t.get("weight_decay", 0.01)),
         select=select,
+        freeze_word_embeddings=bool(t.get("freeze_word_embeddings", False)),
         accelerator=str(t.get("accelerator", "auto")),
         progress_bar=bool(t.get("progress_bar", False)),
     )
@@ -164,6 +169,8 @@ def _fit(recipe: TaggerRecipe, tags: Sequence[str], train: Dataset, validation: 
     """Fine-tune ``recipe.model`` on the gold tags; the epoch ``recipe.select`` keeps."""
     pl.seed_everything(recipe.seed, workers=True, verbose=False)
     model, tokenizer = load_tagger(recipe.model, tags)
+    if recipe.freeze_word_embeddings:
+        freeze_word_embeddings(model)
     loss = WeightedDistillationLoss.from_config(temperature=1.0, weights={"ce": 1.0})
     optimizer = functools.partial(torch.optim.AdamW, lr=recipe.lr, weight_decay=recipe.weight_decay)
     system = TokenSystem(model, loss, optimizer, recipe.pooling)
@@ -272,5 +279,6 @@ def supervised_recipe(cfg: DictConfig, max_length: int) -> TaggerRecipe | None:
         pooling=str(cfg.token.pooling),
         weight_decay=float(opt.get("weight_decay", 0.01)),
         prefix=str(cfg.student.prefix),
+        freeze_word_embeddings=bool(cfg.student.get("freeze_word_embeddings", False)),
         accelerator=str(cfg.trainer.get("accelerator", "auto")),
     )

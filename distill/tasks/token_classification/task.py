@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import pytorch_lightning as pl
 from datasets import Dataset, DatasetDict
 from omegaconf import DictConfig
@@ -45,6 +46,7 @@ from distill.records import StageTimer, in_run_dir
 from distill.report import MetricsReport
 from distill.report.contract import register_task
 from distill.report.metrics import classification_metrics
+from distill.student import freeze_word_embeddings
 from distill.tasks.base import Trained
 from distill.tasks.token_classification.data import TokenData
 from distill.tasks.token_classification.labels import (
@@ -54,7 +56,7 @@ from distill.tasks.token_classification.labels import (
     word_masks,
     word_vectors,
 )
-from distill.tasks.token_classification.metrics import token_metrics
+from distill.tasks.token_classification.metrics import sentence_counts, token_metrics
 from distill.tasks.token_classification.system import MASK_KEYS, TokenSystem, WordCollator
 from distill.tasks.token_classification.tagger import (
     TaggerRecipe,
@@ -67,11 +69,13 @@ from distill.tasks.token_classification.tagger import (
 from distill.tasks.token_classification.words import POOLING
 from distill.teacher import weights_fingerprint
 from distill.training import fit_and_load_best
-from distill.utils.atomic import atomic_dir
+from distill.utils.atomic import atomic_dir, atomic_file
 from distill.utils.config import build
 
 log = logging.getLogger(__name__)
 NAME = "token_classification"
+#: Per test sentence and system: words, correct words, entity counts (ids only, no text).
+COUNTS_FILE = "token_counts.parquet"
 # Headline first: entity F1 (BIO) or macro-F1 over tags (UPOS); token accuracy; token-level ECE.
 register_task(NAME, ("f1", "token_accuracy", "ece"))
 MODES = ("direct", "parallel")
@@ -118,17 +122,20 @@ def teacher_folder(cfg: DictConfig, corpus: TokenData) -> Path:
 
 
 def target_gold(corpus: TokenData) -> tuple[Dataset, Dataset, list[str]] | None:
-    """The target languages' gold-tagged training sentences (a ``tags`` column in their ``train``
-    split), their validation sentences (the ``validation`` split where it is tagged, else a tenth
-    of ``train``) and those languages; ``None`` when no target language has any."""
+    """The target languages' gold-tagged training sentences (``corpus.gold_train``, else a ``tags``
+    column in their ``train`` split), their validation sentences (the ``validation`` split where it
+    is tagged, else a tenth of ``train``) and those languages; ``None`` when no target language has any."""
     from datasets import concatenate_datasets
 
     train, validation, langs = [], [], []
     for lang, dd in corpus.data.items():
-        if "tags" not in dd["train"].column_names:
+        if lang in corpus.gold_train:  # gold apart from the student's text (data=token_bible_*)
+            gold = corpus.gold_train[lang].select_columns(["tokens", "tags"])
+        elif "tags" in dd["train"].column_names:
+            gold = dd["train"].select_columns(["tokens", "tags"])
+        else:
             continue
-        gold = dd["train"].select_columns(["tokens", "tags"])
-        if "tags" in dd["validation"].column_names:
+        if lang not in corpus.gold_train and "tags" in dd["validation"].column_names:
             held = dd["validation"].select_columns(["tokens", "tags"])
         else:
             split = gold.train_test_split(test_size=0.1, seed=0)
@@ -198,6 +205,9 @@ class TokenClassificationTask:
     direction: Literal["maximize", "minimize"] = "maximize"  # val/agreement
     distributed = False
     fine_tunes_teacher = True
+
+    def __init__(self) -> None:
+        self._counts: list[pd.DataFrame] = []  # every scored test set of this run
 
     def check(self, cfg: DictConfig) -> None:
         mode = str(cfg.mode.name)
@@ -298,6 +308,12 @@ class TokenClassificationTask:
         columns["teacher_src_mask"] = [m.tolist() for m in word_masks(logits)]
         return Dataset.from_dict(columns)
 
+    def _write_counts(self, path: Path) -> None:
+        """Every scored test sentence's counts (:func:`.metrics.sentence_counts`; ids, no text):
+        what a study's bootstrap resamples."""
+        with atomic_file(path, "wb") as f:
+            pd.concat(self._counts, ignore_index=True).to_parquet(f, index=False)
+
     def _predict(
         self, model: Any, tokenizer: Any, ds: Dataset, cfg: DictConfig, max_length: int, prefix: str = ""
     ) -> list[np.ndarray]:
@@ -336,6 +352,10 @@ class TokenClassificationTask:
         if teacher is not None:
             agreement = float(np.mean(np.concatenate(logits).argmax(1) == np.concatenate(teacher).argmax(1)))
         report.add(system, lang, "test", row, agreement=agreement)
+        sentence_ids = ds["id"] if "id" in ds.column_names else [str(i) for i in range(len(ds))]
+        counts = pd.DataFrame({"system": system, "lang": lang, "split": "test", "id": sentence_ids,
+                               **sentence_counts(gold, pred, scheme)})  # fmt: skip
+        self._counts.append(counts)
         if scheme == "bio":
             report.extras.setdefault("per_type", {})[f"{system}/{lang}"] = metrics["per_type"]
 
@@ -397,6 +417,8 @@ class TokenClassificationTask:
 
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         model, tokenizer = load_tagger(str(cfg.student.model), labelled.corpus.tags)
+        if cfg.student.get("freeze_word_embeddings", False):
+            freeze_word_embeddings(model)  # the 250k-row matrix would dominate every CPU step
         # back reads the source words, whose rows have their own mask (MASK_KEYS).
         loss = build(cfg.loss, "loss", mask_keys=MASK_KEYS)
         system = TokenSystem(
@@ -449,6 +471,7 @@ class TokenClassificationTask:
         report.extras["mode"] = str(cfg.mode.name)
         report.extras["tags"] = list(corpus.tags)
         report.extras["word_label_cache_hits"] = dict(labelled.cache_hits)
+        self._write_counts(Path(cfg.paths.output_dir) / COUNTS_FILE)
         if labelled.alignment:
             report.extras["alignment"] = dict(labelled.alignment)
             report.extras["confidence_weighting"] = bool(cfg.token.get("confidence_weighting", True))
