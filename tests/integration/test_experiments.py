@@ -37,14 +37,14 @@ def _small_token_bible(cfg: DictConfig, tmp_path: Path) -> None:
     corpora's formats, and silver English tags from a rule instead of spaCy (not installed here)."""
     from tests.unit.test_token_corpora import gold_files, token_db
 
-    files = gold_files(tmp_path)
+    files = gold_files(tmp_path, copies=6)
     with open_dict(cfg):
         cfg.data.db = str(token_db(tmp_path / "bible.db"))
         cfg.data.corpus.annotator = {"_target_": "tests.unit.test_token_corpora.ShapeAnnotator"}
         for lang in cfg.data.target_langs:
             cfg.data.corpus.tests[lang].path = str(files[lang])
         cfg.data.corpus.sizes = {"teacher_train": 24, "teacher_validation": 8, "source_test": 8, "train": 16,
-                                 "validation": 8, "test": None, "gold_train": 0}  # fmt: skip
+                                 "validation": 8, "test": 4, "gold_train": 8}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", [_param(n) for n in EXPERIMENTS])

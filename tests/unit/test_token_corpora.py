@@ -113,11 +113,11 @@ TURKISH = """# text = Açıklanmayan sorular var.
 """
 
 
-def gold_files(folder: Path) -> dict[str, Path]:
-    """Small gold files in the packaged corpora's formats (made-up sentences)."""
+def gold_files(folder: Path, copies: int = 1) -> dict[str, Path]:
+    """Small gold files in the packaged corpora's formats (made-up sentences, ``copies`` times)."""
     files = {"ja": folder / "iob_sents.txt", "pt": folder / "annotated.conllu", "tr": folder / "web.conllu"}
     for (_, path), text in zip(files.items(), (HIRONSAN, CONLLU, TURKISH), strict=True):
-        path.write_text(text, encoding="utf-8")
+        path.write_text("\n".join([text] * copies), encoding="utf-8")
     return files
 
 
