@@ -7,7 +7,7 @@ the run folder or the cache, no outputs, no new soft labels or translations). Ca
 a console script end to end, in-process (``conftest.run_cli``); the others call the reader or
 backend directly.
 
-47 cases:
+50 cases:
 
 Configuration (``test_cli_config.py``)
  1. [cli] unknown group option ``student=nope`` (Hydra: exit 1, lists the options)
@@ -63,6 +63,12 @@ Machine translation (``test_cli_mt.py``)
 42. [cli] ``apertium`` not on PATH
 43. [cli] ``apertium`` returning fewer sentences than sent (and any backend doing so)
 44. aligned translation files with different line counts
+
+Token-level data (``test_cli_token_data.py``; the readers' own cases in
+``tests/unit/test_token_data_readers.py`` and ``tests/unit/test_token_corpora.py``)
+48. [cli] an unknown tag in a target test file (``data=token_files``), with its file and line
+49. [cli] ``task=token_classification`` on a corpus without words (``debug=tiny``'s chatterbot)
+50. [cli] ``loss.weights.back`` in ``mode=direct`` (no source words to read)
 
 Property tests (``test_reader_properties.py``): any bytes given to the table and aligned-text
 readers, the ``file`` MT backend (TSV, CSV, JSONL, text), the Django ``.mo`` reader, the chatterbot

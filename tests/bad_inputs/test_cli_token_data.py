@@ -28,3 +28,15 @@ def test_unknown_tag_in_a_target_test_file(run_cli: Runner, tmp_path: Path) -> N
         f"+data.target_test.it={test}",
     )
     result.assert_clean_error(f"{test} line 3: unknown tag 'B-ORG'", "the tag set is")
+
+
+def test_the_token_task_on_a_sentence_corpus_names_the_experiment_to_use(run_cli: Runner) -> None:
+    result = run_cli("distill-run", "debug=tiny", "task=token_classification")
+    result.assert_clean_error("data=chatterbot has no token-level corpus", "experiment=token_toy")
+
+
+def test_back_in_direct_mode_is_refused_before_the_teacher_trains(run_cli: Runner) -> None:
+    result = run_cli(
+        "distill-run", "experiment=token_toy", "debug=tiny", "mode=direct", "loss.weights.back=0.5"
+    )
+    result.assert_clean_error("loss.weights.back > 0 reads the source words of pairs", "mode=parallel")

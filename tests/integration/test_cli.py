@@ -150,6 +150,21 @@ def test_run_prepares_tiny_models_and_data(tmp_path: Path) -> None:
     assert "packaged copy from" in log and "new classification head" in log
 
 
+def test_token_sweep_jobs_share_the_tagger_and_the_word_labels(tmp_path: Path) -> None:
+    """A 2-job sweep of task=token_classification: the first job fine-tunes the teacher and labels the
+    words, the second reads both from the content-addressed cache."""
+    cache, sweep = tmp_path / "cache", tmp_path / "sweep"
+    proc = _run(
+        "distill-run", "-m", "experiment=token_toy", *TINY, "export_student=false", "seed=1,2",
+        f"paths.cache_dir={cache}", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    jobs = [json.loads((j / "metrics.json").read_text()) for j in sweep_jobs(sweep)]
+    assert [set(m["word_label_cache_hits"].values()) for m in jobs] == [{False}, {True}]
+    assert len(list((cache / "token_teachers").iterdir())) == 1
+    assert len(list((cache / "word_logits").iterdir())) == 2  # it/train and it/validation
+
+
 def test_multirun_jobs_share_one_teacher_pass(tmp_path: Path) -> None:
     """A 2-job sweep over the student's seed: the teacher trains and labels once, in the first job."""
     cache, sweep = tmp_path / "cache", tmp_path / "sweep"

@@ -210,6 +210,12 @@ class TokenClassificationTask:
         self._counts: list[pd.DataFrame] = []  # every scored test set of this run
 
     def check(self, cfg: DictConfig) -> None:
+        if "corpus" not in cfg.data:  # first: the experiment that fixes it also sets the loss
+            raise DistillError(
+                f"data={cfg.data.get('name')} has no token-level corpus (data.corpus)",
+                fix="use experiment=token_toy (synthetic en->it NER, seconds), or loss=kd with "
+                "data=token_toy|token_bible_ner|token_bible_pos|wikiann|conll2003|token_files",
+            )
         mode = str(cfg.mode.name)
         if mode not in MODES:
             raise DistillError(
@@ -218,7 +224,8 @@ class TokenClassificationTask:
             )
         if str(cfg.token.pooling) not in POOLING:
             raise DistillError(
-                f"pooling must be one of {POOLING}, got {cfg.pooling!r}", fix="set pooling=first"
+                f"token.pooling must be one of {POOLING}, got {cfg.token.pooling!r}",
+                fix="set token.pooling=first",
             )
         active = [k for k, w in (cfg.loss.get("weights") or {}).items() if float(w)]
         extra = [k for k in active if k not in TERMS]
@@ -234,11 +241,6 @@ class TokenClassificationTask:
                 f"loss.weights.{pair_terms[0]} > 0 reads the source words of pairs, which mode=direct "
                 "does not have (the teacher reads the target words themselves)",
                 fix=f"set mode=parallel, or loss.weights.{pair_terms[0]}=0 (loss=kd)",
-            )
-        if "corpus" not in cfg.data:
-            raise DistillError(
-                f"data={cfg.data.get('name')} has no token-level corpus (data.corpus)",
-                fix="use data=token_toy",
             )
 
     def _teacher_spec(self, cfg: DictConfig, folder: Path) -> dict[str, Any]:
