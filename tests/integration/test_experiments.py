@@ -43,6 +43,8 @@ def _small_token_bible(cfg: DictConfig, tmp_path: Path) -> None:
         cfg.data.corpus.annotator = {"_target_": "tests.unit.test_token_corpora.ShapeAnnotator"}
         for lang in cfg.data.target_langs:
             cfg.data.corpus.tests[lang].path = str(files[lang])
+        if cfg.data.corpus.get("source_gold"):
+            cfg.data.corpus.source_gold.path = str(files["en"])
         cfg.data.corpus.sizes = {"teacher_train": 24, "teacher_validation": 8, "source_test": 8, "train": 16,
                                  "validation": 8, "test": 4, "gold_train": 8}  # fmt: skip
 
@@ -82,6 +84,9 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
         assert "direct_transfer" in systems
     if cfg.baselines.get("supervised"):
         assert "supervised" in systems
+    if cfg.data.get("corpus", {}).get("source_gold"):  # the English check on human tags
+        gold = {r["system"] for r in metrics["results"] if r["split"] == "gold"}
+        assert gold == {"teacher", "student"}
 
 
 @pytest.mark.parametrize(

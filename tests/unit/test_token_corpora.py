@@ -11,7 +11,7 @@ import pytest
 
 from distill.errors import DistillError
 from distill.tasks.token_classification import bible
-from distill.tasks.token_classification.gold import conllu_upos, hironsan_ner, turkish_universal
+from distill.tasks.token_classification.gold import conllu_upos, hironsan_ner, turkish_universal, wnut_ner
 from distill.tasks.token_classification.pretok import pretokenizer, words
 
 CODES = {"en": "4", "ja": "j", "pt": "a", "tr": "t"}
@@ -113,10 +113,25 @@ TURKISH = """# text = Açıklanmayan sorular var.
 """
 
 
+WNUT = """@maria\tO
+Maria\tB-person
+visits\tO
+Empire\tB-facility
+State\tI-facility
+with\tO
+Acme\tB-company
+iPhone\tB-product
+
+Rome\tB-geo-loc
+rocks\tO
+"""
+
+
 def gold_files(folder: Path, copies: int = 1) -> dict[str, Path]:
     """Small gold files in the packaged corpora's formats (made-up sentences, ``copies`` times)."""
-    files = {"ja": folder / "iob_sents.txt", "pt": folder / "annotated.conllu", "tr": folder / "web.conllu"}
-    for (_, path), text in zip(files.items(), (HIRONSAN, CONLLU, TURKISH), strict=True):
+    files = {"ja": folder / "iob_sents.txt", "pt": folder / "annotated.conllu", "tr": folder / "web.conllu",
+             "en": folder / "ner.txt"}  # fmt: skip
+    for (_, path), text in zip(files.items(), (HIRONSAN, CONLLU, TURKISH, WNUT), strict=True):
         path.write_text("\n".join([text] * copies), encoding="utf-8")
     return files
 
@@ -157,6 +172,8 @@ def test_gold_readers_map_the_corpora_to_the_run_tag_sets(tmp_path: Path) -> Non
         "NOUN",
         "PUNCT",
     ]
+    en = wnut_ner(str(files["en"]))
+    assert en["tags"][0] == ["O", "B-PER", "O", "B-LOC", "I-LOC", "O", "B-ORG", "O"]  # products: O
     tr = turkish_universal(str(files["tr"]))
     assert tr["tokens"] == [["Açıklanmayan", "sorular", "var", "."], ["Vay", "!"]]  # groups joined
     assert tr["tags"] == [["ADJ", "NOUN", "VERB", "PUNCT"], ["X", "PUNCT"]]  # the last group's tag
@@ -238,3 +255,15 @@ def test_sentence_counts_give_seqeval_scores_back() -> None:
     got = scores_from_counts(counts)
     assert got["f1"] == pytest.approx(expected["f1"]) and got["token_accuracy"] == pytest.approx(5 / 8)
     assert set(sentence_counts(gold, pred, "upos")) == {"words", "correct"}
+
+
+def test_a_corpus_without_dates_reads_a_predicted_date_as_o() -> None:
+    import numpy as np
+
+    from distill.tasks.token_classification.task import _only
+
+    tags = ["O", "B-PER", "I-PER", "B-DATE", "I-DATE"]
+    logits = np.log(np.array([[0.1, 0.2, 0.1, 0.5, 0.1], [0.1, 0.6, 0.1, 0.1, 0.1]]))
+    probs = np.exp(_only(logits, tags, ("PER",)))
+    assert probs.argmax(1).tolist() == [0, 1]  # DATE's mass went to O; PER stays
+    assert np.allclose(probs.sum(1), 1) and np.allclose(probs[:, 3:], 0, atol=1e-9)

@@ -190,13 +190,16 @@ def bible_token_data(
     sizes: Mapping[str, int | None] | None = None,
     pretokenizers: Mapping[str, str] | None = None,
     annotator: Any = None,
+    source_gold: Any = None,
+    source_gold_types: Sequence[str] | None = None,
 ) -> TokenData:
     """The study's :class:`TokenData` (see the module docstring).
 
     ``sizes``: ``teacher_train``, ``teacher_validation``, ``source_test`` (English verses),
     ``train``, ``validation`` (target verses), ``test`` (gold sentences), ``gold_train`` (gold
     sentences for ``supervised``, 0: none); each a seeded draw. ``annotator``: the silver English
-    tagger (default :class:`SpacyAnnotator`).
+    tagger (default :class:`SpacyAnnotator`). ``source_gold``: human-tagged English sentences (or a
+    callable giving them, e.g. :func:`.gold.wnut_ner`), annotated for ``source_gold_types`` only.
     """
     sizes = dict(sizes or {})
     annotator = annotator if annotator is not None else SpacyAnnotator()
@@ -222,4 +225,12 @@ def bible_token_data(
         data[lang] = DatasetDict(splits)
         if rest is not None:
             gold_train[lang] = rest
-    return TokenData(scheme, tags, "en", DatasetDict(english), data, gold_train)
+    checked = source_gold() if callable(source_gold) else source_gold
+    if checked is not None:
+        scheme_of = "bio" if scheme == "bio" else "upos"
+        for row in checked:
+            check_tags(
+                row["tokens"], row["tags"], scheme_of, where=f"en gold sentence {row['id']}", tagset=tags
+            )
+    types = tuple(source_gold_types) if source_gold_types else None
+    return TokenData(scheme, tags, "en", DatasetDict(english), data, gold_train, checked, types)

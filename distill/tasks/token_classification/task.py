@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -193,6 +193,15 @@ def student_max_length(cfg: DictConfig) -> int:
     return int(cfg.student.get("max_length_cap") or 128) if str(value) == "auto" else int(value)
 
 
+def _only(logits: np.ndarray, tags: Sequence[str], types: Sequence[str]) -> np.ndarray:
+    """Word log-probabilities with the mass of every tag of a type outside ``types`` moved to ``O``."""
+    probs = _softmax(logits)
+    other = [i for i, t in enumerate(tags) if t != "O" and t[2:] not in types]
+    probs[:, tags.index("O")] += probs[:, other].sum(axis=1)
+    probs[:, other] = 0.0
+    return np.log(np.clip(probs, 1e-12, None))  # type: ignore[no-any-return]
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
@@ -338,7 +347,11 @@ class TokenClassificationTask:
         tags: list[str],
         scheme: str,
         teacher: list[np.ndarray] | None = None,
+        split: str = "test",
+        types: Sequence[str] | None = None,
     ) -> None:
+        if types is not None:  # a corpus annotated for these types only: others read as O
+            logits = [_only(x, tags, types) for x in logits]
         pred = [[tags[i] for i in x.argmax(1)] for x in logits]
         gold = [list(g) for g in ds["tags"]]
         metrics = token_metrics(gold, pred, scheme)
@@ -353,13 +366,28 @@ class TokenClassificationTask:
         agreement = None
         if teacher is not None:
             agreement = float(np.mean(np.concatenate(logits).argmax(1) == np.concatenate(teacher).argmax(1)))
-        report.add(system, lang, "test", row, agreement=agreement)
+        report.add(system, lang, split, row, agreement=agreement)
         sentence_ids = ds["id"] if "id" in ds.column_names else [str(i) for i in range(len(ds))]
-        counts = pd.DataFrame({"system": system, "lang": lang, "split": "test", "id": sentence_ids,
+        counts = pd.DataFrame({"system": system, "lang": lang, "split": split, "id": sentence_ids,
                                **sentence_counts(gold, pred, scheme)})  # fmt: skip
         self._counts.append(counts)
         if scheme == "bio":
-            report.extras.setdefault("per_type", {})[f"{system}/{lang}"] = metrics["per_type"]
+            name = f"{system}/{lang}" if split == "test" else f"{system}/{lang}/{split}"
+            report.extras.setdefault("per_type", {})[name] = metrics["per_type"]
+
+    def _score_source_gold(
+        self,
+        report: MetricsReport,
+        system: str,
+        corpus: TokenData,
+        predict: Callable[[Dataset], list[np.ndarray]],
+    ) -> None:
+        """``system`` on the human-tagged source sentences (split ``gold``), where the corpus has them."""
+        if corpus.source_gold is None:
+            return
+        gold = corpus.source_gold
+        self._score(report, system, corpus.source_lang, predict(gold), gold, corpus.tags, corpus.scheme,
+                    split="gold", types=corpus.source_gold_types)  # fmt: skip
 
     def baselines(self, cfg: DictConfig, labelled: TokenLabels) -> MetricsReport:
         corpus = labelled.corpus
@@ -374,6 +402,9 @@ class TokenClassificationTask:
             corpus.source["test"],
             corpus.tags,
             corpus.scheme,
+        )
+        self._score_source_gold(
+            report, "teacher", corpus, lambda ds: self._predict(model, tokenizer, ds, cfg, ml)
         )
         for lang, dd in corpus.data.items():
             logits = self._predict(model, tokenizer, dd["test"], cfg, ml)
@@ -454,6 +485,9 @@ class TokenClassificationTask:
             corpus.source["test"],
             corpus.tags,
             corpus.scheme,
+        )
+        self._score_source_gold(
+            report, "student", corpus, lambda ds: self._predict(model, trained.tokenizer, ds, cfg, ml, prefix)
         )
         for lang, dd in corpus.data.items():
             logits = self._predict(model, trained.tokenizer, dd["test"], cfg, ml, prefix)
