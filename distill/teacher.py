@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -234,10 +233,10 @@ def _fit(
     """Fine-tune ``recipe.model`` + a new head; return ``(model, tokenizer, last epoch's metrics)``."""
     import pytorch_lightning as pl
     import torch
-    from pytorch_lightning.callbacks import ModelCheckpoint
 
     from distill.data.collate import LabelledTextDataModule
     from distill.systems.classifier import ClassifierSystem, linear_warmup_decay
+    from distill.systems.fit import fit_keeping_best
 
     # Seeded before the head is created, so the same recipe gives the same teacher.
     pl.seed_everything(recipe.seed, workers=True, verbose=False)
@@ -259,32 +258,15 @@ def _fit(
         functools.partial(torch.optim.AdamW, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True),
         functools.partial(linear_warmup_decay, warmup_ratio=recipe.warmup_ratio),
     )
-    # No logger; checkpoints (weights only) in a temporary folder, for the epoch ``select`` keeps:
-    # the only artefact is the final HF folder written by the caller. One device: the job is
-    # small, and a single process writes the cache folder.
-    with tempfile.TemporaryDirectory(prefix="teacher-") as root:
-        best = ModelCheckpoint(
-            dirpath=root, monitor="val/acc", mode="max", save_top_k=1, save_weights_only=True
-        )
-        trainer = pl.Trainer(
-            max_epochs=recipe.epochs,
-            accelerator=accelerator,
-            devices=1,
-            logger=False,
-            callbacks=[best] if recipe.select == "source_val" else [],
-            enable_checkpointing=recipe.select == "source_val",
-            enable_progress_bar=progress_bar,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            default_root_dir=root,
-        )
-        trainer.fit(system, datamodule=datamodule)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        if recipe.select == "source_val" and best.best_model_path:
-            ckpt = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
-            system.load_state_dict(ckpt["state_dict"])
-            metrics["val/acc"] = float(best.best_model_score)  # type: ignore[arg-type]
-            metrics["epoch"] = float(ckpt["epoch"])
+    # The epoch ``select`` keeps; the only artefact is the final HF folder written by the caller.
+    metrics = fit_keeping_best(
+        system,
+        epochs=recipe.epochs,
+        select=recipe.select == "source_val",
+        accelerator=accelerator,
+        progress_bar=progress_bar,
+        datamodule=datamodule,
+    )
     return model.cpu().eval(), tokenizer, metrics
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,19 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "cache"
     monkeypatch.setenv("DISTILL_CACHE", str(root))
     return root
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh ``$DISTILL_CACHE`` shared by the tests of one module (their runs reuse its entries)."""
+    root = tmp_path_factory.mktemp("module-cache")
+    old = os.environ.get("DISTILL_CACHE")
+    os.environ["DISTILL_CACHE"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("DISTILL_CACHE")
+    else:
+        os.environ["DISTILL_CACHE"] = old
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

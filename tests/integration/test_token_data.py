@@ -10,8 +10,6 @@ tiny run each (one epoch: these tests are about reading the data into a run, not
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,15 +31,8 @@ def toy() -> TokenData:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("token-data-cache")
-    old = os.environ.get("DISTILL_CACHE")
-    os.environ["DISTILL_CACHE"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("DISTILL_CACHE")
-    else:
-        os.environ["DISTILL_CACHE"] = old
+def cache(module_cache: Path) -> Path:
+    return module_cache
 
 
 def _tagged(ds: Dataset, names: list[str], docstart: bool = False) -> Dataset:

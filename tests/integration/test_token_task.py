@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,15 +52,8 @@ def _rows(metrics: dict) -> dict[tuple[str, str], dict]:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("token-cache")
-    old = os.environ.get("DISTILL_CACHE")
-    os.environ["DISTILL_CACHE"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("DISTILL_CACHE")
-    else:
-        os.environ["DISTILL_CACHE"] = old
+def cache(module_cache: Path) -> Path:
+    return module_cache
 
 
 @pytest.fixture(scope="module")

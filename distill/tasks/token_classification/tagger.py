@@ -21,7 +21,6 @@ import dataclasses
 import functools
 import json
 import logging
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ import pytorch_lightning as pl
 import torch
 from datasets import Dataset
 from omegaconf import DictConfig
-from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from distill.cache import table_key
@@ -39,6 +37,7 @@ from distill.errors import DistillError
 from distill.losses import WeightedDistillationLoss
 from distill.models.classifier import new_head_report
 from distill.student import freeze_word_embeddings
+from distill.systems.fit import fit_keeping_best
 from distill.tasks.token_classification.system import TokenSystem, WordCollator
 from distill.teacher import SELECT, weights_fingerprint
 from distill.utils.architectures import head_kind
@@ -175,35 +174,19 @@ def _fit(recipe: TaggerRecipe, tags: Sequence[str], train: Dataset, validation: 
     optimizer = functools.partial(torch.optim.AdamW, lr=recipe.lr, weight_decay=recipe.weight_decay)
     system = TokenSystem(model, loss, optimizer, recipe.pooling)
     collate = WordCollator(tokenizer, recipe.max_length, recipe.prefix)
-    select = recipe.select == "source_val"
-    # Checkpoints (weights only) in a temporary folder: the cached HF folder is the only artefact.
-    with tempfile.TemporaryDirectory(prefix="tagger-") as root:
-        best = ModelCheckpoint(
-            dirpath=root, monitor="val/acc", mode="max", save_top_k=1, save_weights_only=True
-        )
-        trainer = pl.Trainer(
-            max_epochs=recipe.epochs,
-            logger=False,
-            callbacks=[best] if select else [],
-            enable_checkpointing=select,
-            enable_progress_bar=recipe.progress_bar,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            accelerator=recipe.accelerator,
-            devices=1,
-            default_root_dir=root,
-        )
-        trainer.fit(
-            system,
-            DataLoader(_rows(train, tags), batch_size=recipe.batch_size, shuffle=True, collate_fn=collate),
-            DataLoader(_rows(validation, tags), batch_size=recipe.batch_size, collate_fn=collate),
-        )
-        if select and best.best_model_path:
-            state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
-            system.load_state_dict(state["state_dict"])
-            log.info(
-                "tagger: kept epoch %d (val/acc %.4f)", state["epoch"], float(best.best_model_score or 0)
-            )
+    metrics = fit_keeping_best(
+        system,
+        epochs=recipe.epochs,
+        select=recipe.select == "source_val",
+        accelerator=recipe.accelerator,
+        progress_bar=recipe.progress_bar,
+        train_dataloaders=DataLoader(
+            _rows(train, tags), batch_size=recipe.batch_size, shuffle=True, collate_fn=collate
+        ),
+        val_dataloaders=DataLoader(_rows(validation, tags), batch_size=recipe.batch_size, collate_fn=collate),
+    )
+    if "epoch" in metrics:
+        log.info("tagger: kept epoch %d (val/acc %.4f)", int(metrics["epoch"]), metrics["val/acc"])
     return model.cpu().eval(), tokenizer
 
 
