@@ -243,14 +243,15 @@ class _DropLoadReport(logging.Filter):
 
 
 @contextlib.contextmanager
-def new_head_report(ref: str) -> Iterator[_LoadReport]:
+def new_head_report(ref: str, what: str = "new classification head") -> Iterator[_LoadReport]:
     """Load an encoder under a head we add on purpose: one line instead of transformers' table.
 
     transformers logs a LOAD REPORT table (a warning) for every key that is missing or unused;
     under a new head some always are (:data:`NEW_HEAD_KEYS`). That table is dropped for this call,
     and the keys the caller stores in ``report.info`` (``from_pretrained(...,
     output_loading_info=True)``) are logged here instead: at INFO when they are the expected ones,
-    as a warning naming them when any other key is missing, unused or mismatched.
+    as a warning naming them when any other key is missing, unused or mismatched. ``what`` names the
+    load in that line.
     """
     hf_logger = logging.getLogger("transformers.modeling_utils")
     drop = _DropLoadReport()
@@ -271,8 +272,9 @@ def new_head_report(ref: str) -> Iterator[_LoadReport]:
             ", ".join(sorted(other)),
         )
     log.info(
-        "%s: new classification head (initialised: %s; unused: %s)",
+        "%s: %s (initialised: %s; unused: %s)",
         ref,
+        what,
         ", ".join(sorted(missing)) or "none",
         ", ".join(sorted(unused)) or "none",
     )

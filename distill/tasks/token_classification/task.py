@@ -42,6 +42,7 @@ from omegaconf import DictConfig
 from distill.data.datamodule import DistillDataModule
 from distill.errors import DistillError
 from distill.export import ModelCard, check_export_folder, log_artifact, render_card
+from distill.models.classifier import new_head_report
 from distill.records import StageTimer, in_run_dir
 from distill.report import MetricsReport
 from distill.report.contract import register_task
@@ -155,7 +156,10 @@ def _aligner(cfg: DictConfig) -> tuple[Any, Any]:
     from distill.models.resolve import resolve_model
 
     location = resolve_model(str(cfg.student.model)).location
-    return AutoModel.from_pretrained(location), AutoTokenizer.from_pretrained(location)
+    # The pooler no alignment reads: one log line instead of transformers' load table.
+    with new_head_report(str(cfg.student.model), "encoder for word alignment") as report:
+        model, report.info = AutoModel.from_pretrained(location, output_loading_info=True)
+    return model, AutoTokenizer.from_pretrained(location)
 
 
 def _project(
