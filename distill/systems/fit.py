@@ -2,8 +2,9 @@
 
 The teacher of the classification task and the taggers of the token task (teacher,
 ``direct_transfer``, ``supervised``) are fine-tuned the same way: no logger, one device (a small job
-whose single process writes the cache folder), and with ``select`` the epoch of the best
-``val/acc``, kept through weights-only checkpoints in a temporary folder that is gone afterwards.
+whose single process writes the cache folder), and with ``select`` the epoch of the best validation
+score (``val/acc``; the taggers: ``val/f1``), kept through weights-only checkpoints in a temporary
+folder that is gone afterwards.
 
 Example::
 
@@ -27,13 +28,14 @@ def fit_keeping_best(
     select: bool,
     accelerator: str = "auto",
     progress_bar: bool = False,
+    monitor: str = "val/acc",
     **fit_kwargs: Any,
 ) -> dict[str, float]:
     """Fit ``system`` for ``epochs`` (``fit_kwargs`` go to ``Trainer.fit``); with ``select``, load the
-    weights of the epoch with the best ``val/acc`` back into it.
+    weights of the epoch with the best ``monitor`` (a validation score, higher is better) back into it.
 
     Returns:
-        The trainer's last callback metrics; with ``select``, ``val/acc`` and ``epoch`` of the kept one.
+        The trainer's last callback metrics; with ``select``, ``monitor`` and ``epoch`` of the kept one.
     """
     with tempfile.TemporaryDirectory(prefix="fit-") as root:
         best = ModelCheckpoint(
@@ -56,6 +58,6 @@ def fit_keeping_best(
         if select and best.best_model_path:
             state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
             system.load_state_dict(state["state_dict"])
-            metrics["val/acc"] = float(best.best_model_score)  # type: ignore[arg-type]
+            metrics[monitor] = float(best.best_model_score)  # type: ignore[arg-type]
             metrics["epoch"] = float(state["epoch"])
     return metrics

@@ -131,3 +131,26 @@ def test_back_reads_the_source_words_against_the_teachers_own_rows(tmp_path: Pat
             torch.optim.AdamW,
         )
         assert "student_src_logits" not in kd_only.loss_rows(batch)
+
+
+def test_selection_scores_an_all_o_student_low_though_it_agrees_on_most_words(tmp_path: Path) -> None:
+    model, tokenizer = _student(tmp_path)
+    loss = WeightedDistillationLoss.from_config(temperature=1.0, weights={"kd": 1.0})
+    system = TokenSystem(model, loss, torch.optim.AdamW).eval()
+    rows = []
+    for words in (["a", "b", "c", "d", "e", "f", "g", "maria"], ["x", "y", "z", "roma"]):
+        logits = np.full((len(words), 3), -4.0)
+        logits[:, 2] = 4.0  # "O" ...
+        logits[-1] = [4.0, -4.0, -4.0] if words[-1] == "maria" else [-4.0, 4.0, -4.0]  # ... and one entity
+        rows.append({"tokens": words, "teacher_logits": logits.tolist(), "teacher_mask": [True] * len(words)})
+    batch = WordCollator(tokenizer, 32)(rows)
+    with torch.no_grad():  # the student's head says "O" (class 2) for every word
+        system.model.classifier.weight.zero_()
+        system.model.classifier.bias.copy_(torch.tensor([0.0, 0.0, 5.0]))
+    logged: dict[str, object] = {}
+    system.log = lambda name, value, **kw: logged.__setitem__(name, value)  # type: ignore[method-assign]
+    with torch.inference_mode():
+        system._step(batch, "val")
+    assert float(logged["val/agreement"]) == pytest.approx(10 / 12)  # type: ignore[arg-type]
+    # macro-F1 over the tags the teacher or the student used: O 10/11, the two entity tags 0
+    assert float(system.val_agreement_f1.compute()) == pytest.approx((2 * 10 / 22) / 3, abs=1e-4)

@@ -13,7 +13,7 @@
   sentences' word boundaries, reused across sweep jobs), and projected to target words;
 * :mod:`.system`: the student (``...ForTokenClassification``) on word rows through the existing
   loss terms with a word mask (``kd`` weighted by alignment confidence, ``back`` on the source
-  words), ``val/agreement`` with the teacher for selection;
+  words), ``val/agreement_f1`` (macro-F1 over tags against the teacher) for selection;
 * :mod:`.tagger`: the fine-tuned taggers (the teacher, the ``direct_transfer`` and ``supervised``
   baselines), one recipe type and one cache (``token_teachers``);
 * :mod:`.metrics`: seqeval entity precision/recall/F1 per type, token accuracy;

@@ -8,8 +8,9 @@ terms (``kd`` reads ``student_tgt_logits``, ``teacher_logits``, ``teacher_mask``
 labels, the alignment confidence ``teacher_weight``; ``back`` reads the student's and the teacher's
 rows on the source words of a pair, masked by ``teacher_src_mask``), not copies of them. A word
 counts when the teacher has a row for it (aligned, not cut off) and the student still sees it after
-its own truncation. Validation logs ``val/agreement`` (the student's argmax against
-the teacher's on those words): checkpoint selection without target-language gold labels.
+its own truncation. Validation logs ``val/agreement`` and ``val/agreement_f1`` (the student's argmax
+against the teacher's on those words, macro-F1 over tags): checkpoint selection without
+target-language gold labels.
 
 Example::
 
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torchmetrics.classification import MulticlassF1Score
 
 from distill.systems.steps import OptimizerFactory, StepSystem
 from distill.tasks.token_classification.words import encode_words, pool_words
@@ -134,6 +136,12 @@ class TokenSystem(StepSystem):
         super().__init__()
         self.save_hyperparameters(ignore=["model", "loss", "optimizer"])
         self.model, self.loss, self.optimizer_factory, self.pooling = model, loss, optimizer, pooling
+        # Macro-F1 over tags (classes absent from both sides left out): an all-"O" tagger agrees on
+        # most words of NER text, but scores low here. Against the teacher's tags (the student's
+        # selection, no gold read) and against gold tags (the fine-tunes on the source language).
+        classes = int(model.config.num_labels)  # type: ignore[union-attr, arg-type]
+        self.val_agreement_f1 = MulticlassF1Score(num_classes=classes, average="macro")
+        self.val_f1 = MulticlassF1Score(num_classes=classes, average="macro")
         # What the active terms read: the source words go through the student only for back.
         self._required = frozenset(getattr(loss, "required_keys", ()))
 
@@ -180,17 +188,24 @@ class TokenSystem(StepSystem):
         if stage == "val":
             pred = rows["student_tgt_logits"].argmax(-1)
             if "teacher_logits" in rows:  # selection on the teacher, no gold label read
-                agree = (pred == rows["teacher_logits"].argmax(-1))[mask]
+                teacher = rows["teacher_logits"].argmax(-1)
+                agree = (pred == teacher)[mask]
                 self.log(
                     "val/agreement",
                     agree.float().mean() if agree.numel() else 0.0,
                     batch_size=n,
                     prog_bar=True,
                 )
+                if mask.any():
+                    self.val_agreement_f1.update(pred[mask], teacher[mask])
+                    self.log("val/agreement_f1", self.val_agreement_f1, batch_size=n)
             if "labels" in rows:  # gold labels: the teacher's own (source-language) fine-tuning
                 keep = rows["labels"] != -100
                 acc = (pred == rows["labels"])[keep]
                 self.log("val/acc", acc.float().mean() if acc.numel() else 0.0, batch_size=n, prog_bar=True)
+                if keep.any():
+                    self.val_f1.update(pred[keep], rows["labels"][keep])
+                    self.log("val/f1", self.val_f1, batch_size=n)
         return result.total  # type: ignore[no-any-return]
 
     def on_fit_start(self) -> None:

@@ -63,9 +63,9 @@ class TaggerRecipe:
         prefix: Text put before every sentence (the student's ``student.prefix``).
         freeze_word_embeddings: Keep the input word embeddings fixed (a multilingual encoder's
             250k-row matrix dominates the step on a CPU; see :func:`distill.student.freeze_word_embeddings`).
-        select: The epoch kept: ``source_val`` (the best ``val/acc`` on the validation sentences
-            given, which are never target-language ones for the teacher and ``direct_transfer``)
-            or ``last``.
+        select: The epoch kept: ``source_val`` (the best ``val/f1``, macro-F1 over tags, on the
+            validation sentences given, which are never target-language ones for the teacher and
+            ``direct_transfer``) or ``last``.
         accelerator: Lightning's accelerator (not in the key: the same weights on any device).
         progress_bar: Show Lightning's progress bar (not in the key).
     """
@@ -85,11 +85,11 @@ class TaggerRecipe:
     progress_bar: bool = False
 
     def spec(self, tags: Sequence[str]) -> dict[str, Any]:
-        """What the weights depend on besides the data (v2: the epoch kept by ``select``)."""
+        """What the weights depend on besides the data (v3: the epoch kept by ``select`` on macro-F1)."""
         fields = dataclasses.asdict(self)
         for key in ("model", "accelerator", "progress_bar"):
             fields.pop(key)
-        return {"v": 2, "weights": weights_fingerprint(self.model), "tags": list(tags), **fields}
+        return {"v": 3, "weights": weights_fingerprint(self.model), "tags": list(tags), **fields}
 
 
 def teacher_recipe(cfg: DictConfig, *, model: str | None = None, epochs: int | None = None) -> TaggerRecipe:
@@ -180,13 +180,14 @@ def _fit(recipe: TaggerRecipe, tags: Sequence[str], train: Dataset, validation: 
         select=recipe.select == "source_val",
         accelerator=recipe.accelerator,
         progress_bar=recipe.progress_bar,
+        monitor="val/f1",  # macro-F1 over tags: an all-"O" epoch does not win on NER
         train_dataloaders=DataLoader(
             _rows(train, tags), batch_size=recipe.batch_size, shuffle=True, collate_fn=collate
         ),
         val_dataloaders=DataLoader(_rows(validation, tags), batch_size=recipe.batch_size, collate_fn=collate),
     )
     if "epoch" in metrics:
-        log.info("tagger: kept epoch %d (val/acc %.4f)", int(metrics["epoch"]), metrics["val/acc"])
+        log.info("tagger: kept epoch %d (val/f1 %.4f)", int(metrics["epoch"]), metrics["val/f1"])
     return model.cpu().eval(), tokenizer
 
 

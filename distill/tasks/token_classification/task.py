@@ -16,8 +16,8 @@ words through SimAlign alignments on the student encoder):
 * **distill**: the student (``...ForTokenClassification`` on ``student.model``) on the word rows
   with the ``kd`` term (in parallel mode each target word weighted by its alignment confidence,
   ``token.confidence_weighting``) and, in parallel mode, the ``back`` term on the source words
-  against the teacher's own rows; selected on ``val/agreement`` with the teacher on held-out target
-  sentences (no target-language gold label is read);
+  against the teacher's own rows; selected on ``val/agreement_f1`` (macro-F1 over tags) with the
+  teacher on held-out target sentences (no target-language gold label is read);
 * **evaluate**: per target language, seqeval entity F1 (BIO; macro-F1 over tags for UPOS), token
   accuracy, token-level ECE and agreement with the teacher, in ``metrics.json``;
 * **export**: a plain ``AutoModelForTokenClassification`` folder with the tag set in its config.
@@ -215,7 +215,7 @@ class TokenClassificationTask:
     """One tag per word: the teacher's rows are word logits, ragged per sentence."""
 
     name = NAME
-    direction: Literal["maximize", "minimize"] = "maximize"  # val/agreement
+    direction: Literal["maximize", "minimize"] = "maximize"  # val/agreement_f1
     distributed = False
     fine_tunes_teacher = True
 
@@ -472,7 +472,7 @@ class TokenClassificationTask:
             batch_size=int(cfg.student.batch_size),
             seed=int(cfg.seed),
         )
-        best = fit_and_load_best(cfg, system, dm, monitor=("val/agreement", "max"))
+        best = fit_and_load_best(cfg, system, dm, monitor=("val/agreement_f1", "max"))
         return Trained(system, tokenizer, best)
 
     def evaluate(
