@@ -8,7 +8,7 @@ per experiment and mode the mean over seeds, and student minus ``direct_transfer
 bootstrap 95% interval that draws test sentences (the same draw for both systems and every seed).
 The targets of issue 21 are checked against what was measured, not typed in.
 
-    python report.py runs --out report.md
+    python report.py runs --out report.md --readme README.md   # also the README's results section
 """
 
 from __future__ import annotations
@@ -158,10 +158,21 @@ def summary_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
     return lines, verdicts
 
 
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def replace_section(readme: str, body: str) -> str:
+    """``readme`` with the text between the results markers replaced by ``body``."""
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{body.strip()}\n{END}{tail}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path)
     parser.add_argument("--out", type=Path, default=Path("report.md"))
+    parser.add_argument("--readme", type=Path, help="replace this file's results section too")
     args = parser.parse_args()
     runs = load(args.runs)
     summary, verdicts = summary_table(runs)
@@ -184,6 +195,11 @@ def main() -> None:
     )
     args.out.write_text(text, encoding="utf-8")
     (args.out.with_suffix(".json")).write_text(json.dumps(verdicts, indent=2) + "\n", encoding="utf-8")
+    if args.readme:
+        section = text.split("\n", 2)[2]  # without the title
+        args.readme.write_text(
+            replace_section(args.readme.read_text(encoding="utf-8"), section), encoding="utf-8"
+        )
     print(text)
 
 
