@@ -183,3 +183,45 @@ def test_terms_that_do_not_apply_to_words_are_refused(
     with pytest.raises(DistillError, match=match) as err:
         TokenClassificationTask().check(_cfg(tmp_path, *overrides))
     assert fix in str(err.value.fix)
+
+
+def test_translate_mode_projects_the_teachers_tags_from_the_translation(tmp_path: Path, cache: Path) -> None:
+    """mode=translate: the Italian training sentences are machine-translated into English (here a
+    file of translations: the toy data's own English sides), the teacher tags the translation and the
+    alignment carries the tags back to the Italian words the student reads."""
+    from distill.tasks.token_classification.data import toy_data
+
+    pairs = toy_data(n_train=160, n_validation=40, n_test=60, seed=0, mode="parallel").data["it"]
+    table = tmp_path / "it-en.tsv"
+    lines = ["src\ttgt"] + [
+        f"{' '.join(w)}\t{' '.join(e)}"
+        for split in ("train", "validation")
+        for w, e in zip(pairs[split]["tokens"], pairs[split]["src_tokens"], strict=True)
+    ]
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    metrics, _ = run(
+        _cfg(
+            tmp_path / "run",
+            "mode=translate",
+            "mode.translator.backend=file",
+            f"+mode.translator.path={table}",
+        )
+    )
+    rows = _rows(metrics)
+    assert metrics["mode"] == "translate" and 0.5 < metrics["alignment"]["it"]["aligned_share"] <= 1
+    assert rows[("student", "it")]["f1"] > rows[("teacher_zero_shot", "it")]["f1"]  # as parallel does
+    assert len(list((cache / "translations").iterdir())) == 2  # train and validation, cached
+
+
+def test_translate_mode_without_a_translation_names_the_sentence(tmp_path: Path) -> None:
+    table = tmp_path / "it-en.tsv"
+    table.write_text("src\ttgt\nnothing here\tnothing\n", encoding="utf-8")
+    with pytest.raises(DistillError, match=r"sentences \(\d+ distinct\) have no translation in"):
+        run(
+            _cfg(
+                tmp_path / "run",
+                "mode=translate",
+                "mode.translator.backend=file",
+                f"+mode.translator.path={table}",
+            )
+        )

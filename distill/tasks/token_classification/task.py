@@ -67,6 +67,7 @@ from distill.tasks.token_classification.tagger import (
     tagger_folder,
     teacher_recipe,
 )
+from distill.tasks.token_classification.translate import with_translated_source
 from distill.tasks.token_classification.words import POOLING
 from distill.teacher import weights_fingerprint
 from distill.training import fit_and_load_best
@@ -79,7 +80,9 @@ NAME = "token_classification"
 COUNTS_FILE = "token_counts.parquet"
 # Headline first: entity F1 (BIO) or macro-F1 over tags (UPOS); token accuracy; token-level ECE.
 register_task(NAME, ("f1", "token_accuracy", "ece"))
-MODES = ("direct", "parallel")
+MODES = ("direct", "parallel", "translate")
+#: Modes whose target words get their tags through alignment with source words (pairs, or MT).
+ALIGNED = ("parallel", "translate")
 # The loss terms on words: kd (target words) and, in mode=parallel, back (the source words of the
 # pairs against the teacher's own rows). cycle compares the student's rows on the two sides of a
 # pair row by row, and the words of a pair do not correspond one to one; roundtrip, ce and emb
@@ -232,8 +235,14 @@ class TokenClassificationTask:
         mode = str(cfg.mode.name)
         if mode not in MODES:
             raise DistillError(
-                f"task={NAME} runs mode=direct or mode=parallel, got mode={mode}",
-                fix="set mode=direct or mode=parallel",
+                f"task={NAME} runs mode=direct, parallel or translate, got mode={mode}",
+                fix="set mode=direct, mode=parallel or mode=translate",
+            )
+        if mode == "translate" and str(cfg.mode.get("direction", "test")) != "test":
+            raise DistillError(
+                f"task={NAME} translates the student's target sentences for the teacher "
+                f"(mode.direction=test), not mode.direction={cfg.mode.direction}",
+                fix="set mode.direction=test (the student reads real target text, the teacher its MT)",
             )
         if str(cfg.token.pooling) not in POOLING:
             raise DistillError(
@@ -266,13 +275,24 @@ class TokenClassificationTask:
     def label(self, cfg: DictConfig, timer: StageTimer) -> TokenLabels:
         mode = str(cfg.mode.name)
         with timer("prepare"):
-            corpus: TokenData = build(cfg.data.corpus, "data.corpus", mode=mode)
+            # translate: the corpus gives target words, MT gives their source side
+            corpus: TokenData = build(
+                cfg.data.corpus, "data.corpus", mode="direct" if mode == "translate" else mode
+            )
+            if mode == "translate":
+                pretok = cfg.data.corpus.get("pretokenizers")
+                corpus.data = {
+                    lang: with_translated_source(
+                        dd, lang, corpus.source_lang, cfg.mode.get("translator"), pretok
+                    )
+                    for lang, dd in corpus.data.items()
+                }
         with timer("teacher"):
             folder = teacher_folder(cfg, corpus)
         labels = TokenLabels(dict(corpus.data), str(folder), corpus)
         with timer("label"):
             labels.tagger = load_tagger(str(folder), corpus.tags)
-            aligner = _aligner(cfg) if mode == "parallel" else None
+            aligner = _aligner(cfg) if mode in ALIGNED else None
             spec = self._teacher_spec(cfg, folder)
             for lang, dd in corpus.data.items():
                 labels.rows[lang] = {
