@@ -39,7 +39,7 @@ def fit_keeping_best(
     """
     with tempfile.TemporaryDirectory(prefix="fit-") as root:
         best = ModelCheckpoint(
-            dirpath=root, monitor="val/acc", mode="max", save_top_k=1, save_weights_only=True
+            dirpath=root, monitor=monitor, mode="max", save_top_k=1, save_weights_only=True
         )
         trainer = pl.Trainer(
             max_epochs=epochs,
