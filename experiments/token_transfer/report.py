@@ -50,10 +50,10 @@ def load(runs: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _score(run: dict[str, Any], system: str, lang: str | None = None) -> float | None:
+def _score(run: dict[str, Any], system: str, lang: str | None = None, split: str = "test") -> float | None:
     metric = HEADLINE[_kind(run["experiment"])]
     for row in run["metrics"]["results"]:
-        if row["system"] == system and row["split"] == "test" and (lang is None or row["lang"] == lang):
+        if row["system"] == system and row["split"] == split and (lang is None or row["lang"] == lang):
             return float(row[metric]) * 100
     return None
 
@@ -106,12 +106,22 @@ def _fmt(x: float | None) -> str:
 
 
 def per_run_table(runs: list[dict[str, Any]]) -> list[str]:
-    head = ["experiment", "lang", "mode", "seed", *SYSTEMS, "teacher (en, silver)", "commit"]
+    head = [
+        "experiment",
+        "lang",
+        "mode",
+        "seed",
+        *SYSTEMS,
+        "teacher (en, silver)",
+        "teacher (en, gold)",
+        "commit",
+    ]
     lines = [_row(head), _row(["---"] * len(head))]
     for r in sorted(runs, key=lambda r: (r["experiment"], r["mode"], r["seed"])):
         lang = _target_lang(r)
-        commit = str((r["metrics"].get("reproducibility") or {}).get("commit", ""))[:7]
-        cells = [_fmt(_score(r, s, lang)) for s in SYSTEMS] + [_fmt(_score(r, "teacher", "en"))]
+        commit = str(((r["metrics"].get("reproducibility") or {}).get("git") or {}).get("commit", ""))[:7]
+        cells = [_fmt(_score(r, s, lang)) for s in SYSTEMS]
+        cells += [_fmt(_score(r, "teacher", "en")), _fmt(_score(r, "teacher", "en", "gold"))]
         lines.append(_row([r["experiment"], lang, r["mode"], r["seed"], *cells, commit]))
     return lines
 
