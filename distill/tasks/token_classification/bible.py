@@ -147,14 +147,12 @@ def _student_split(
     if mode == "parallel":
         src = silver_english(list(pairs["src"]), scheme, tagset, annotator)["tokens"]
         columns |= {"src_tokens": src, "src": [" ".join(w) for w in src]}
-    ds = Dataset.from_dict(columns)
-    empty = [
-        i for i, row in enumerate(ds) if not row["tokens"] or (mode == "parallel" and not row["src_tokens"])
-    ]
-    if empty:
-        log.warning("token_bible %s: %d verses without words left out", lang, len(empty))
-        ds = ds.select([i for i in range(len(ds)) if i not in set(empty)])
-    return ds
+    sides = [words, columns["src_tokens"]] if mode == "parallel" else [words]
+    keep = [i for i in range(len(words)) if all(side[i] for side in sides)]
+    if len(keep) < len(words):
+        log.warning("token_bible %s: %d verses without words left out", lang, len(words) - len(keep))
+        columns = {k: [v[i] for i in keep] for k, v in columns.items()}
+    return Dataset.from_dict(columns)
 
 
 def _test(

@@ -26,7 +26,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from distill.data.files.conll import read_columns, read_conllu
-from distill.data.tags import TAGSETS, UNIVERSAL12, check_tags, map_bio
+from distill.data.tags import TAGSETS, UNIVERSAL12, UPOS_TO_UNIVERSAL12, check_tags, map_bio
 from distill.errors import DistillError
 
 #: IREX types (and the corpus' few ``PER``) -> the study's types; the rest are ``O``.
@@ -80,8 +80,6 @@ def wnut_ner(path: str | None = None) -> Dataset:
 
 def conllu_upos(path: str | None = None, tagset: str = "upos") -> Dataset:
     """A CoNLL-U file's words and UPOS (``tagset=universal12``: mapped to the coarse set)."""
-    from distill.data.tags import UPOS_TO_UNIVERSAL12
-
     file = Path(path) if path else package_file("dante", "data", "porttinari", "annotated.conllu")
     ds = read_conllu(file)
     if tagset == "universal12":
