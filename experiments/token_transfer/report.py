@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from study_md import fmt as _fmt
+from study_md import md_row as _row
+from study_md import replace_section
 
 SYSTEMS = ("student", "direct_transfer", "teacher_zero_shot", "supervised")
 HEADLINE = {"ner": "f1", "pos": "token_accuracy"}
@@ -97,14 +103,6 @@ def paired_interval(
     return float(np.mean(full)), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
 
 
-def _row(cells: list[Any]) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-def _fmt(x: float | None) -> str:
-    return "–" if x is None else f"{x:.1f}"
-
-
 def per_run_table(runs: list[dict[str, Any]]) -> list[str]:
     head = [
         "experiment",
@@ -166,16 +164,6 @@ def summary_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
         verdict = "–" if met is None else "yes" if met else "no"
         lines.append(_row([experiment, lang, mode, len(group), *map(_fmt, means), gap, want, verdict]))
     return lines, verdicts
-
-
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-
-
-def replace_section(readme: str, body: str) -> str:
-    """``readme`` with the text between the results markers replaced by ``body``."""
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{body.strip()}\n{END}{tail}"
 
 
 def main() -> None:

@@ -1,0 +1,34 @@
+"""Markdown pieces the study report scripts share: table rows, numbers, the README results section.
+
+The report scripts put this folder on ``sys.path`` (``experiments/tools``) and import it by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+#: The README lines between these markers are the study's results, rewritten by its report script.
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def md_row(cells: Sequence[Any]) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def md_table(head: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table: the header, the rule, the rows."""
+    return [md_row(head), md_row(["---"] * len(head)), *(md_row(r) for r in rows)]
+
+
+def fmt(x: float | None, digits: int = 1) -> str:
+    """A number for a table cell, ``–`` when missing."""
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def replace_section(readme: str, body: str) -> str:
+    """``readme`` with the text between the results markers replaced by ``body``."""
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{body.strip()}\n{END}{tail}"
