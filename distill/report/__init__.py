@@ -4,9 +4,10 @@ Two halves, one contract (:mod:`~distill.report.contract`: system and score name
 file names):
 
 - **one run**: :mod:`~distill.report.metrics` (accuracy, macro-F1, ECE, teacher agreement,
-  translation retrieval, from arrays), :mod:`~distill.report.run_report` (:class:`MetricsReport`,
-  ``metrics.json`` and ``results.md``, :func:`load_metrics`), :mod:`~distill.report.files`
-  (``predictions.parquet``, ``embeddings.parquet``) and :mod:`~distill.report.terminal` (the
+  translation retrieval, English geometry agreement, from arrays),
+  :mod:`~distill.report.run_report` (:class:`MetricsReport`, ``metrics.json`` and ``results.md``,
+  :func:`load_metrics`), :mod:`~distill.report.files` (``predictions.parquet``,
+  ``embeddings.parquet``, ``retrieval_hits.parquet``) and :mod:`~distill.report.terminal` (the
   table printed at the end of a run); the evaluate stage builds on these;
 - **many runs** (``distill-report PATH...``): :mod:`~distill.report.study` (finding runs, pooling
   over seeds), :mod:`~distill.report.bootstrap` (paired bootstrap intervals),
@@ -32,6 +33,7 @@ from distill.report.contract import (
     METRICS_BY_TASK,
     PREDICTION_COLUMNS,
     PREDICTIONS_FILE,
+    RETRIEVAL_HITS_FILE,
     ROW_KEYS,
     SYSTEMS,
     TIMING_KEYS,
@@ -41,25 +43,31 @@ from distill.report.contract import (
     register_task,
     row_problem,
     task_metrics,
+    task_scores,
 )
-from distill.report.files import write_predictions, write_table_atomic
+from distill.report.files import write_predictions, write_retrieval_hits, write_table_atomic
 from distill.report.metrics import (
     ECE_BINS,
     ArrayLike,
     agreement,
     classification_metrics,
+    geometry_spearman,
     prediction_outcomes,
     retrieval_metrics,
+    retrieval_outcomes,
+    retrieval_scores,
     round_score,
 )
 from distill.report.plots import pca_2d, plot_bars, plot_embeddings, plot_reliability, reliability_bins
 from distill.report.run_report import (
     MetricsReport,
     format_signed,
+    guard_sentence,
     load_metrics,
     metrics_markdown_tables,
     report_from_rows,
     results_markdown,
+    retrieval_guard,
 )
 from distill.report.study import (
     Cell,
@@ -87,6 +95,7 @@ __all__ = [
     "PREDICTIONS_FILE",
     "PREDICTION_COLUMNS",
     "REFERENCES",
+    "RETRIEVAL_HITS_FILE",
     "ROW_KEYS",
     "SYSTEMS",
     "TIMINGS_FILE",
@@ -107,6 +116,8 @@ __all__ = [
     "find_metrics",
     "format_signed",
     "format_table",
+    "geometry_spearman",
+    "guard_sentence",
     "lang_mean",
     "load_metrics",
     "load_runs",
@@ -124,7 +135,10 @@ __all__ = [
     "report_from_rows",
     "report_markdown",
     "results_markdown",
+    "retrieval_guard",
     "retrieval_metrics",
+    "retrieval_outcomes",
+    "retrieval_scores",
     "round_score",
     "row_problem",
     "run_names",
@@ -132,7 +146,9 @@ __all__ = [
     "summary",
     "table_markdown",
     "task_metrics",
+    "task_scores",
     "write_predictions",
     "write_report",
+    "write_retrieval_hits",
     "write_table_atomic",
 ]

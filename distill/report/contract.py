@@ -2,9 +2,10 @@
 
 A run directory's ``metrics.json`` is ``{"task", "source_lang", "target_langs", "results": [rows]}``
 where each row is ``{"system", "lang", "split", <the task's scores>, "n"}`` (+ ``"agreement"``
-where known), plus the derived top-level extras ``"transfer_gap"`` and ``"agreement"``
-(DESIGN.md section 6). Everything here is a name or a pure check; :mod:`distill.report.run_report`
-builds, writes and reads the files.
+where known; some rows carry another set of the task's scores, :data:`ALTERNATIVE_SCORES`), plus
+the derived top-level extras ``"transfer_gap"`` and ``"agreement"`` (DESIGN.md section 6).
+Everything here is a name or a pure check; :mod:`distill.report.run_report` builds, writes and
+reads the files.
 """
 
 from __future__ import annotations
@@ -33,10 +34,19 @@ ROW_KEYS = ("system", "lang", "split", *METRICS, "n")
 #: The scores every row of a task carries (the first one is the headline number).
 METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "classification": METRICS,
-    "embedding": ("retrieval_tgt2src", "retrieval_src2tgt", "mse"),
+    "embedding": ("retrieval_tgt2src", "retrieval_src2tgt", "mrr_tgt2src", "mrr_src2tgt", "mse"),
+}
+#: Other sets of scores a task's row may carry instead of the task's scores (each checked the
+#: same way). Embedding: the source-language row of the English geometry agreement
+#: (:func:`~distill.report.metrics.geometry_spearman`), and the rows of runs written before the
+#: mean reciprocal rank was recorded.
+ALTERNATIVE_SCORES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "embedding": (("teacher_spearman",), ("retrieval_tgt2src", "retrieval_src2tgt", "mse")),
 }
 #: Scores that are not fractions in [0, 1].
 UNBOUNDED = ("mse",)
+#: Scores in [-1, 1]: correlations.
+SIGNED = ("teacher_spearman",)
 _UNBOUNDED_EXTRA: set[str] = set()
 
 
@@ -73,6 +83,21 @@ def task_metrics(task: str) -> tuple[str, ...]:
     return METRICS_BY_TASK[task]
 
 
+def task_scores(task: str) -> tuple[str, ...]:
+    """Every score name a row of the task may carry: its scores, then those of its other row sets."""
+    names = [*task_metrics(task), *(m for group in ALTERNATIVE_SCORES.get(task, ()) for m in group)]
+    return tuple(dict.fromkeys(names))
+
+
+def row_scores(row: Mapping[str, Any], task: str) -> tuple[str, ...]:
+    """The score set a row carries: the task's scores, else the first alternative set it holds
+    whole (:data:`ALTERNATIVE_SCORES`), else the task's scores (then some are missing)."""
+    for group in (task_metrics(task), *ALTERNATIVE_SCORES.get(task, ())):
+        if all(k in row for k in group):
+            return group
+    return task_metrics(task)
+
+
 CONTRACT_KEYS = ("task", "source_lang", "target_langs", "results")
 #: Top-level keys recomputed from the rows on every write, so they never go stale.
 DERIVED_KEYS = ("transfer_gap", "agreement")
@@ -83,6 +108,10 @@ TIMINGS_FILE = "timings.json"
 TIMING_KEYS = ("stage_seconds",)
 EMBEDDINGS_FILE = "embeddings.parquet"
 PREDICTION_COLUMNS = ("gold", "pred", "confidence")
+#: Per-pair translation retrieval of the embedding task, one row per (system, lang, split, id):
+#: what a study resamples for paired intervals (ids only, no text).
+RETRIEVAL_HITS_FILE = "retrieval_hits.parquet"
+RETRIEVAL_COLUMNS = ("hit_tgt2src", "hit_src2tgt", "rr_tgt2src", "rr_src2tgt")
 
 
 def _is_number(x: Any) -> bool:
@@ -90,9 +119,23 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _score_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one score of a row: a fraction in [0, 1], unless it is a correlation
+    (:data:`SIGNED`, in [-1, 1]) or unbounded (any number >= 0)."""
+    if key in SIGNED:
+        if not _is_number(value) or not -1.0 <= value <= 1.0:
+            return f"{key!r} must be a number in [-1, 1], got {value!r}"
+    elif key in UNBOUNDED or key in _UNBOUNDED_EXTRA:
+        if not _is_number(value) or value < 0:
+            return f"{key!r} must be a number >= 0, got {value!r}"
+    elif not _is_number(value) or not 0.0 <= value <= 1.0:
+        return f"{key!r} must be a number in [0, 1], got {value!r}"
+    return None
+
+
 def row_problem(row: Mapping[str, Any], task: str = "classification") -> str | None:
     """What is wrong with a result row, or ``None``."""
-    metrics = task_metrics(task)
+    metrics = row_scores(row, task)
     missing = [k for k in ("system", "lang", "split", *metrics, "n") if k not in row]
     if missing:
         return f"missing keys {missing}"
@@ -102,11 +145,8 @@ def row_problem(row: Mapping[str, Any], task: str = "classification") -> str | N
         if not isinstance(row[key], str) or not row[key]:
             return f"{key!r} must be a non-empty string, got {row[key]!r}"
     for key in (*metrics, *(("agreement",) if "agreement" in row else ())):
-        if key in UNBOUNDED or key in _UNBOUNDED_EXTRA:
-            if not _is_number(row[key]) or row[key] < 0:
-                return f"{key!r} must be a number >= 0, got {row[key]!r}"
-        elif not _is_number(row[key]) or not 0.0 <= row[key] <= 1.0:
-            return f"{key!r} must be a number in [0, 1], got {row[key]!r}"
+        if problem := _score_problem(key, row[key]):
+            return problem
     if not isinstance(row["n"], int) or isinstance(row["n"], bool) or row["n"] < 1:
         return f"'n' must be a positive integer, got {row['n']!r}"
     return None

@@ -1,14 +1,15 @@
-"""The per-example Parquet files of a run: ``predictions.parquet`` and ``embeddings.parquet``."""
+"""The per-example Parquet files of a run: ``predictions.parquet``, ``embeddings.parquet`` and
+``retrieval_hits.parquet``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from distill.report.contract import PREDICTION_COLUMNS
+from distill.report.contract import PREDICTION_COLUMNS, RETRIEVAL_COLUMNS
 from distill.utils.atomic import atomic_file
 
 
@@ -24,17 +25,34 @@ def write_table_atomic(columns: Mapping[str, Any], path: Path) -> None:
         pq.write_table(table, fh)
 
 
+def _per_example(
+    outcomes: Mapping[tuple[str, str, str], Mapping[str, np.ndarray]], index: str, names: Sequence[str]
+) -> dict[str, list[Any]]:
+    """Columns ``system, lang, split, <index>, *names``: one row per example of each (system,
+    language, split), ``index`` counting its examples from 0."""
+    columns: dict[str, list[Any]] = {k: [] for k in ("system", "lang", "split", index, *names)}
+    for (system, lang, split), arrays in outcomes.items():
+        n = len(arrays[names[0]])
+        columns["system"] += [system] * n
+        columns["lang"] += [lang] * n
+        columns["split"] += [split] * n
+        columns[index] += list(range(n))
+        for k in names:
+            columns[k] += np.asarray(arrays[k]).tolist()
+    return columns
+
+
 def write_predictions(
     predictions: Mapping[tuple[str, str, str], Mapping[str, np.ndarray]], path: Path
 ) -> None:
     """One row per (system, language, split, example): gold and predicted ids and the confidence."""
-    columns: dict[str, list[Any]] = {k: [] for k in ("system", "lang", "split", "index", *PREDICTION_COLUMNS)}
-    for (system, lang, split), arrays in predictions.items():
-        n = len(arrays["gold"])
-        columns["system"] += [system] * n
-        columns["lang"] += [lang] * n
-        columns["split"] += [split] * n
-        columns["index"] += list(range(n))
-        for k in PREDICTION_COLUMNS:
-            columns[k] += np.asarray(arrays[k]).tolist()
-    write_table_atomic(columns, path)
+    write_table_atomic(_per_example(predictions, "index", PREDICTION_COLUMNS), path)
+
+
+def write_retrieval_hits(
+    outcomes: Mapping[tuple[str, str, str], Mapping[str, np.ndarray]], path: Path
+) -> None:
+    """One row per (system, language, split, pair ``id``): hits and reciprocal ranks in both
+    directions (:func:`~distill.report.metrics.retrieval_outcomes`); ``id`` is the pair's position
+    in the language's split."""
+    write_table_atomic(_per_example(outcomes, "id", RETRIEVAL_COLUMNS), path)

@@ -1,4 +1,5 @@
-"""Per-prediction metrics: accuracy, macro-F1, ECE, teacher agreement and translation retrieval.
+"""Per-prediction metrics: accuracy, macro-F1, ECE, teacher agreement, translation retrieval and the
+agreement of two embeddings' geometry.
 
 Everything here is a pure function of arrays; the evaluate stage computes the logits
 (:func:`distill.models.classifier.predict_logits`) or embeddings and hands them over. Scores are
@@ -131,16 +132,19 @@ def agreement(student_logits: ArrayLike, teacher_logits: ArrayLike) -> float:
     return round_score((s.argmax(dim=-1) == t.argmax(dim=-1)).double().mean())
 
 
-def retrieval_metrics(
-    src_emb: ArrayLike, tgt_emb: ArrayLike, teacher_src_emb: ArrayLike | None = None
-) -> dict[str, Any]:
-    """Translation retrieval between the embeddings of aligned pairs (row i of each is one pair).
+def retrieval_outcomes(src_emb: ArrayLike, tgt_emb: ArrayLike) -> dict[str, np.ndarray]:
+    """Per-pair translation retrieval between aligned embeddings (row i of each is one pair).
+
+    Each target sentence is compared by cosine with every source sentence (and the other way
+    round); the rank of its translation is 1 + the number of candidates strictly more similar, so a
+    candidate tied with the translation (the same text embeds identically) does not push it down.
 
     Returns:
-        ``retrieval_tgt2src``: how often the nearest source sentence (cosine) of a target sentence
-        is its translation; ``retrieval_src2tgt`` the other way; ``mse``: mean squared error of
-        the target embeddings to the teacher's source embeddings (``teacher_src_emb``; to
-        ``src_emb`` when not given); ``n``: pairs.
+        ``hit_tgt2src`` / ``hit_src2tgt`` (bool): the translation ranks first; ``rr_tgt2src`` /
+        ``rr_src2tgt`` (float32): the reciprocal of its rank; all in pair order, shape ``(N,)``.
+
+    Raises:
+        DistillError: The arrays are not two (N, D) arrays of one shape with N >= 1.
     """
     src = _tensor(src_emb, torch.float32)
     tgt = _tensor(tgt_emb, torch.float32)
@@ -148,12 +152,83 @@ def retrieval_metrics(
         raise DistillError(
             f"retrieval needs two (N, D) arrays of one shape, got {tuple(src.shape)}, {tuple(tgt.shape)}"
         )
-    ref = src if teacher_src_emb is None else _tensor(teacher_src_emb, torch.float32)
     sim = torch.nn.functional.normalize(tgt, dim=1) @ torch.nn.functional.normalize(src, dim=1).T  # (N, N)
-    gold = torch.arange(len(src))
+    gold = sim.diagonal().clone()  # (N,): target i against its own source i
+    rank_t2s = (sim > gold[:, None]).sum(1) + 1  # row i: sources closer to target i than its own
+    rank_s2t = (sim > gold[None, :]).sum(0) + 1  # column j: targets closer to source j than its own
     return {
-        "retrieval_tgt2src": round_score((sim.argmax(1) == gold).float().mean()),
-        "retrieval_src2tgt": round_score((sim.argmax(0) == gold).float().mean()),
-        "mse": round_score(((tgt - ref) ** 2).mean()) if ref.shape == tgt.shape else float("nan"),
-        "n": len(src),
+        "hit_tgt2src": (rank_t2s == 1).numpy(),
+        "hit_src2tgt": (rank_s2t == 1).numpy(),
+        "rr_tgt2src": (1.0 / rank_t2s.double()).float().numpy(),
+        "rr_src2tgt": (1.0 / rank_s2t.double()).float().numpy(),
     }
+
+
+def retrieval_scores(outcomes: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Accuracy@1 and mean reciprocal rank in both directions from :func:`retrieval_outcomes`."""
+    return {
+        "retrieval_tgt2src": round_score(np.mean(outcomes["hit_tgt2src"])),
+        "retrieval_src2tgt": round_score(np.mean(outcomes["hit_src2tgt"])),
+        "mrr_tgt2src": round_score(np.mean(outcomes["rr_tgt2src"], dtype=np.float64)),
+        "mrr_src2tgt": round_score(np.mean(outcomes["rr_src2tgt"], dtype=np.float64)),
+        "n": len(outcomes["hit_tgt2src"]),
+    }
+
+
+def retrieval_metrics(
+    src_emb: ArrayLike, tgt_emb: ArrayLike, teacher_src_emb: ArrayLike | None = None
+) -> dict[str, Any]:
+    """Translation retrieval between the embeddings of aligned pairs (row i of each is one pair).
+
+    Returns:
+        ``retrieval_tgt2src``: accuracy@1, how often the nearest source sentence (cosine) of a
+        target sentence is its translation; ``retrieval_src2tgt`` the other way;
+        ``mrr_tgt2src`` / ``mrr_src2tgt``: the mean reciprocal rank of the translation among all
+        candidates (ties as in :func:`retrieval_outcomes`); ``mse``: mean squared error of the
+        target embeddings to the teacher's source embeddings (``teacher_src_emb``; to ``src_emb``
+        when not given); ``n``: pairs.
+    """
+    scores = retrieval_scores(retrieval_outcomes(src_emb, tgt_emb))
+    tgt = _tensor(tgt_emb, torch.float32)
+    ref = _tensor(src_emb if teacher_src_emb is None else teacher_src_emb, torch.float32)
+    mse = round_score(((tgt - ref) ** 2).mean()) if ref.shape == tgt.shape else float("nan")
+    return {**scores, "mse": mse}
+
+
+def geometry_spearman(a: ArrayLike, b: ArrayLike) -> float:
+    """How alike two embeddings of the same N sentences arrange them: the Spearman correlation of
+    their pairwise cosine similarities (the N(N-1)/2 pairs i < j).
+
+    1 means the same order of all pairs by similarity (whatever the widths or scales of the two
+    spaces); 0 means no relation. The embedding task compares the student's English embeddings with
+    the teacher's, to see whether distillation kept, or taught, the teacher's English geometry.
+
+    Args:
+        a: ``(N, D)`` embeddings.
+        b: ``(N, E)`` embeddings of the same sentences, row for row.
+
+    Returns:
+        The correlation in [-1, 1], rounded to 6 decimals (NaN when either side's similarities are
+        all equal).
+
+    Raises:
+        DistillError: Fewer than 3 sentences, or the row counts differ.
+    """
+    from scipy.stats import spearmanr
+
+    x, y = _tensor(a, torch.float64), _tensor(b, torch.float64)
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) < 3:
+        raise DistillError(
+            f"geometry agreement needs two (N, D) arrays of N >= 3 rows each, got {tuple(x.shape)}, "
+            f"{tuple(y.shape)}"
+        )
+    upper = torch.triu_indices(len(x), len(x), offset=1)  # (2, N(N-1)/2): the pairs i < j
+
+    def similarities(e: Tensor) -> np.ndarray:
+        e = torch.nn.functional.normalize(e, dim=1)
+        return (e @ e.T)[upper[0], upper[1]].numpy()  # type: ignore[no-any-return]
+
+    sx, sy = similarities(x), similarities(y)
+    if np.ptp(sx) == 0 or np.ptp(sy) == 0:
+        return float("nan")
+    return round_score(float(spearmanr(sx, sy).statistic))

@@ -33,14 +33,16 @@ from distill.report.contract import (
     EMBEDDINGS_FILE,
     METRICS,
     PREDICTIONS_FILE,
+    RETRIEVAL_HITS_FILE,
     SYSTEMS,
     TIMING_KEYS,
     TIMINGS_FILE,
     contract_problem,
     row_problem,
     task_metrics,
+    task_scores,
 )
-from distill.report.files import write_predictions, write_table_atomic
+from distill.report.files import write_predictions, write_retrieval_hits, write_table_atomic
 from distill.report.metrics import (
     ArrayLike,
     agreement,
@@ -82,6 +84,12 @@ class MetricsReport:
     #: Student sentence embeddings of parallel test pairs, written to ``embeddings.parquet``:
     #: ``{"lang", "pair", "vector"}`` (the source side carries the source language's code).
     embeddings: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Per-pair translation retrieval, ``(system, lang, split)`` ->
+    #: :func:`~distill.report.metrics.retrieval_outcomes` arrays in pair order; written to
+    #: ``retrieval_hits.parquet`` (what a study resamples).
+    retrieval: dict[tuple[str, str, str], dict[str, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def add(
         self,
@@ -92,14 +100,16 @@ class MetricsReport:
         *,
         agreement: float | None = None,
     ) -> dict[str, Any]:
-        """Add one row; ``metrics`` holds ``accuracy``, ``macro_f1``, ``ece`` and ``n``.
+        """Add one row; ``metrics`` holds the task's scores (``accuracy``, ``macro_f1``, ``ece``
+        for classification) or another set of them (:data:`~distill.report.contract.ALTERNATIVE_SCORES`),
+        and ``n``.
 
         Raises:
             DistillError: For an unknown system, a malformed value or a duplicate
                 ``(system, lang, split)``.
         """
         row: dict[str, Any] = {"system": system, "lang": lang, "split": split}
-        row.update({k: metrics[k] for k in (*self.metrics, "n") if k in metrics})
+        row.update({k: metrics[k] for k in (*task_scores(self.task), "n") if k in metrics})
         if agreement is not None:
             row["agreement"] = float(agreement)
         problem = row_problem(row, self.task)
@@ -188,7 +198,7 @@ class MetricsReport:
             target_system = _TEACHER_TARGET_SYSTEM if system == "teacher" else system
             for lang in self.languages[1:]:
                 target = self.get(target_system, lang, split)
-                if target is not None:
+                if target is not None and metric in source and metric in target:
                     gaps.setdefault(system, {})[lang] = round_score(source[metric] - target[metric])
         return gaps
 
@@ -254,6 +264,8 @@ class MetricsReport:
             write_predictions(self.predictions, run_dir / PREDICTIONS_FILE)
         if self.embeddings:
             write_table_atomic(self.embeddings, run_dir / EMBEDDINGS_FILE)
+        if self.retrieval:
+            write_retrieval_hits(self.retrieval, run_dir / RETRIEVAL_HITS_FILE)
         return self.write_json(run_dir / "metrics.json"), self.write_markdown(run_dir / "results.md")
 
 
@@ -269,7 +281,7 @@ def report_from_rows(
         problem = row_problem(row, task)
         if problem:
             raise DistillError(f"bad result row {dict(row)}: {problem}")
-        metrics = {k: row[k] for k in (*report.metrics, "n")}
+        metrics = {k: row[k] for k in (*task_scores(task), "n") if k in row}
         report.add(row["system"], row["lang"], row["split"], metrics, agreement=row.get("agreement"))
     return report
 
@@ -331,10 +343,11 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]
 
 
 def _md_cell(row: dict[str, Any] | None, metrics: Sequence[str] = METRICS) -> str:
+    """``**head** / rest (n)`` of the scores among ``metrics`` that the row carries."""
     if row is None:
         return "–"
-    head, *rest = metrics
-    return f"**{row[head]:.3f}** / " + " / ".join(f"{row[m]:.3f}" for m in rest) + f" ({row['n']})"
+    head, *rest = (m for m in metrics if m in row)
+    return "".join([f"**{row[head]:.3f}**", *(f" / {row[m]:.3f}" for m in rest), f" ({row['n']})"])
 
 
 #: The baselines :func:`gain_sentences` compares the student with, in this order.
@@ -371,11 +384,71 @@ def gain_sentences(report: MetricsReport, split: str | None = None) -> list[str]
     return out
 
 
+#: Where the embedding task's guard sends the reader.
+GUARD_README = "experiments/embedding_transfer/README.md"
+
+
+def _accuracy_at_1(row: Mapping[str, Any] | None) -> float | None:
+    """Translation retrieval accuracy@1 of an embedding row, the mean of its two directions."""
+    if row is None or "retrieval_tgt2src" not in row:
+        return None
+    return (float(row["retrieval_tgt2src"]) + float(row["retrieval_src2tgt"])) / 2
+
+
+def retrieval_guard(report: MetricsReport, split: str = "validation") -> dict[str, Any] | None:
+    """The distilled student's translation retrieval against the untrained student's on ``split``.
+
+    Each system's score is accuracy@1, the mean of the two directions, averaged over the target
+    languages where both systems have a row. ``None`` without such a language (another task, or no
+    ``split`` rows).
+
+    Returns:
+        ``{"split", "langs", "student", "student_untrained", "worse"}``; ``worse``: the distilled
+        student retrieves worse than the encoder it started from.
+    """
+    langs, student, untrained = [], [], []
+    for lang in report.target_langs:
+        s, u = (
+            _accuracy_at_1(report.get(system, lang, split)) for system in ("student", "student_untrained")
+        )
+        if s is not None and u is not None:
+            langs.append(lang)
+            student.append(s)
+            untrained.append(u)
+    if not langs:
+        return None
+    mean_student, mean_untrained = (round_score(float(np.mean(x))) for x in (student, untrained))
+    return {
+        "split": split,
+        "langs": langs,
+        "student": mean_student,
+        "student_untrained": mean_untrained,
+        "worse": mean_student < mean_untrained,
+    }
+
+
+def guard_sentence(report: MetricsReport) -> str | None:
+    """One line when distillation made the student retrieve worse on validation (:func:`retrieval_guard`),
+    else ``None``: the terminal summary and ``results.md`` both print it."""
+    guard = retrieval_guard(report)
+    if guard is None or not guard["worse"]:
+        return None
+    return (
+        f"warning: the distilled student retrieves worse than the untrained student on {guard['split']} "
+        f"({guard['student']:.3f} vs {guard['student_untrained']:.3f} accuracy@1, mean over "
+        f"{', '.join(guard['langs'])}): distilling toward this teacher made the encoder worse; "
+        f"see {GUARD_README}"
+    )
+
+
 def _score_lines(report: MetricsReport, split: str) -> list[str]:
     langs = [lang for lang in report.languages if any(report.get(s, lang, split) for s in report.systems)]
     header = ["system", *(_lang_header(report, lang) for lang in langs)]
     body = [
-        [f"`{system}`", *(_md_cell(report.get(system, lang, split), report.metrics) for lang in langs)]
+        [
+            f"`{system}`",
+            *(_md_cell(report.get(system, lang, split), task_scores(report.task)) for lang in langs),
+        ]
         for system in report.systems
         if any(report.get(system, lang, split) for lang in langs)
     ]
@@ -426,8 +499,10 @@ def metrics_markdown_tables(report: MetricsReport) -> str:
     """The score tables alone (one per split), as used in ``results.md`` and the model card."""
     legend = {
         "classification": "Each cell: **accuracy** / macro-F1 / ECE (n examples).",
-        "embedding": "Each cell: **retrieval accuracy target->source** / source->target / MSE to the "
-        "teacher's source embedding (n pairs).",
+        "embedding": "Each cell: **retrieval accuracy target->source** (accuracy@1) / source->target / "
+        "mean reciprocal rank target->source / source->target / MSE to the teacher's source embedding "
+        "(n pairs). Source-language column: the Spearman correlation of the pairwise cosine "
+        "similarities of its test sentences with the teacher's (n sentences).",
         "token_classification": "Each cell: **F1** (entity-level, seqeval, for BIO tags; macro-F1 over the "
         "tags for UPOS) / token accuracy / token-level ECE (n sentences).",
     }
@@ -509,6 +584,7 @@ def results_markdown(report: MetricsReport) -> str:
         "",
         metrics_markdown_tables(report).rstrip("\n") if report.results else "No results were recorded.",
         *(["", *(f"- {line}" for line in gains)] if (gains := gain_sentences(report)) else []),
+        *(["", f"**{warning}**"] if (warning := guard_sentence(report)) else []),
         "",
         "## Transfer gap",
         "",

@@ -4,20 +4,32 @@ terminal at the end of a run."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from distill.report.run_report import MetricsReport, format_signed, gain_sentences
+from distill.report.contract import task_scores
+from distill.report.run_report import MetricsReport, format_signed, gain_sentences, guard_sentence
 
-#: Column labels of a language's scores, by task (the first one carries the language); other tasks
-#: show their score names.
+#: Column labels of the scores (the first column of a language also carries the language); other
+#: scores show their names.
 _LABELS = {
-    "classification": ("acc", "F1", "ECE"),
-    "embedding": ("t2s", "s2t", "MSE"),
-    "token_classification": ("F1", "tok", "ECE"),
+    "accuracy": "acc",
+    "macro_f1": "F1",
+    "ece": "ECE",
+    "f1": "F1",
+    "token_accuracy": "tok",
+    "retrieval_tgt2src": "t2s",
+    "retrieval_src2tgt": "s2t",
+    "mrr_tgt2src": "MRR t2s",
+    "mrr_src2tgt": "MRR s2t",
+    "mse": "MSE",
+    "teacher_spearman": "rho",
 }
 _LEGENDS = {
     "token_classification": "F1: entity F1 (BIO) or macro-F1 over tags (UPOS); tok: token accuracy",
     "classification": "ECE lower is better",
-    "embedding": "t2s/s2t: translation retrieval accuracy; MSE to the teacher, lower is better",
+    "embedding": "t2s/s2t: translation retrieval accuracy@1, MRR: mean reciprocal rank; MSE to the "
+    "teacher, lower is better; rho: Spearman of the source sentences' pairwise similarities with the "
+    "teacher's",
 }
 
 
@@ -34,20 +46,29 @@ def _align(rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _terminal_block(report: MetricsReport, split: str) -> list[str]:
     langs = [lang for lang in report.languages if any(report.get(s, lang, split) for s in report.systems)]
+    # Per language, the scores its rows carry (the source language of an embedding run has others).
+    scores = {
+        lang: [m for m in task_scores(report.task) if any(m in r for r in _rows(report, lang, split))]
+        for lang in langs
+    }
     header = [f"[{split}] system"]
     for lang in langs:
         tag = f"{lang}*" if lang == report.source_lang else lang
-        labels = _LABELS.get(report.task, report.metrics)
+        labels = [_LABELS.get(m, m) for m in scores[lang]]
         header += [f"{tag} {labels[0]}", *labels[1:]]
     rows = [header]
     for system in report.systems:
         cells = [system]
         for lang in langs:
-            row = report.get(system, lang, split)
-            cells += [f"{row[m]:.3f}" for m in report.metrics] if row else ["-"] * len(report.metrics)
+            row = report.get(system, lang, split) or {}
+            cells += [f"{row[m]:.3f}" if m in row else "-" for m in scores[lang]]
         if any(c != "-" for c in cells[1:]):
             rows.append(cells)
     return _align(rows)
+
+
+def _rows(report: MetricsReport, lang: str, split: str) -> list[dict[str, Any]]:
+    return [r for r in report.results if r["lang"] == lang and r["split"] == split]
 
 
 def format_table(report: MetricsReport) -> str:
@@ -59,6 +80,8 @@ def format_table(report: MetricsReport) -> str:
         lines += [*_terminal_block(report, split), ""]
     if gains := gain_sentences(report):
         lines += [*gains, ""]
+    if warning := guard_sentence(report):
+        lines += [warning, ""]
     legend = _LEGENDS.get(report.task, "scores: " + ", ".join(report.metrics))
     lines.append(f"(* = source language; {legend}; split for the lines below: {report.primary_split()})")
     for system, gap in report.transfer_gap().items():
