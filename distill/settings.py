@@ -127,7 +127,8 @@ def check_common_sources(cfg: DictConfig) -> None:
 
 
 def check_student_options(cfg: DictConfig) -> None:
-    """Adapters and vocabulary trimming: their settings and what they cannot be combined with."""
+    """Adapters, vocabulary trimming and layer truncation: their settings and what they cannot be
+    combined with."""
     student = cfg.student
     if student.get("adapters"):
         AdapterSpec.from_cfg(student)
@@ -136,11 +137,30 @@ def check_student_options(cfg: DictConfig) -> None:
                 "data.rehearsal adds source-language rows, which have no adapter of their own",
                 fix="set data.rehearsal=null with student.adapters=lora (the frozen encoder does not forget)",
             )
+    check_num_layers(cfg)
     if student.trim_vocab and (student.get("adapters") or student.get("init_from")):
         raise DistillError(
             "student.trim_vocab trims a fresh student; it cannot be combined with student.adapters "
             "or student.init_from",
             fix="set student.trim_vocab=false",
+        )
+
+
+def check_num_layers(cfg: DictConfig) -> None:
+    """``student.num_layers``: null (every layer) or a count >= 1, for ``task=embedding`` (the
+    encoder's own count is checked when it is loaded, :func:`distill.models.encoder.keep_layers`)."""
+    num_layers = cfg.student.get("num_layers")
+    if num_layers is None:
+        return
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise DistillError(
+            f"student.num_layers must be a layer count >= 1 or null, got {num_layers!r}",
+            fix="set student.num_layers=4 (the first 4 layers), or student.num_layers=null for all",
+        )
+    if cfg.task != "embedding":
+        raise DistillError(
+            f"student.num_layers cuts the student of task=embedding only, got task={cfg.task}",
+            fix="set student.num_layers=null",
         )
 
 

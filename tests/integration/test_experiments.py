@@ -69,6 +69,9 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
             cfg.data.db = str(_db(tmp_path / "bible.db"))
     if str(cfg.data.name).startswith("token_bible"):
         _small_token_bible(cfg, tmp_path)
+    if cfg.student.get("num_layers"):  # the experiment's shallower student, cut from the 2-layer tiny one
+        with open_dict(cfg):
+            cfg.student.num_layers = 1
     direct = cfg.baselines.get("direct_transfer")
     if direct:
         with open_dict(cfg):  # the experiment's direct-transfer recipe, on the tiny model

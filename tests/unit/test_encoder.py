@@ -1,0 +1,62 @@
+"""Sentence encoders: loaded without a pooler they never use (and without transformers' load report),
+and cut to their first layers (``student.num_layers``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from distill.errors import DistillError
+from distill.models.encoder import keep_layers, load_encoder
+from distill.models.resolve import resolve_model
+from distill.settings import check_num_layers
+
+TINY = "xlt-distill/tiny-random-bert"  # 2 layers; its checkpoint has no pooler, like converted e5
+
+
+def test_a_checkpoint_without_pooler_loads_without_one_and_without_a_load_report(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from transformers import AutoModel
+
+    def reported() -> bool:
+        found = any("LOAD REPORT" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+        return found
+
+    AutoModel.from_pretrained(resolve_model(TINY).location)
+    assert reported()  # what plain loading logs: the pooler is missing from the checkpoint
+    model, _ = load_encoder(TINY)
+    assert model.pooler is None and not reported()
+    model, _ = load_encoder("sentence-transformers/all-MiniLM-L6-v2")  # has pooler weights: kept
+    assert model.pooler is not None and not reported()
+
+
+def test_keep_layers_cuts_the_encoder_and_its_config() -> None:
+    model, tokenizer = load_encoder(TINY)
+    batch = tokenizer(["the robot likes music"], return_tensors="pt")
+    with torch.inference_mode():
+        first = model(**batch, output_hidden_states=True).hidden_states[1]
+        keep_layers(model, 1)
+        out = model(**batch)
+    assert len(model.encoder.layer) == 1 and model.config.num_hidden_layers == 1
+    torch.testing.assert_close(out.last_hidden_state, first)  # the first layer's output, as before
+    with pytest.raises(DistillError, match="1 to 1"):
+        keep_layers(model, 2)
+    with pytest.raises(DistillError, match="BERT-like"):
+        keep_layers(nn.Linear(2, 2), 1)
+
+
+def test_num_layers_is_a_count_for_the_embedding_task() -> None:
+    def cfg(task: str, num_layers: object) -> object:
+        return OmegaConf.create({"task": task, "student": {"num_layers": num_layers}})
+
+    check_num_layers(cfg("embedding", 4))
+    check_num_layers(cfg("classification", None))
+    for bad in (0, "4", True):
+        with pytest.raises(DistillError, match="layer count"):
+            check_num_layers(cfg("embedding", bad))
+    with pytest.raises(DistillError, match="task=embedding only"):
+        check_num_layers(cfg("classification", 2))
