@@ -6,11 +6,23 @@ pair are computed once into the shared cache. The student (multilingual-e5-small
 mean pooling) learns with the ``emb`` loss to put both the source sentence and its translation onto
 the teacher's source embedding (through a learned projection when the widths differ).
 
-Evaluation on held-out pairs, per target language: translation retrieval accuracy in both
-directions (nearest neighbour by cosine) and the MSE of the target embedding to the teacher's source
-embedding, for the ``student``, the ``student_untrained`` (the same encoder before distillation)
-and the teacher itself on the target text (``teacher_zero_shot``). The export is a plain
-``AutoModel`` folder that also loads as a ``SentenceTransformer``.
+Evaluation on the held-out test pairs, per target language: translation retrieval by cosine among
+every pair of the language, accuracy@1 and mean reciprocal rank in both directions
+(``retrieval_tgt2src``, ``retrieval_src2tgt``, ``mrr_tgt2src``, ``mrr_src2tgt``), and the MSE of the
+target embedding to the teacher's source embedding; for the ``student``, the ``student_untrained``
+(the same encoder before distillation) and the teacher itself on the target text
+(``teacher_zero_shot``). The per-pair outcomes go to ``retrieval_hits.parquet`` (what a study
+resamples). Two more measurements, for ``student`` and ``student_untrained``:
+
+- the English geometry: a source-language row with ``teacher_spearman``, the Spearman correlation
+  of the pairwise cosine similarities of up to 1,000 source-side test sentences (the first distinct
+  texts, target languages in order) with the teacher's (:func:`distill.report.metrics.geometry_spearman`);
+- the guard: the same retrieval scores on the first 1,000 validation pairs of each language
+  (split ``validation``); when the distilled student retrieves worse there than the untrained
+  one, the summary and ``results.md`` say so, and ``metrics.json`` records it under ``guard``.
+
+``student.num_layers`` cuts the student to its first layers before anything is scored or trained.
+The export is a plain ``AutoModel`` folder that also loads as a ``SentenceTransformer``.
 """
 
 from __future__ import annotations
@@ -35,9 +47,16 @@ from distill.data.collate import token_lengths, tokenize
 from distill.data.datamodule import DistillDataModule
 from distill.errors import DistillError
 from distill.export import ModelCard, check_export_folder, log_artifact, render_card
-from distill.models.encoder import encode, load_encoder, pooled
+from distill.models.encoder import encode, keep_layers, load_encoder, pooled
 from distill.records import StageTimer, in_run_dir
-from distill.report import MetricsReport, retrieval_metrics
+from distill.report import (
+    MetricsReport,
+    geometry_spearman,
+    retrieval_guard,
+    retrieval_outcomes,
+    retrieval_scores,
+    round_score,
+)
 from distill.settings import check_config
 from distill.stages.export import export_onnx_with_parity
 from distill.stages.prepare import prepare
@@ -50,6 +69,10 @@ from distill.utils.config import build
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation")
+#: Validation pairs per language that the guard scores (the first ones), to bound its cost.
+GUARD_PAIRS = 1000
+#: Source-side test sentences of the English geometry agreement.
+GEOMETRY_SENTENCES = 1000
 
 
 def teacher_embeddings(cfg: DictConfig, texts: Sequence[str], what: str) -> tuple[np.ndarray, bool]:
@@ -165,6 +188,8 @@ def _rows(pairs: Dataset, emb: np.ndarray, lang_id: int) -> Dataset:
 
 def _system(cfg: DictConfig, langs: list[str], teacher_dim: int) -> tuple[EmbeddingSystem, Any]:
     encoder, tokenizer = load_encoder(str(cfg.student.model))
+    if cfg.student.get("num_layers") is not None:
+        keep_layers(encoder, int(cfg.student.num_layers))
     if cfg.student.freeze_word_embeddings:
         encoder.get_input_embeddings().weight.requires_grad_(False)
     loss = build(cfg.loss, "loss", student_dim=int(encoder.config.hidden_size), teacher_dim=teacher_dim)
@@ -183,16 +208,72 @@ def _scores(
     report: MetricsReport,
     system: str,
     lang: str,
+    split: str,
     src: np.ndarray,
     tgt: np.ndarray,
     teacher_src: np.ndarray,
     project: Callable[[np.ndarray], np.ndarray] = lambda x: x,
 ) -> None:
-    """Retrieval between ``src`` and ``tgt`` in the system's own space; MSE of ``project(tgt)``
-    (into the teacher's space) to the teacher's source embeddings."""
-    metrics = retrieval_metrics(src, tgt)
-    metrics["mse"] = round(float(np.mean((project(tgt) - teacher_src) ** 2)), 6)
-    report.add(system, lang, "test", metrics)
+    """Retrieval between ``src`` and ``tgt`` in the system's own space (a row, and the per-pair
+    outcomes); MSE of ``project(tgt)`` (into the teacher's space) to the teacher's source embeddings."""
+    outcomes = retrieval_outcomes(src, tgt)
+    mse = round_score(np.mean((project(tgt) - teacher_src) ** 2))
+    report.add(system, lang, split, {**retrieval_scores(outcomes), "mse": mse})
+    report.retrieval[(system, lang, split)] = outcomes
+
+
+def _pairs(labelled: EmbeddingLabels, lang: str, split: str) -> tuple[Dataset, np.ndarray]:
+    """A language's scored pairs of ``split`` and the teacher's embeddings of their source side:
+    every test pair, the first :data:`GUARD_PAIRS` validation pairs."""
+    pairs, emb = labelled.data[lang][split], labelled.emb[lang][split]
+    if split == "validation" and len(pairs) > GUARD_PAIRS:
+        pairs, emb = pairs.select(range(GUARD_PAIRS)), emb[:GUARD_PAIRS]
+    return pairs, emb
+
+
+def _geometry_sample(labelled: EmbeddingLabels) -> list[tuple[str, int]]:
+    """``(lang, test index)`` of the first :data:`GEOMETRY_SENTENCES` distinct source-side test
+    texts, target languages in order (their test sets often share source sentences)."""
+    seen: dict[str, tuple[str, int]] = {}
+    for lang, dd in labelled.data.items():
+        for i, text in enumerate(dd["test"]["src"]):
+            if len(seen) == GEOMETRY_SENTENCES:
+                return list(seen.values())
+            seen.setdefault(text, (lang, i))
+    return list(seen.values())
+
+
+def _score_student(
+    cfg: DictConfig,
+    report: MetricsReport,
+    name: str,
+    system: EmbeddingSystem,
+    tokenizer: Any,
+    labelled: EmbeddingLabels,
+) -> None:
+    """The student's rows: retrieval on the test and (first) validation pairs of every language,
+    and the agreement of its source-side geometry with the teacher's (a source-language row)."""
+    s_kw, project = _student_kw(cfg, system), _projector(system)
+    test_src: dict[str, np.ndarray] = {}
+    for lang in labelled.data:
+        for split in ("test", "validation"):
+            pairs, t_src = _pairs(labelled, lang, split)
+            src = encode(system.encoder, tokenizer, pairs["src"], **s_kw)
+            tgt = encode(system.encoder, tokenizer, pairs["tgt"], **s_kw)
+            _scores(report, name, lang, split, src, tgt, t_src, project)
+            if split == "test":
+                test_src[lang] = src
+    sample = _geometry_sample(labelled)
+    if len(sample) < 3:
+        log.info(
+            "%s: %d distinct source test sentences, too few for the geometry agreement", name, len(sample)
+        )
+        return
+    mine = np.stack([test_src[lang][i] for lang, i in sample])
+    teacher = np.stack([labelled.emb[lang]["test"][i] for lang, i in sample])
+    rho = geometry_spearman(mine, teacher)
+    if np.isfinite(rho):
+        report.add(name, str(cfg.data.source_lang), "test", {"teacher_spearman": rho, "n": len(sample)})
 
 
 def _projector(system: EmbeddingSystem) -> Callable[[np.ndarray], np.ndarray]:
@@ -335,20 +416,16 @@ class EmbeddingTask:
         langs = list(labelled.data)
         report = MetricsReport(source_lang=str(cfg.data.source_lang), target_langs=langs, task="embedding")
         system, tokenizer = _student(cfg, labelled)
-        s_kw = _student_kw(cfg, system)
         teacher, t_tok = load_encoder(str(cfg.teacher.model))
         t_kw: dict[str, Any] = {
             "normalize": bool(cfg.teacher.normalize),
             "max_length": int(cfg.teacher.max_length),
         }
         for lang, dd in labelled.data.items():
-            test = dd["test"]
             t_src = labelled.emb[lang]["test"]
-            on_target = encode(teacher, t_tok, test["tgt"], **t_kw)
-            _scores(report, "teacher_zero_shot", lang, t_src, on_target, t_src)
-            src = encode(system.encoder, tokenizer, test["src"], **s_kw)
-            tgt = encode(system.encoder, tokenizer, test["tgt"], **s_kw)
-            _scores(report, "student_untrained", lang, src, tgt, t_src, _projector(system))
+            on_target = encode(teacher, t_tok, dd["test"]["tgt"], **t_kw)
+            _scores(report, "teacher_zero_shot", lang, "test", t_src, on_target, t_src)
+        _score_student(cfg, report, "student_untrained", system, tokenizer, labelled)
         return report
 
     def distill(self, cfg: DictConfig, labelled: EmbeddingLabels) -> Trained:
@@ -374,13 +451,10 @@ class EmbeddingTask:
     def evaluate(
         self, cfg: DictConfig, labelled: EmbeddingLabels, trained: Trained, baselines: MetricsReport
     ) -> MetricsReport:
-        report, system = baselines, trained.system
-        s_kw = _student_kw(cfg, system)
-        for lang, dd in labelled.data.items():
-            test = dd["test"]
-            src = encode(system.encoder, trained.tokenizer, test["src"], **s_kw)
-            tgt = encode(system.encoder, trained.tokenizer, test["tgt"], **s_kw)
-            _scores(report, "student", lang, src, tgt, labelled.emb[lang]["test"], _projector(system))
+        report = baselines
+        _score_student(cfg, report, "student", trained.system, trained.tokenizer, labelled)
+        if (guard := retrieval_guard(report)) is not None:
+            report.extras["guard"] = guard
         report.extras["student_checkpoint"] = in_run_dir(cfg, trained.best.path)
         report.extras["selection"] = "teacher_loss"  # val/loss to the teacher's embeddings: no labels
         report.extras["best_val"] = trained.best.to_dict()  # val/loss (min): sweep it with direction=minimize

@@ -1,4 +1,6 @@
-"""task=embedding end to end on tiny models and Django pairs; the export loads as a SentenceTransformer."""
+"""task=embedding end to end on tiny models and Django pairs; the export loads as a SentenceTransformer.
+
+The shared run cuts the 2-layer tiny student to its first layer (``student.num_layers=1``)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from omegaconf import DictConfig
 
 from distill.models.encoder import encode
 from distill.pipeline import run
-from distill.report import load_metrics, retrieval_metrics
+from distill.report import load_metrics
 from distill.tasks.embedding import teacher_embeddings
 from tests.integration.helpers import compose_cfg
+
+HIT_COLUMNS = ("hit_tgt2src", "hit_src2tgt", "rr_tgt2src", "rr_src2tgt")
+SCORES = ("retrieval_tgt2src", "retrieval_src2tgt", "mrr_tgt2src", "mrr_src2tgt")
 
 
 def _cfg(out: Path, *overrides: str) -> DictConfig:
@@ -35,7 +41,7 @@ def _cfg(out: Path, *overrides: str) -> DictConfig:
 @pytest.fixture(scope="module")
 def embed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
     out = tmp_path_factory.mktemp("embed")
-    metrics, objects = run(_cfg(out, "format=onnx"))
+    metrics, objects = run(_cfg(out, "format=onnx", "student.num_layers=1"))
     return out, metrics, objects
 
 
@@ -62,8 +68,33 @@ def test_metrics_rows_for_every_language_and_baseline(embed_run: tuple[Path, dic
             assert row["mse"] >= 0.0 and row["n"] > 0
     assert load_metrics(out / "metrics.json").task == "embedding"
     assert "retrieval accuracy target->source" in (out / "results.md").read_text()
+    for system in ("student", "student_untrained"):  # the guard's rows, and the English geometry's
+        for lang in ("it", "sw"):
+            assert rows[(system, lang)]["n"] > 0 and metrics["results"].count(rows[(system, lang)]) == 1
+        assert {r["split"] for r in metrics["results"] if r["system"] == system} == {"test", "validation"}
+        english = rows[(system, "en")]
+        assert -1.0 <= english["teacher_spearman"] <= 1.0 and english["n"] >= 3 and english["split"] == "test"
+    assert ("teacher_zero_shot", "en") not in rows
+    guard = metrics["guard"]
+    assert guard["split"] == "validation" and guard["langs"] == ["it", "sw"]
+    assert guard["worse"] == (guard["student"] < guard["student_untrained"])
     logged = "".join(p.read_text() for p in out.rglob("metrics.csv"))
     assert "train/emb" in logged and "val/loss" in logged
+
+
+def test_retrieval_hits_average_to_the_metrics(embed_run: tuple[Path, dict, dict]) -> None:
+    out, metrics, _ = embed_run
+    hits = pd.read_parquet(out / "retrieval_hits.parquet")
+    assert list(hits.columns) == ["system", "lang", "split", "id", *HIT_COLUMNS]
+    scored = [r for r in metrics["results"] if "retrieval_tgt2src" in r]
+    assert len(hits.groupby(["system", "lang", "split"])) == len(scored)
+    for row in scored:
+        mine = hits[
+            (hits.system == row["system"]) & (hits.lang == row["lang"]) & (hits.split == row["split"])
+        ]
+        assert mine["id"].tolist() == list(range(row["n"]))
+        for column, score in zip(HIT_COLUMNS, SCORES, strict=True):
+            assert mine[column].mean() == pytest.approx(row[score], abs=1e-6)
 
 
 def test_export_loads_as_sentence_transformer_without_distill(embed_run: tuple[Path, dict, dict]) -> None:
@@ -75,13 +106,14 @@ def test_export_loads_as_sentence_transformer_without_distill(embed_run: tuple[P
         "import json, sys; from sentence_transformers import SentenceTransformer; "
         "from transformers import AutoModel; "
         f"m = SentenceTransformer({str(student)!r}, device='cpu'); "
-        f"e = m.encode({texts!r}); AutoModel.from_pretrained({str(student)!r}); "
-        "print(json.dumps([e.tolist(), 'distill' in sys.modules]))"
+        f"e = m.encode({texts!r}); a = AutoModel.from_pretrained({str(student)!r}); "
+        "print(json.dumps([e.tolist(), 'distill' in sys.modules, len(a.encoder.layer)]))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=out, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    vectors, imported = json.loads(proc.stdout.strip().splitlines()[-1])
+    vectors, imported, layers = json.loads(proc.stdout.strip().splitlines()[-1])
     assert imported is False
+    assert layers == 1 and json.loads((student / "config.json").read_text())["num_hidden_layers"] == 1
     system, tokenizer = objects["system"], objects["tokenizer"]
     mine = encode(system.encoder, tokenizer, texts, normalize=True, max_length=32)
     np.testing.assert_allclose(np.asarray(vectors), mine, atol=1e-5)
@@ -95,15 +127,6 @@ def test_teacher_embeddings_are_cached(tmp_path: Path) -> None:
     assert hit and first.shape[0] == 3
     np.testing.assert_array_equal(first, again)
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)  # normalised like ST
-
-
-def test_retrieval_metrics_by_hand() -> None:
-    src = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    tgt = np.array([[0.9, 0.1], [1.0, 0.2], [0.7, 0.8]])  # row 1 is nearer to source 0 than to 1
-    m = retrieval_metrics(src, tgt)
-    assert m["retrieval_tgt2src"] == pytest.approx(2 / 3, abs=1e-6)
-    assert m["n"] == 3
-    assert m["mse"] == pytest.approx(float(np.mean((tgt - src) ** 2)), abs=1e-6)
 
 
 def test_the_student_is_the_same_whether_the_cache_was_cold_or_warm(
