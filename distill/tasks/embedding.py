@@ -417,9 +417,10 @@ class EmbeddingTask:
         report = MetricsReport(source_lang=str(cfg.data.source_lang), target_langs=langs, task="embedding")
         system, tokenizer = _student(cfg, labelled)
         teacher, t_tok = load_encoder(str(cfg.teacher.model))
-        t_kw: dict[str, Any] = {
+        t_kw: dict[str, Any] = {  # as the teacher embedded the source side (teacher_embeddings)
             "normalize": bool(cfg.teacher.normalize),
             "max_length": int(cfg.teacher.max_length),
+            "prefix": str(cfg.teacher.prefix),
         }
         for lang, dd in labelled.data.items():
             t_src = labelled.emb[lang]["test"]
