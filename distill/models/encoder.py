@@ -3,10 +3,7 @@ cutting an encoder to its first layers."""
 
 from __future__ import annotations
 
-import inspect
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,60 +11,24 @@ import torch
 from torch import Tensor, nn
 
 from distill.errors import DistillError
-from distill.models.classifier import length_sorted_batches, mean_pool
+from distill.models.classifier import length_sorted_batches, mean_pool, new_head_report
 from distill.models.resolve import resolve_model
 
 
-def load_encoder(ref: str) -> tuple[Any, Any]:
+def load_encoder(ref: str, what: str = "sentence encoder") -> tuple[Any, Any]:
     """An encoder (``AutoModel``, no head) and its tokenizer from a folder, hub id or packaged name.
 
-    Sentence encoders never read the pooler (the dense layer over ``[CLS]``): a checkpoint without
-    pooler weights (multilingual-e5-small as converted here, the tiny test model) loads without the
-    layer, where the model class takes ``add_pooling_layer``, instead of with a freshly initialised
-    one and transformers' load report about it. A checkpoint with pooler weights loads as it is.
+    Sentence encoders never read the pooler (the dense layer over ``[CLS]``); a checkpoint without
+    its weights (multilingual-e5-small as converted here) gets a fresh one, as ``AutoModel`` does,
+    and one log line (``what`` names the load) instead of transformers' load report table. The fresh
+    pooler is saved with an export, so the export loads quietly anywhere.
     """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer
 
     location = resolve_model(ref).location
-    config = AutoConfig.from_pretrained(location)
-    kw: dict[str, Any] = (
-        {"add_pooling_layer": False} if _takes_pooling_flag(config) and not _has_pooler(location) else {}
-    )
-    return AutoModel.from_pretrained(location, config=config, **kw), AutoTokenizer.from_pretrained(location)
-
-
-def _takes_pooling_flag(config: Any) -> bool:
-    from transformers.models.auto.modeling_auto import MODEL_MAPPING
-
-    try:
-        model_class: Any = MODEL_MAPPING[type(config)]
-    except KeyError:  # a model class AutoModel does not know by its config (remote code)
-        return False
-    return "add_pooling_layer" in inspect.signature(model_class).parameters
-
-
-def _has_pooler(location: str) -> bool:
-    """Whether the checkpoint's safetensors weights hold a pooler (``pooler.*``, any prefix); true
-    when it cannot tell (``.bin`` weights only), so that such a model loads as before."""
-    from safetensors import safe_open
-    from transformers.utils import cached_file
-
-    def find(name: str) -> str | None:
-        return cached_file(
-            location,
-            name,
-            _raise_exceptions_for_missing_entries=False,
-            _raise_exceptions_for_connection_errors=False,
-        )
-
-    if index := find("model.safetensors.index.json"):
-        names = set(json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"])
-    elif single := find("model.safetensors"):
-        with safe_open(single, "pt") as f:
-            names = set(f.keys())
-    else:
-        return True
-    return any(".pooler." in f".{name}" for name in names)
+    with new_head_report(ref, what) as report:
+        model, report.info = AutoModel.from_pretrained(location, output_loading_info=True)
+    return model, AutoTokenizer.from_pretrained(location)
 
 
 def keep_layers(model: Any, num_layers: int) -> Any:

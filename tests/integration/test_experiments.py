@@ -67,6 +67,7 @@ def test_experiment_runs_on_the_tiny_setting(name: str, tmp_path: Path) -> None:
 
         with open_dict(cfg):
             cfg.data.db = str(_db(tmp_path / "bible.db"))
+            cfg.data.target_langs = ["sw"]  # the one translation beside English there
     if str(cfg.data.name).startswith("token_bible"):
         _small_token_bible(cfg, tmp_path)
     if cfg.student.get("num_layers"):  # the experiment's shallower student, cut from the 2-layer tiny one

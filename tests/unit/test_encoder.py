@@ -1,7 +1,9 @@
-"""Sentence encoders: loaded without a pooler they never use (and without transformers' load report),
+"""Sentence encoders: loaded with one line instead of transformers' load report for the unused pooler,
 and cut to their first layers (``student.num_layers``)."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 import torch
@@ -16,7 +18,7 @@ from distill.settings import check_num_layers
 TINY = "xlt-distill/tiny-random-bert"  # 2 layers; its checkpoint has no pooler, like converted e5
 
 
-def test_a_checkpoint_without_pooler_loads_without_one_and_without_a_load_report(
+def test_a_checkpoint_without_pooler_loads_with_one_line_instead_of_the_load_report(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from transformers import AutoModel
@@ -28,10 +30,13 @@ def test_a_checkpoint_without_pooler_loads_without_one_and_without_a_load_report
 
     AutoModel.from_pretrained(resolve_model(TINY).location)
     assert reported()  # what plain loading logs: the pooler is missing from the checkpoint
-    model, _ = load_encoder(TINY)
-    assert model.pooler is None and not reported()
-    model, _ = load_encoder("sentence-transformers/all-MiniLM-L6-v2")  # has pooler weights: kept
-    assert model.pooler is not None and not reported()
+    with caplog.at_level(logging.INFO, logger="distill"):
+        model, _ = load_encoder(TINY)
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith("distill")]
+    assert not reported() and model.pooler is not None  # saved with an export: loads quietly there
+    assert any("sentence encoder (initialised: pooler.dense.bias" in line for line in lines)
+    model, _ = load_encoder("sentence-transformers/all-MiniLM-L6-v2")  # has pooler weights
+    assert not reported()
 
 
 def test_keep_layers_cuts_the_encoder_and_its_config() -> None:

@@ -42,7 +42,7 @@ from omegaconf import DictConfig
 from distill.data.datamodule import DistillDataModule
 from distill.errors import DistillError
 from distill.export import ModelCard, check_export_folder, log_artifact, render_card
-from distill.models.classifier import new_head_report
+from distill.models.encoder import load_encoder
 from distill.records import StageTimer, in_run_dir
 from distill.report import MetricsReport
 from distill.report.contract import register_task
@@ -154,15 +154,7 @@ def target_gold(corpus: TokenData) -> tuple[Dataset, Dataset, list[str]] | None:
 
 def _aligner(cfg: DictConfig) -> tuple[Any, Any]:
     """The student's encoder and tokenizer, whose middle layer aligns the words of the pairs."""
-    from transformers import AutoModel, AutoTokenizer
-
-    from distill.models.resolve import resolve_model
-
-    location = resolve_model(str(cfg.student.model)).location
-    # The pooler no alignment reads: one log line instead of transformers' load table.
-    with new_head_report(str(cfg.student.model), "encoder for word alignment") as report:
-        model, report.info = AutoModel.from_pretrained(location, output_loading_info=True)
-    return model, AutoTokenizer.from_pretrained(location)
+    return load_encoder(str(cfg.student.model), "encoder for word alignment")
 
 
 def _project(
