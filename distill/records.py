@@ -76,10 +76,22 @@ def finish_wandb() -> str | None:
     return folder
 
 
+#: The files of a run folder the console's last lines name, those the run wrote.
+RUN_FILES = (
+    "metrics.json",
+    "results.md",
+    "predictions.parquet",
+    "retrieval_hits.parquet",
+    "token_counts.parquet",
+    "cli.log",
+)
+
+
 def outputs_lines(cfg: DictConfig, wandb_dir: str | None) -> list[str]:
     """Where a ``distill-run`` left its outputs, for the end of the console."""
     out = Path(cfg.paths.output_dir)
-    lines = ["outputs:", f"  run folder  {out}  (metrics.json, results.md, predictions.parquet, cli.log)"]
+    files = ", ".join(f for f in RUN_FILES if (out / f).exists()) or "nothing yet"
+    lines = ["outputs:", f"  run folder  {out}  ({files})"]
     if cfg.get("export_student") and (out / "student").is_dir():
         lines.append(f"  student     {out / 'student'}  (loads with plain transformers; see its README.md)")
     if wandb_dir is not None:

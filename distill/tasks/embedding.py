@@ -27,6 +27,7 @@ The export is a plain ``AutoModel`` folder that also loads as a ``SentenceTransf
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -75,8 +76,14 @@ GUARD_PAIRS = 1000
 GEOMETRY_SENTENCES = 1000
 
 
-def teacher_embeddings(cfg: DictConfig, texts: Sequence[str], what: str) -> tuple[np.ndarray, bool]:
-    """The teacher's embeddings of ``texts`` from the cache (computed on a miss): ``(array, hit)``."""
+def teacher_embeddings(
+    cfg: DictConfig, texts: Sequence[str], what: str, teacher: Callable[[], tuple[Any, Any]] | None = None
+) -> tuple[np.ndarray, bool]:
+    """The teacher's embeddings of ``texts`` from the cache (computed on a miss): ``(array, hit)``.
+
+    ``teacher`` gives the loaded ``(model, tokenizer)`` on a miss (e.g. a :func:`functools.cache`
+    loader shared by every split and language); by default it is loaded for this call.
+    """
 
     t = cfg.teacher
     spec: dict[str, Any] = {
@@ -90,7 +97,7 @@ def teacher_embeddings(cfg: DictConfig, texts: Sequence[str], what: str) -> tupl
     key = table_key(spec, *texts)
 
     def compute() -> dict[str, Any]:
-        model, tokenizer = load_encoder(str(t.model))
+        model, tokenizer = teacher() if teacher is not None else load_encoder(str(t.model), "teacher encoder")
         emb = encode(
             model,
             tokenizer,
@@ -357,6 +364,16 @@ class EmbeddingLabels:
     emb: dict[str, dict[str, np.ndarray]]
     #: The untrained student ``(system, tokenizer)``, once a stage has built it.
     student: tuple[EmbeddingSystem, Any] | None = None
+    #: ``() -> (model, tokenizer)`` of the teacher, loaded once on first call (every stage shares it).
+    load_teacher: Callable[[], tuple[Any, Any]] | None = None
+
+    def teacher_encoder(self) -> tuple[Any, Any]:
+        """The teacher's ``(model, tokenizer)``: the label stage's, or loaded now."""
+        return (
+            self.load_teacher()
+            if self.load_teacher is not None
+            else load_encoder(self.teacher, "teacher encoder")
+        )
 
     @property
     def dim(self) -> int:
@@ -400,23 +417,27 @@ class EmbeddingTask:
         with timer("prepare"):
             _, objects = prepare(cfg)
             data: dict[str, DatasetDict] = objects["data"]
+        # Loaded on the first cache miss only, then shared by every split, language and stage.
+        load_teacher = functools.cache(lambda: load_encoder(str(cfg.teacher.model), "teacher encoder"))
         with timer("label"):
             emb = {
                 lang: {
-                    s: teacher_embeddings(cfg, dd[s]["src"], f"{lang}/{s}")[0]
+                    s: teacher_embeddings(cfg, dd[s]["src"], f"{lang}/{s}", load_teacher)[0]
                     for s in ("train", "validation", "test")
                 }
                 for lang, dd in data.items()
             }
-        return EmbeddingLabels(data, str(cfg.teacher.model), emb)
+        return EmbeddingLabels(data, str(cfg.teacher.model), emb, load_teacher=load_teacher)
 
     def baselines(self, cfg: DictConfig, labelled: EmbeddingLabels) -> MetricsReport:
         """The teacher on target text (``teacher_zero_shot``) and the untrained student, scored
         now: the report the student's rows join."""
         langs = list(labelled.data)
         report = MetricsReport(source_lang=str(cfg.data.source_lang), target_langs=langs, task="embedding")
+        # The teacher first: loading it may draw random numbers (a fresh pooler), and the student is
+        # seeded after that, the same whether the label stage loaded the teacher or not.
+        teacher, t_tok = labelled.teacher_encoder()
         system, tokenizer = _student(cfg, labelled)
-        teacher, t_tok = load_encoder(str(cfg.teacher.model))
         t_kw: dict[str, Any] = {  # as the teacher embedded the source side (teacher_embeddings)
             "normalize": bool(cfg.teacher.normalize),
             "max_length": int(cfg.teacher.max_length),

@@ -143,7 +143,8 @@ def test_run_prepares_tiny_models_and_data(tmp_path: Path) -> None:
         assert f" stage {stage}: start" in out
     assert "new classification head (initialised: " in out  # one line instead of the load report
     outputs = out[out.index("\noutputs:\n") :]
-    assert f"run folder  {run_dir}" in outputs and f"student     {run_dir / 'student'}" in outputs
+    assert f"run folder  {run_dir}  (metrics.json, results.md, predictions.parquet, cli.log)" in outputs
+    assert f"student     {run_dir / 'student'}" in outputs
     assert f"W&B run     {run_dir / 'wandb'}" in outputs
     log = (run_dir / "cli.log").read_text(encoding="utf-8")
     assert "[pytorch_lightning" in log and "GPU available" in log  # the library's lines are kept
