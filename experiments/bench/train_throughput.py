@@ -237,8 +237,8 @@ def emb_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[
     from datasets import concatenate_datasets
 
     from distill.data.datamodule import DistillDataModule
-    from distill.tasks.embedding import EmbeddingCollator, _rows, _system, teacher_embeddings
     from distill.stages.prepare import prepare
+    from distill.tasks.embedding import EmbeddingCollator, _rows, _system, teacher_embeddings
 
     cfg = compose_cfg(work / "emb", EMB_OVERRIDES)
     data = prepare(cfg)[1]["data"]
@@ -289,23 +289,64 @@ def emb_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[
     return {**contenders, "st_recipe": st(False), "st_frozen": st(True)}, info
 
 
-def st_fit(cfg: Any, train: Any, total: int, *, freeze: bool, work: Path) -> Clock:
-    """sentence-transformers' multilingual distillation: ``MSELoss`` on precomputed teacher embeddings."""
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, losses
+def st_student(cfg: Any, *, normalize: bool, freeze: bool) -> Any:
+    """A ``SentenceTransformer`` on the student's folder, seeded like ours (``cfg.seed``).
+
+    The folder is a plain ``AutoModel``, so sentence-transformers builds what its multilingual
+    example builds: ``Transformer`` + mean ``Pooling`` (``cfg.student.max_length`` tokens); a
+    ``Normalize`` module after them with ``normalize``, the word embeddings frozen with ``freeze``.
+    """
+    from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules.normalize import Normalize
-    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
-    from transformers import TrainerCallback
 
     from distill.models.resolve import resolve_model
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     student = SentenceTransformer(str(resolve_model(str(cfg.student.model)).location), device="cpu")
-    student.append(Normalize())  # ours normalises the student's embeddings too
+    if normalize:
+        student.append(Normalize())
     student.max_seq_length = int(cfg.student.max_length)
-    encoder = student[0].auto_model
     if freeze:
-        encoder.get_input_embeddings().weight.requires_grad_(False)
+        student[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
+    return student
+
+
+def st_pairs(rows: Any) -> Any:
+    """The project's training rows (``src``, ``tgt``, ``teacher_emb``) in the columns of
+    sentence-transformers' multilingual example: ``english``, ``non_english``, ``label``."""
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {"english": rows["src"], "non_english": rows["tgt"], "label": rows["teacher_emb"]}
+    )
+
+
+def st_train_args(cfg: Any, out: Path, **schedule: Any) -> Any:
+    """``SentenceTransformerTrainingArguments`` with our batch size, learning rate and seed, on the
+    CPU, nothing saved, evaluated or reported; ``schedule`` sets the length and the rest."""
+    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
+
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=int(cfg.student.batch_size),
+        learning_rate=float(cfg.student.optimizer.lr),
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        logging_steps=10,
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=int(cfg.seed),
+        **schedule,
+    )
+
+
+def st_fit(cfg: Any, train: Any, total: int, *, freeze: bool, work: Path) -> Clock:
+    """sentence-transformers' multilingual distillation: ``MSELoss`` on precomputed teacher embeddings."""
+    from sentence_transformers import SentenceTransformerTrainer, losses
+    from transformers import TrainerCallback
+
+    student = st_student(cfg, normalize=True, freeze=freeze)  # ours normalises the student's embeddings too
     clock = Clock()
     loss = losses.MSELoss(student)
 
@@ -320,27 +361,15 @@ def st_fit(cfg: Any, train: Any, total: int, *, freeze: bool, work: Path) -> Clo
         def on_step_end(self, *args: Any, **kwargs: Any) -> None:
             clock.step()
 
-    pairs = Dataset.from_dict(
-        {"english": train["src"], "non_english": train["tgt"], "label": train["teacher_emb"]}
-    )
-    opt = cfg.student.optimizer
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(work / "st"),
-        per_device_train_batch_size=int(cfg.student.batch_size),
+    args = st_train_args(
+        cfg,
+        work / "st",
         max_steps=total,
-        learning_rate=float(opt.lr),
-        weight_decay=float(opt.weight_decay),
+        weight_decay=float(cfg.student.optimizer.weight_decay),
         lr_scheduler_type="constant",
-        save_strategy="no",
-        eval_strategy="no",
-        report_to="none",
-        logging_steps=10,
-        disable_tqdm=True,
-        use_cpu=True,
-        seed=int(cfg.seed),
     )
     trainer = SentenceTransformerTrainer(
-        model=student, args=args, train_dataset=pairs, loss=loss, callbacks=[HFClock()]
+        model=student, args=args, train_dataset=st_pairs(train), loss=loss, callbacks=[HFClock()]
     )
     trainer.train()
     return clock

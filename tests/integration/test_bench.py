@@ -116,3 +116,18 @@ def test_serve_load_quick_serves_every_backend_without_failures(tmp_path: Path) 
         )
         assert [c for c, _ in rows] == ["1", "8"] and all(f == "0" for _, f in rows), (contender, out[-3000:])
     assert re.search(r"^\| onnx \| [0-9.]+ \| 100\.00 \|$", out, re.M)  # agreement with torch
+
+
+def test_st_recipe_quick_scores_every_contender_alike(tmp_path: Path) -> None:
+    out = _quick("st_recipe.py", cwd=tmp_path)
+    for name in ("untrained", "ours", "st_documented", "st_normalize", "st_normalize_frozen"):
+        assert re.search(rf"^\| {name} \| (\d\.\d{{3}} / \d\.\d{{3}} \| ){{3}}", out, re.M), (
+            name,
+            out[-3000:],
+        )
+    # The trained contenders are timed against ours, in the same run.
+    assert re.search(r"^\| st_normalize \|.* \| \d+\.\d\dx \|$", out, re.M)
+    # sentence-transformers' own encode reads its students as the project's encode does, and our
+    # scoring of the project's students equals the rows its evaluate stage reports.
+    assert "smallest cosine: `st_documented` 1.0000" in out
+    assert "equal the rows the project's own evaluate stage reports" in out
