@@ -29,7 +29,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from study_md import fmt, md_table, replace_section
+from study_md import fmt, md_table, write_report
 
 from distill.report.bootstrap import paired_bootstrap
 
@@ -215,16 +215,7 @@ def main() -> None:
             "",
         ]
     )
-    args.out.write_text(text, encoding="utf-8")
-    args.out.with_suffix(".json").write_text(
-        json.dumps({"languages": records, "verdicts": verdict_records}, indent=2) + "\n", encoding="utf-8"
-    )
-    if args.readme:
-        section = text.split("\n", 2)[2]  # without the title
-        args.readme.write_text(
-            replace_section(args.readme.read_text(encoding="utf-8"), section), encoding="utf-8"
-        )
-    print(text)
+    write_report(text, {"languages": records, "verdicts": verdict_records}, args.out, args.readme)
 
 
 if __name__ == "__main__":

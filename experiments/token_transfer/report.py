@@ -25,7 +25,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from study_md import fmt as _fmt
 from study_md import md_row as _row
-from study_md import replace_section
+from study_md import replace_section as replace_section  # the README section (tested here)
+from study_md import write_report
 
 SYSTEMS = ("student", "direct_transfer", "teacher_zero_shot", "supervised")
 HEADLINE = {"ner": "f1", "pos": "token_accuracy"}
@@ -191,14 +192,7 @@ def main() -> None:
             "",
         ]
     )
-    args.out.write_text(text, encoding="utf-8")
-    (args.out.with_suffix(".json")).write_text(json.dumps(verdicts, indent=2) + "\n", encoding="utf-8")
-    if args.readme:
-        section = text.split("\n", 2)[2]  # without the title
-        args.readme.write_text(
-            replace_section(args.readme.read_text(encoding="utf-8"), section), encoding="utf-8"
-        )
-    print(text)
+    write_report(text, verdicts, args.out, args.readme)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ The report scripts put this folder on ``sys.path`` (``experiments/tools``) and i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 #: The README lines between these markers are the study's results, rewritten by its report script.
@@ -32,3 +34,14 @@ def replace_section(readme: str, body: str) -> str:
     head, rest = readme.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{BEGIN}\n{body.strip()}\n{END}{tail}"
+
+
+def write_report(text: str, data: Any, out: Path, readme: Path | None = None) -> None:
+    """The study's report: ``out`` (Markdown), ``out`` with ``.json`` (``data``), and when ``readme``
+    is given its results section (``text`` without its title line); the text is printed too."""
+    out.write_text(text, encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if readme is not None:
+        section = text.split("\n", 2)[2]  # without the title
+        readme.write_text(replace_section(readme.read_text(encoding="utf-8"), section), encoding="utf-8")
+    print(text)
