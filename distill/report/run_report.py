@@ -388,7 +388,7 @@ def gain_sentences(report: MetricsReport, split: str | None = None) -> list[str]
 GUARD_README = "experiments/embedding_transfer/README.md"
 
 
-def _accuracy_at_1(row: Mapping[str, Any] | None) -> float | None:
+def accuracy_at_1(row: Mapping[str, Any] | None) -> float | None:
     """Translation retrieval accuracy@1 of an embedding row, the mean of its two directions."""
     if row is None or "retrieval_tgt2src" not in row:
         return None
@@ -409,7 +409,7 @@ def retrieval_guard(report: MetricsReport, split: str = "validation") -> dict[st
     langs, student, untrained = [], [], []
     for lang in report.target_langs:
         s, u = (
-            _accuracy_at_1(report.get(system, lang, split)) for system in ("student", "student_untrained")
+            accuracy_at_1(report.get(system, lang, split)) for system in ("student", "student_untrained")
         )
         if s is not None and u is not None:
             langs.append(lang)

@@ -34,6 +34,12 @@ OFFLINE = {
 }
 
 
+def offline() -> None:
+    """No network here: only the packaged models (the variables a caller set are kept)."""
+    for name, value in OFFLINE.items():
+        os.environ.setdefault(name, value)
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on: CPU model, cores, threads, memory, load, versions."""
     import torch

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine, machine_line, peak_rss_mib, timer, write_section
+from _common import command_line, machine, machine_line, offline, peak_rss_mib, timer, write_section
 
 NAME = "label_throughput"
 DJANGO_LANGS = ("it", "de", "fr", "es", "ja", "pt_BR", "nl", "ru")
@@ -387,9 +387,7 @@ def main() -> None:
         "counts if the run predates them); measures nothing",
     )
     args = parser.parse_args()
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(name, "1")  # no network here: only the packaged models
-    os.environ.setdefault("WANDB_MODE", "offline")
+    offline()
     if args.quick:
         args.sentences, args.reps, args.warmup = min(args.sentences, 500), 1, 100
         args.no_write = True  # a smoke run never replaces a measurement

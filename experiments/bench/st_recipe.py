@@ -54,7 +54,7 @@ import torch
 from transformers import TrainerCallback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine, machine_line, peak_rss_mib, timer, write_section
+from _common import command_line, machine, machine_line, offline, peak_rss_mib, timer, write_section
 from train_throughput import compose_cfg, st_pairs, st_student, st_train_args
 
 NAME = "st_recipe"
@@ -503,9 +503,7 @@ def quiet() -> None:
 
 def main() -> None:
     args = parse_args()
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(name, "1")  # no network here: only the packaged models
-    os.environ.setdefault("WANDB_MODE", "offline")
+    offline()
     torch.set_num_threads(args.threads)
     quiet()
     info = machine()

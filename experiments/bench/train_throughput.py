@@ -52,7 +52,7 @@ import pytorch_lightning as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine, machine_line, peak_rss_mib, write_section
+from _common import command_line, machine, machine_line, offline, peak_rss_mib, write_section
 
 NAME = "train_throughput"
 TARGET_VS_HAND = 0.95
@@ -599,9 +599,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(name, "1")  # no network here: only the packaged models
-    os.environ.setdefault("WANDB_MODE", "offline")
+    offline()
     torch.set_num_threads(args.threads)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)

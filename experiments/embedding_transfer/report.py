@@ -18,20 +18,18 @@ rank; ids, no text) and writes a Markdown report:
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from study_md import fmt, md_table, write_report
+from study_md import fmt, load_runs, md_table, report_args, write_report
 
 from distill.report.bootstrap import paired_bootstrap
+from distill.report.run_report import accuracy_at_1
 
 SYSTEMS = ("student", "student_untrained", "teacher_zero_shot")
 BASELINE = "student_untrained"
@@ -39,22 +37,7 @@ BASELINE = "student_untrained"
 
 def load(runs: Path) -> list[dict[str, Any]]:
     """Every finished run: setup, data, seed, its metrics, per-pair outcomes and stage times."""
-    out = []
-    for metrics in sorted(runs.glob("*/*/seed*/metrics.json")):
-        folder = metrics.parent
-        hits = folder / "retrieval_hits.parquet"
-        timings = folder / "timings.json"
-        out.append(
-            {
-                "setup": folder.parent.parent.name,
-                "data": folder.parent.name,
-                "seed": int(folder.name.removeprefix("seed")),
-                "metrics": json.loads(metrics.read_text()),
-                "hits": pd.read_parquet(hits) if hits.is_file() else None,
-                "timings": json.loads(timings.read_text()) if timings.is_file() else {},
-            }
-        )
-    return out
+    return load_runs(runs, ("setup", "data"), {"hits": "retrieval_hits.parquet"}, {"timings": "timings.json"})
 
 
 def _row(run: dict[str, Any], system: str, lang: str, split: str = "test") -> dict[str, Any] | None:
@@ -66,9 +49,8 @@ def _row(run: dict[str, Any], system: str, lang: str, split: str = "test") -> di
 
 def accuracy(row: dict[str, Any] | None) -> float | None:
     """Accuracy@1, the mean of the two directions, in points."""
-    if row is None or "retrieval_tgt2src" not in row:
-        return None
-    return 50 * (float(row["retrieval_tgt2src"]) + float(row["retrieval_src2tgt"]))
+    acc = accuracy_at_1(row)
+    return None if acc is None else 100 * acc
 
 
 def mrr(row: dict[str, Any] | None) -> float | None:
@@ -185,11 +167,7 @@ def verdicts(records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, A
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("report.md"))
-    parser.add_argument("--readme", type=Path, help="replace this file's results section too")
-    args = parser.parse_args()
+    args = report_args(__doc__)
     runs = load(args.runs)
     per_lang, records = language_table(runs)
     verdict_lines, verdict_records = verdicts(records)

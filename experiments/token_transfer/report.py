@@ -13,20 +13,17 @@ The targets of issue 21 are checked against what was measured, not typed in.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from study_md import fmt as _fmt
+from study_md import load_runs, report_args, write_report
 from study_md import md_row as _row
 from study_md import replace_section as replace_section  # the README section (tested here)
-from study_md import write_report
 
 SYSTEMS = ("student", "direct_transfer", "teacher_zero_shot", "supervised")
 HEADLINE = {"ner": "f1", "pos": "token_accuracy"}
@@ -41,20 +38,7 @@ def _kind(experiment: str) -> str:
 
 def load(runs: Path) -> list[dict[str, Any]]:
     """Every finished run: experiment, mode, seed, its metrics and its sentence counts."""
-    out = []
-    for metrics in sorted(runs.glob("*/*/seed*/metrics.json")):
-        folder = metrics.parent
-        counts = folder / "token_counts.parquet"
-        out.append(
-            {
-                "experiment": folder.parent.parent.name,
-                "mode": folder.parent.name,
-                "seed": int(folder.name.removeprefix("seed")),
-                "metrics": json.loads(metrics.read_text()),
-                "counts": pd.read_parquet(counts) if counts.is_file() else None,
-            }
-        )
-    return out
+    return load_runs(runs, ("experiment", "mode"), {"counts": "token_counts.parquet"})
 
 
 def _score(run: dict[str, Any], system: str, lang: str | None = None, split: str = "test") -> float | None:
@@ -168,11 +152,7 @@ def summary_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("report.md"))
-    parser.add_argument("--readme", type=Path, help="replace this file's results section too")
-    args = parser.parse_args()
+    args = report_args(__doc__)
     runs = load(args.runs)
     summary, verdicts = summary_table(runs)
     text = "\n".join(

@@ -1,17 +1,58 @@
-"""Markdown pieces the study report scripts share: table rows, numbers, the README results section.
+"""What the study report scripts share: their runs, table rows, numbers, the README results section.
 
 The report scripts put this folder on ``sys.path`` (``experiments/tools``) and import it by name.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 #: The README lines between these markers are the study's results, rewritten by its report script.
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def report_args(doc: str | None) -> argparse.Namespace:
+    """A study report script's command line: the runs folder, ``--out`` (Markdown), ``--readme``."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("report.md"))
+    parser.add_argument("--readme", type=Path, help="replace this file's results section too")
+    return parser.parse_args()
+
+
+def load_runs(
+    runs: Path,
+    levels: tuple[str, str],
+    tables: Mapping[str, str] | None = None,
+    files: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every finished run ``runs/<a>/<b>/seed<N>/`` (``metrics.json`` is written last), in path order.
+
+    Each is a dict: the two folder names under ``levels`` (e.g. ``("setup", "data")``), ``seed``,
+    ``metrics``; each ``tables`` key holds that Parquet file of the run (``None`` when absent), each
+    ``files`` key that JSON file (``{}`` when absent).
+    """
+    out = []
+    for metrics in sorted(runs.glob("*/*/seed*/metrics.json")):
+        folder = metrics.parent
+        run: dict[str, Any] = {
+            levels[0]: folder.parent.parent.name,
+            levels[1]: folder.parent.name,
+            "seed": int(folder.name.removeprefix("seed")),
+            "metrics": json.loads(metrics.read_text()),
+        }
+        for key, name in (tables or {}).items():
+            run[key] = pd.read_parquet(folder / name) if (folder / name).is_file() else None
+        for key, name in (files or {}).items():
+            run[key] = json.loads((folder / name).read_text()) if (folder / name).is_file() else {}
+        out.append(run)
+    return out
 
 
 def md_row(cells: Sequence[Any]) -> str:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 def _record() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("demo_record", ROOT / "experiments" / "demo" / "record.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("experiments/demo/record.py", "demo_record")
 
 
 def _row(system: str, lang: str, acc: float) -> dict[str, object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -11,17 +10,11 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 def _report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "embedding_report", ROOT / "experiments/embedding_transfer/report.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("experiments/embedding_transfer/report.py", "embedding_report")
 
 
 def _run(root: Path, seed: int, hits: dict[str, dict[str, list[int]]]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -10,17 +9,11 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 def _report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "token_report", ROOT / "experiments/token_transfer/report.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("experiments/token_transfer/report.py", "token_report")
 
 
 def _run(root: Path, seed: int, student_tp: list[int], direct_tp: list[int]) -> None:
