@@ -375,6 +375,14 @@ class EmbeddingLabels:
             else load_encoder(self.teacher, "teacher encoder")
         )
 
+    def release_teacher(self) -> None:
+        """Drop the loaded teacher: its rows stay in ``emb`` (and the cache), and nothing after the
+        baselines reads the model, so it need not sit in memory through training (a later call to
+        :meth:`teacher_encoder` loads it again)."""
+        clear = getattr(self.load_teacher, "cache_clear", None)
+        if clear is not None:
+            clear()
+
     @property
     def dim(self) -> int:
         """The teacher's embedding width ``H``."""
@@ -447,6 +455,8 @@ class EmbeddingTask:
             t_src = labelled.emb[lang]["test"]
             on_target = encode(teacher, t_tok, dd["test"]["tgt"], **t_kw)
             _scores(report, "teacher_zero_shot", lang, "test", t_src, on_target, t_src)
+        del teacher, t_tok
+        labelled.release_teacher()
         _score_student(cfg, report, "student_untrained", system, tokenizer, labelled)
         return report
 

@@ -4,9 +4,11 @@ The shared run cuts the 2-layer tiny student to its first layer (``student.num_l
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,9 @@ from omegaconf import DictConfig
 
 from distill.models.encoder import encode
 from distill.pipeline import run
+from distill.records import StageTimer
 from distill.report import load_metrics
-from distill.tasks.embedding import teacher_embeddings
+from distill.tasks.embedding import EmbeddingTask, teacher_embeddings
 from tests.integration.helpers import compose_cfg
 
 HIT_COLUMNS = ("hit_tgt2src", "hit_src2tgt", "rr_tgt2src", "rr_src2tgt")
@@ -127,6 +130,19 @@ def test_teacher_embeddings_are_cached(tmp_path: Path) -> None:
     assert hit and first.shape[0] == 3
     np.testing.assert_array_equal(first, again)
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)  # normalised like ST
+
+
+def test_the_teacher_model_is_let_go_after_the_baselines(tmp_path: Path) -> None:
+    """Nothing after the baselines reads the teacher model (its rows are cached): it is not held
+    in memory through training."""
+    cfg = _cfg(tmp_path)
+    task = EmbeddingTask()
+    labelled = task.label(cfg, StageTimer())
+    teacher = weakref.ref(labelled.teacher_encoder()[0])
+    task.baselines(cfg, labelled)
+    gc.collect()
+    assert teacher() is None
+    assert labelled.teacher_encoder()[0] is not None  # asked again, it loads again
 
 
 def test_the_student_is_the_same_whether_the_cache_was_cold_or_warm(
