@@ -66,9 +66,14 @@ def is_classifier(folder: Path) -> bool:
 
 
 def _load(folder: Path) -> tuple[Any, Any]:
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    loader = AutoModelForSequenceClassification if is_classifier(folder) else AutoModel
+    from distill.models.classifier import classifier_class
+
+    # A classifier loads as the class its config names: a mean-pooling head (a fine-tuned teacher,
+    # ``classifier_pooling: mean``) is not the [CLS] head AutoModelForSequenceClassification builds.
+    config = AutoConfig.from_pretrained(str(folder))
+    loader = classifier_class(config, None) if is_classifier(folder) else AutoModel
     # Eager attention traces to plain MatMul/Softmax nodes that every ONNX Runtime build runs.
     model = loader.from_pretrained(str(folder), attn_implementation="eager")
     return model.eval(), AutoTokenizer.from_pretrained(str(folder))

@@ -16,6 +16,7 @@ from distill.adapters import (
     AdapterSpec,
 )
 from distill.cache import TEACHER_COLUMNS
+from distill.cache.precision import check_precision
 from distill.data.langs import check_lang_codes
 from distill.errors import DistillError
 from distill.multi_source import teacher_sources
@@ -99,6 +100,7 @@ def check_config(cfg: DictConfig) -> None:
         )
     check_student_options(cfg)
     check_live_teacher(cfg)
+    check_teacher_precision(cfg)
     if uses_roundtrip(cfg) and not cfg.mode.get("translator"):
         raise DistillError(
             "loss.weights.roundtrip > 0 needs back-translations of the target text, but no translator is set",
@@ -184,6 +186,27 @@ def check_live_teacher(cfg: DictConfig) -> None:
         )
 
 
+def check_teacher_precision(cfg: DictConfig) -> None:
+    """``teacher.precision``: how the classification label stage runs the teacher for the cache
+    (:mod:`distill.cache.precision`); refused where no cached classification labels are made."""
+    precision = str(cfg.teacher.get("precision", "fp32"))
+    check_precision(precision)
+    if precision == "fp32":
+        return
+    if cfg.get("task", "classification") != "classification":
+        raise DistillError(
+            f"teacher.precision={precision} speeds up the label stage of task=classification; "
+            f"task={cfg.task} runs its teacher in fp32",
+            fix="set teacher.precision=fp32",
+        )
+    if cfg.teacher.get("live"):
+        raise DistillError(
+            f"teacher.precision={precision} applies to the cached labels, and teacher.live=true labels "
+            "every batch in the training step instead",
+            fix="set teacher.precision=fp32, or teacher.live=false",
+        )
+
+
 def rehearsal_size(cfg: DictConfig) -> int | str:
     """``data.rehearsal``: a count of source texts (0: off) or ``"all"``.
 
@@ -202,14 +225,16 @@ def rehearsal_size(cfg: DictConfig) -> int | str:
 
 
 def teacher_label_kw(cfg: DictConfig) -> dict[str, Any]:
-    """How the teacher labels text for the cache: ``max_length``, ``batch_size``, ``shard_rows`` and
-    across how many processes (``teacher.label_devices``, ``teacher.label_strategy``)."""
+    """How the teacher labels text for the cache: ``max_length``, ``batch_size``, ``shard_rows``,
+    across how many processes (``teacher.label_devices``, ``teacher.label_strategy``) and at which
+    precision (``teacher.precision``)."""
     return {
         "max_length": int(cfg.teacher.max_length),
         "batch_size": int(cfg.teacher.label_batch_size),
         "shard_rows": int(cfg.teacher.label_shard_rows),
         "devices": int(cfg.teacher.label_devices),
         "strategy": str(cfg.teacher.label_strategy),
+        "precision": str(cfg.teacher.get("precision", "fp32")),
     }
 
 

@@ -150,8 +150,12 @@ def entry_key(
     max_length: int,
     prefix: str,
     with_embeddings: bool,
+    precision: str = "fp32",
 ) -> str:
-    """The key of an entry from the hashes already computed (:func:`cache_key` computes them)."""
+    """The key of an entry from the hashes already computed (:func:`cache_key` computes them).
+
+    A ``precision`` other than fp32 enters the key (its logits differ a little); fp32 entries keep
+    the keys they had before precisions existed."""
     spec = {
         "format": FORMAT_VERSION,
         "teacher": [teacher.weights, teacher.config, teacher.tokenizer],
@@ -161,6 +165,8 @@ def entry_key(
         "prefix": prefix,
         "with_embeddings": bool(with_embeddings),
     }
+    if precision != "fp32":
+        spec["precision"] = precision
     # 128 bits name an entry uniquely and keep paths short.
     return text_sha256(json.dumps(spec, sort_keys=True))[:32]
 
@@ -173,11 +179,13 @@ def cache_key(
     max_length: int,
     prefix: str = "",
     with_embeddings: bool = False,
+    precision: str = "fp32",
 ) -> str:
     """The soft-label cache key of a teacher and a text column.
 
     It changes with the teacher's weights, config (label names), tokenizer files, the texts or
-    their order, ``mode``, ``max_length``, ``prefix``, ``with_embeddings`` and the cache format,
+    their order, ``mode``, ``max_length``, ``prefix``, ``with_embeddings``, ``precision`` (other
+    than fp32) and the cache format,
     and with nothing else (not the teacher's location, not the batch size).
 
     Args:
@@ -187,6 +195,7 @@ def cache_key(
         max_length: Truncation length in tokens.
         prefix: Prepended to every text before tokenising (e.g. ``"query: "``).
         with_embeddings: Whether pooled embeddings are stored too.
+        precision: How the teacher ran (``teacher.precision``).
 
     Returns:
         32 hex characters.
@@ -198,4 +207,5 @@ def cache_key(
         max_length=max_length,
         prefix=prefix,
         with_embeddings=with_embeddings,
+        precision=precision,
     )

@@ -18,9 +18,11 @@ import torch
 from datasets import Dataset, concatenate_datasets, load_from_disk
 
 from distill.cache.entries import MANIFEST, as_dataset
+from distill.cache.fingerprint import TeacherFingerprint, teacher_fingerprint
+from distill.cache.precision import TeacherForward, checked, onnx_teacher
 from distill.cache.store import load_stored, save_stored
 from distill.errors import DistillError
-from distill.models.classifier import forward_texts, freeze
+from distill.models.classifier import freeze
 from distill.utils.atomic import atomic_dir
 from distill.utils.manifest import files_problem
 from distill.utils.paths import cache_dir
@@ -48,7 +50,12 @@ def label_token_budget(batch_size: int, max_length: int) -> int:
 
 @dataclass
 class ShardedTeacher:
-    """The teacher, loaded on first use (never when every shard is already in the cache)."""
+    """The teacher, loaded on first use (never when every shard is already in the cache).
+
+    ``precision`` is how it runs (:mod:`distill.cache.precision`); a fast path is checked against
+    fp32 on the first texts it labels, and the record rides along in every shard's label info.
+    ``fingerprint`` (the teacher's hashes) names its ONNX export in the cache.
+    """
 
     teacher_dir: Path
     loader: ModelLoader
@@ -58,7 +65,11 @@ class ShardedTeacher:
     max_length: int
     prefix: str
     progress: bool
+    precision: str = "fp32"
+    fingerprint: TeacherFingerprint | None = None
     _loaded: tuple[Any, Any] | None = None
+    _forward: TeacherForward | None = None
+    _parity: dict[str, Any] | None = None
 
     def model(self) -> tuple[Any, Any]:
         """The teacher and its tokenizer, frozen (whatever the loader did) and on its device."""
@@ -68,26 +79,39 @@ class ShardedTeacher:
             self._loaded = model, tokenizer
         return self._loaded
 
+    def forward(self) -> TeacherForward:
+        """The teacher's forward at ``precision`` (exporting it to ONNX first for the ONNX paths)."""
+        if self._forward is None:
+            model, tokenizer = self.model()
+            onnx = None
+            if self.precision.startswith("onnx"):
+                fingerprint = self.fingerprint or teacher_fingerprint(self.teacher_dir)
+                onnx = onnx_teacher(self.teacher_dir, fingerprint, int8=self.precision == "onnx-int8")
+            self._forward = TeacherForward(self.precision, model, tokenizer, onnx)
+        return self._forward
+
     def label(self, texts: Sequence[str], desc: str) -> tuple[Dataset, dict[str, Any]]:
         """The teacher's outputs on ``texts`` as an entry's table, and its label info."""
-        model, tokenizer = self.model()
-        logits, embeddings = forward_texts(
-            model,
-            tokenizer,
-            texts,
-            with_embeddings=self.with_embeddings,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            prefix=self.prefix,
-            progress=self.progress,
-            desc=desc,
-            max_tokens=label_token_budget(self.batch_size, self.max_length),
+        forward = self.forward()
+        kw: dict[str, Any] = {
+            "batch_size": self.batch_size,
+            "max_length": self.max_length,
+            "prefix": self.prefix,
+            "max_tokens": label_token_budget(self.batch_size, self.max_length),
+        }
+        if self.precision != "fp32" and self._parity is None and len(texts):
+            self._parity = checked(forward, texts, **kw)
+        logits, embeddings = forward(
+            texts, with_embeddings=self.with_embeddings, progress=self.progress, desc=desc, **kw
         )
-        info = {
+        model = forward.model
+        info: dict[str, Any] = {
             "num_labels": int(logits.shape[1]),
             "id2label": {str(i): name for i, name in sorted(model.config.id2label.items())},
             "embedding_dim": None if embeddings is None else int(embeddings.shape[1]),
         }
+        if self.precision != "fp32":  # fp32 entries keep the manifest they always had
+            info.update(precision=self.precision, parity=self._parity)
         return as_dataset(logits, embeddings), info
 
 

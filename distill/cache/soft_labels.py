@@ -29,6 +29,7 @@ from datasets import DatasetDict
 from distill.cache.devices import labelled_shards_on_devices
 from distill.cache.entries import SoftLabels, read_entry, write_entry
 from distill.cache.fingerprint import FORMAT_VERSION, entry_key, teacher_fingerprint, texts_sha256
+from distill.cache.precision import check_precision
 from distill.cache.shards import (
     ONE_PROCESS,
     SHARD_ROWS,
@@ -64,6 +65,7 @@ def soft_labels(
     shard_rows: int = SHARD_ROWS,
     devices: int = 1,
     strategy: str = "ddp",
+    precision: str = "fp32",
 ) -> SoftLabels:
     """Soft labels of ``texts`` from the teacher: read from the cache, or computed once and cached.
 
@@ -92,14 +94,18 @@ def soft_labels(
             entry is the same. Not part of the key.
         strategy: Lightning's strategy for ``devices`` > 1: ``ddp`` (the other ranks rerun the
             command, which must reach this call again) or ``ddp_spawn``.
+        precision: How the teacher runs (``fp32``, ``bf16``, ``onnx``, ``onnx-int8``; see
+            :mod:`distill.cache.precision`). Other than fp32 it is part of the key, and the path
+            must pass its parity check against fp32 (recorded in the manifest as ``parity``).
 
     Returns:
         :class:`SoftLabels` over the memory-mapped entry.
 
     Raises:
-        DistillError: For a missing teacher, a text that is not a string, or an entry that cannot
-            be read back after writing.
+        DistillError: For a missing teacher, a text that is not a string, an entry that cannot
+            be read back after writing, an unknown precision or one that fails its parity check.
     """
+    check_precision(precision, with_embeddings=with_embeddings)
     teacher_dir = Path(teacher_dir)
     # Hashed, then maybe read again: a list, or a sequence read in slices (a datasets column, which
     # streams from the memory-mapped Arrow file instead of holding every text at once).
@@ -115,6 +121,7 @@ def soft_labels(
         max_length=max_length,
         prefix=prefix,
         with_embeddings=with_embeddings,
+        precision=precision,
     )
     path = cache_dir("soft_labels", key)
     cached = read_entry(path, key, n)
@@ -133,6 +140,8 @@ def soft_labels(
         max_length=max_length,
         prefix=prefix,
         progress=progress,
+        precision=precision,
+        fingerprint=fingerprint,
     )
     group = ONE_PROCESS
     if devices > 1:
@@ -191,6 +200,7 @@ class LabelOptions(TypedDict, total=False):
     shard_rows: int
     devices: int
     strategy: str
+    precision: str
 
 
 def label_stage(
@@ -213,8 +223,8 @@ def label_stage(
         max_length: Truncation length in tokens.
         **options: ``prefix``, ``batch_size``, ``with_embeddings``, ``progress``,
             ``model_loader``, ``shard_rows`` (the unit a killed label stage resumes from),
-            ``devices`` (``teacher.label_devices``) and ``strategy`` (``teacher.label_strategy``),
-            as for :func:`soft_labels`.
+            ``devices`` (``teacher.label_devices``), ``strategy`` (``teacher.label_strategy``) and
+            ``precision`` (``teacher.precision``), as for :func:`soft_labels`.
 
     Returns:
         ``{lang: {split: SoftLabels}}``.

@@ -139,7 +139,7 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
             if is_rank_zero():
                 write_sources_report(out_dir, report)
     summary: dict[str, dict[str, Any]] = {
-        lang: {s: {"rows": len(e), "key": e.key, "hit": e.hit} for s, e in splits.items()}
+        lang: {s: {"rows": len(e), "key": e.key, "hit": e.hit, **_precision(e)} for s, e in splits.items()}
         for lang, splits in soft.items()
     }
     if rehearsal is not None:
@@ -167,6 +167,11 @@ def label(cfg: DictConfig, timer: StageTimer | None = None) -> Labelled:
         sources=report,
         live=live,
     )
+
+
+def _precision(entry: SoftLabels) -> dict[str, Any]:
+    """A fast-path entry's precision and parity figures against fp32 (nothing for fp32)."""
+    return {k: entry.manifest[k] for k in ("precision", "parity") if k in entry.manifest}
 
 
 def rehearsal_labels(cfg: DictConfig, teacher_dir: Path) -> tuple[Dataset, SoftLabels] | None:

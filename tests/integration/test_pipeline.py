@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from omegaconf import DictConfig
 
@@ -386,3 +387,22 @@ def test_format_onnx_exports_onnx_files_checked_against_torch_on_the_test_sets(t
     assert answers["onnx"]["label"] == answers["torch"]["label"]
     for label, p in answers["torch"]["probabilities"].items():
         assert abs(answers["onnx"]["probabilities"][label] - p) < 1e-4
+
+
+def test_teacher_precision_onnx_labels_the_cache_and_records_its_parity(tmp_path: Path) -> None:
+    """teacher.precision=onnx: the label stage runs the exported teacher, and labels.json says how
+    it agreed with fp32 (each entry, with its own key)."""
+    from distill.stages.label import label
+
+    cfg = _cfg(tmp_path / "run", "teacher.precision=onnx")
+    labelled = label(cfg)
+    labels = json.loads((tmp_path / "run" / "labels.json").read_text())
+    entries = [e for splits in labels.values() for e in splits.values()]
+    assert entries and all(e["precision"] == "onnx" and e["parity"]["passed"] for e in entries)
+    assert all(e["parity"]["agreement"] >= 0.995 and e["parity"]["mean_kl"] <= 1e-3 for e in entries)
+    fp32 = label(_cfg(tmp_path / "ref"))
+    for lang, splits in labelled.soft.items():
+        for split, entry in splits.items():
+            reference = fp32.soft[lang][split]
+            assert entry.key != reference.key
+            np.testing.assert_allclose(entry.logits(), reference.logits(), atol=1e-4)

@@ -47,6 +47,7 @@ from distill.records import StageTimer, in_run_dir
 from distill.report import MetricsReport
 from distill.report.contract import register_task
 from distill.report.metrics import classification_metrics
+from distill.settings import check_teacher_precision
 from distill.student import freeze_word_embeddings
 from distill.tasks.base import Trained
 from distill.tasks.token_classification.data import TokenData
@@ -224,6 +225,7 @@ class TokenClassificationTask:
                 fix="use experiment=token_toy (synthetic en->it NER, seconds), or loss=kd with "
                 "data=token_toy|token_bible_ner|token_bible_pos|wikiann|conll2003|token_files",
             )
+        check_teacher_precision(cfg)
         mode = str(cfg.mode.name)
         if mode not in MODES:
             raise DistillError(
