@@ -94,6 +94,20 @@ def test_label_throughput_quick_compares_three_contenders(tmp_path: Path) -> Non
     assert "ours" in out and "naive" in out
 
 
+def test_label_precision_quick_checks_parity_and_times_the_passing_paths(tmp_path: Path) -> None:
+    out = _quick("label_precision.py", cwd=tmp_path)
+    assert re.search(r"^\| fp32 \| – \| – \| reference \| [0-9.]+x \| [0-9.]+ of limit_fp32 \|$", out, re.M)
+    rows = dict(
+        re.findall(
+            r"^\| (bf16|onnx|onnx-int8) \| [0-9.]+% \| [0-9.e+-]+ \| (passed|\*\*failed\*\*) \|", out, re.M
+        )
+    )
+    assert set(rows) == {"bf16", "onnx", "onnx-int8"}
+    assert rows["onnx"] == "passed"  # the float32 graph equals torch to rounding
+    for name in ("st", "limit_fp32", "limit_bf16"):
+        assert re.search(rf"^\| {name} \| [0-9.]+ \|", out, re.M)
+
+
 @pytest.mark.slow  # a few real e5-small steps per contender: minutes on 2 cores
 def test_train_throughput_quick_runs_every_contender(tmp_path: Path) -> None:
     out = _quick("train_throughput.py", cwd=tmp_path)
