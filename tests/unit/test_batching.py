@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
+import numpy as np
 import pytest
 import torch
 from datasets import Dataset
@@ -143,3 +146,26 @@ def test_ranks_share_the_one_process_bucketed_batches(per_language: bool) -> Non
     assert [sorted(a + b) for a, b in zip(*shards, strict=True)] == [sorted(b) for b in whole]
     if per_language:
         assert all(len({BUCKET_LANGS[i] for i in b}) == 1 for b in whole)
+
+
+def test_an_epoch_of_batches_holds_no_python_list_of_every_row() -> None:
+    """The epoch's order stays in int64 tensors (8 bytes a row); a batch becomes a list only when
+    the loader takes it. Lists of every row index cost about 36 bytes a row in Python objects."""
+    n = 200_000
+    sampler = LanguageBatchSampler(
+        np.zeros(n, dtype=np.int64),
+        128,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+        lengths=np.random.default_rng(0).integers(1, 60, n),
+    )
+    tracemalloc.start()
+    try:
+        batches = iter(sampler)
+        first = next(batches)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(first) == 128
+    assert peak < 2 * 2**20  # Python objects; a list of every row would take about 7 MiB here
+    assert sum(len(b) for b in batches) + len(first) == n
