@@ -408,9 +408,7 @@ def retrieval_guard(report: MetricsReport, split: str = "validation") -> dict[st
     """
     langs, student, untrained = [], [], []
     for lang in report.target_langs:
-        s, u = (
-            accuracy_at_1(report.get(system, lang, split)) for system in ("student", "student_untrained")
-        )
+        s, u = (accuracy_at_1(report.get(system, lang, split)) for system in ("student", "student_untrained"))
         if s is not None and u is not None:
             langs.append(lang)
             student.append(s)
