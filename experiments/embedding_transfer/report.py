@@ -76,6 +76,12 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
+def _difference(run: dict[str, Any], lang: str) -> float | None:
+    """One run's student minus untrained student, accuracy@1 in points."""
+    a, b = accuracy(_row(run, "student", lang)), accuracy(_row(run, BASELINE, lang))
+    return None if a is None or b is None else a - b
+
+
 def _groups(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
@@ -93,8 +99,10 @@ def language_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str
                      and (b := pair_hits(r, BASELINE, lang)) is not None]  # fmt: skip
             ci = paired_bootstrap(pairs) if pairs else None
             n = len(pairs[0][0]) if pairs else None
+            per_seed = {r["seed"]: _difference(r, lang) for r in group}
             records.append({"setup": setup, "data": data, "lang": lang, "seeds": len(group), "n": n,
-                            **{f"acc_{s}": acc[s] for s in SYSTEMS}, "diff": ci})  # fmt: skip
+                            **{f"acc_{s}": acc[s] for s in SYSTEMS}, "diff": ci,
+                            "seed_diffs": {s: d for s, d in per_seed.items() if d is not None}})  # fmt: skip
             rows.append(
                 [
                     setup,
@@ -136,7 +144,10 @@ def verdicts(records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, A
     for rec in records:
         v = out.setdefault((rec["setup"], rec["data"]), {"setup": rec["setup"], "data": rec["data"],
                                                          "langs": 0, "better": 0, "surely_better": 0,
-                                                         "surely_worse": 0, "mean_diff": []})  # fmt: skip
+                                                         "surely_worse": 0, "mean_diff": [],
+                                                         "seed_diffs": {}})  # fmt: skip
+        for seed, d in rec.get("seed_diffs", {}).items():
+            v["seed_diffs"].setdefault(seed, []).append(d)
         if rec["diff"] is None:
             continue
         diff, low, high = rec["diff"]
@@ -148,6 +159,8 @@ def verdicts(records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, A
     rows, result = [], []
     for v in out.values():
         v["mean_diff"] = float(np.mean(v["mean_diff"])) if v["mean_diff"] else None
+        # Each seed's mean over the languages: how much the headline moves between seeds.
+        v["seed_diffs"] = {s: float(np.mean(d)) for s, d in sorted(v["seed_diffs"].items())}
         v["most"] = bool(v["langs"]) and v["better"] > v["langs"] / 2
         result.append(v)
         rows.append(
@@ -158,11 +171,12 @@ def verdicts(records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, A
                 v["surely_better"],
                 v["surely_worse"],
                 "–" if v["mean_diff"] is None else f"{v['mean_diff']:+.1f}",
+                ", ".join(f"{d:+.1f}" for d in v["seed_diffs"].values()) or "–",
                 "yes" if v["most"] else "no",
             ]
         )
     head = ["setup", "data", "student > untrained", "interval > 0", "interval < 0", "mean difference",
-            "beats it in most languages"]  # fmt: skip
+            "mean difference, seed by seed", "beats it in most languages"]  # fmt: skip
     return md_table(head, rows), result
 
 

@@ -62,6 +62,7 @@ def test_the_verdict_counts_languages_from_the_pairs(tmp_path: Path) -> None:
     (v,) = verdicts
     assert (v["better"], v["surely_better"], v["surely_worse"], v["langs"]) == (1, 1, 1, 2)
     assert v["most"] is False  # one of two languages is not most
+    assert v["seed_diffs"] == {1: pytest.approx(0.0), 2: pytest.approx(0.0)}  # (+50 - 50) / 2 each seed
     english = "\n".join(report.english_table(runs))
     assert "0.900" in english and "102" in english  # Spearman, and the mean distill time (101, 103)
     assert any("| embed_bible_compress | bible | ja | 2 | 40 |" in line for line in lines)
@@ -81,3 +82,13 @@ def test_readme_section_is_replaced(tmp_path: Path) -> None:
     text = readme.read_text()
     assert "old" not in text and "student > untrained" in text and text.endswith("tail\n")
     assert json.loads((tmp_path / "r.json").read_text())["verdicts"][0]["better"] == 1
+
+
+def test_each_seed_gets_its_own_mean_difference(tmp_path: Path) -> None:
+    report = _report()
+    _run(tmp_path, 1, {"student": {"sw": [1] * 3 + [0]}, "student_untrained": {"sw": [1] + [0] * 3}})
+    _run(tmp_path, 2, {"student": {"sw": [1] * 2 + [0] * 2}, "student_untrained": {"sw": [1] + [0] * 3}})
+    _, records = report.language_table(report.load(tmp_path))
+    lines, (verdict,) = report.verdicts(records)
+    assert verdict["seed_diffs"] == {1: pytest.approx(50.0), 2: pytest.approx(25.0)}
+    assert any("| +37.5 | +50.0, +25.0 |" in line for line in lines)
