@@ -19,8 +19,13 @@ sides of each pair), our :class:`~distill.tasks.embedding.EmbeddingSystem` in th
 pairs, teacher embeddings and batch size: a ``SentenceTransformer`` on the converted e5-small folder
 (mean pooling, normalised like ours), ``losses.MSELoss``, ``SentenceTransformerTrainer``:
 
-- **st_recipe**: as documented, every parameter trained (the 250k-row word embeddings too);
-- **st_frozen**: the same with the word embeddings frozen as in ours (what the framework alone costs).
+- **st_recipe**: as documented, every parameter trained (the 250k-row word embeddings too), its own
+  random batches;
+- **st_frozen** / **st_frozen_bucketed**: the word embeddings frozen as in ours and trained on the
+  very batches ours draws with random (``ours_emb``) / length-bucketed (``ours_emb_bucketed``, the
+  default) batches, fed through a fixed ``batch_sampler``: the same work, so the ratio is what the
+  frameworks alone cost. Every timed step's token positions (padding included) are recorded for
+  both, and the report says whether they are equal step by step.
 
 Validation and checkpointing are off in every contender (the hand loop does neither): the numbers
 are training steps. Every contender is warmed up once; then ``--reps`` interleaved repetitions,
@@ -35,6 +40,7 @@ fetching and collating the batch and everything the framework does around the st
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -57,6 +63,8 @@ from _common import command_line, machine, machine_line, offline, peak_rss_mib, 
 NAME = "train_throughput"
 TARGET_VS_HAND = 0.95
 TARGET_VS_ST = 1.5
+#: issue 23: ours / sentence-transformers on the same work (same trainable parameters, same batches)
+TARGET_SAME_WORK = 1.2
 KD_OVERRIDES = [
     "experiment=topics_kd",
     "data.target_langs=[it]",
@@ -87,6 +95,9 @@ class Clock:
     ends: list[float] = field(default_factory=list)
     sentences: list[int] = field(default_factory=list)
     encoded: int = 0
+    #: token positions (padding included) of every forward so far, and at the end of each step
+    positions: int = 0
+    step_positions: list[int] = field(default_factory=list)
     threads: int = 0
     phases: Phases = field(default_factory=Phases)
 
@@ -97,12 +108,14 @@ class Clock:
             ids = kwargs.get("input_ids", args[0] if args else None)
             if ids is not None:
                 self.encoded += int(ids.shape[0])
+                self.positions += int(ids.numel())
 
         encoder.register_forward_pre_hook(hook, with_kwargs=True)
 
     def step(self) -> None:
         self.ends.append(time.perf_counter())
         self.sentences.append(self.encoded)
+        self.step_positions.append(self.positions)
         self.threads = torch.get_num_threads()
 
     def window(self, skip: int, steps: int) -> dict[str, Any]:
@@ -116,6 +129,9 @@ class Clock:
             "sentences": sentences,
             "threads": self.threads,
         }
+        if self.positions:  # each timed step's token positions (what "the same batches" means)
+            marks = self.step_positions[skip - 1 : skip + steps]
+            window["positions"] = [b - a for a, b in itertools.pairwise(marks)]
         if self.phases.seconds:  # over every step of the run (the skipped ones too): shares only
             total = sum(self.phases.seconds.values())
             window["phase_share"] = {k: v / total for k, v in self.phases.seconds.items()}
@@ -235,6 +251,7 @@ def kd_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[s
 
 def emb_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[str, Any]]:
     from datasets import concatenate_datasets
+    from torch.utils.data import DataLoader
 
     from distill.data.datamodule import DistillDataModule
     from distill.stages.prepare import prepare
@@ -251,19 +268,49 @@ def emb_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[
     teacher_dim = len(train[0]["teacher_emb"])
     batch_size, max_length = int(cfg.student.batch_size), int(cfg.student.max_length)
 
+    def datamodule(bucket: bool, tokenizer: Any) -> DistillDataModule:
+        collator = EmbeddingCollator(tokenizer, max_length, cfg.student.get("prefix", ""))
+        return DistillDataModule(
+            train,
+            train.select(range(batch_size)),
+            collator,
+            batch_size,
+            seed=int(cfg.seed),
+            bucket_by_length=bucket,
+        )
+
+    def ours_batches(bucket: bool) -> Callable[[int], list[list[int]]]:
+        """The row indices of the batches ours draws in its first ``total`` steps (a fresh
+        datamodule with the same seed draws the same ones), for sentence-transformers to train on."""
+
+        def draw(total: int) -> list[list[int]]:
+            from transformers import AutoTokenizer
+
+            from distill.models.resolve import resolve_model
+
+            tokenizer = AutoTokenizer.from_pretrained(resolve_model(str(cfg.student.model)).location)
+            loader = datamodule(bucket, tokenizer).train_dataloader()
+            # Iterate the loader's own batch sampler through a DataLoader with its generator: starting
+            # an epoch draws the loader's base seed from that generator before the sampler's shuffle,
+            # as ours' fit does.
+            indices = DataLoader(
+                range(len(train)),
+                batch_sampler=loader.batch_sampler,
+                generator=loader.generator,
+                collate_fn=list,
+            )
+            out: list[list[int]] = []
+            while len(out) < total:
+                out += [list(b) for b in indices]
+            return out[:total]
+
+        return draw
+
     def ours(bucket: bool) -> Callable[[int], Clock]:
         def run(total: int) -> Clock:
             pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
             system, tokenizer = _system(cfg, langs, teacher_dim)
-            collator = EmbeddingCollator(tokenizer, max_length, cfg.student.get("prefix", ""))
-            dm = DistillDataModule(
-                train,
-                train.select(range(batch_size)),
-                collator,
-                batch_size,
-                seed=int(cfg.seed),
-                bucket_by_length=bucket,
-            )
+            dm = datamodule(bucket, tokenizer)
             clock = Clock()
             clock.count(system.encoder)
             system.__dict__["_bench_clock"] = clock
@@ -272,9 +319,10 @@ def emb_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[
 
         return run
 
-    def st(freeze: bool) -> Callable[[int], Clock]:
+    def st(freeze: bool, batches: Callable[[int], list[list[int]]] | None = None) -> Callable[[int], Clock]:
         def run(total: int) -> Clock:
-            return st_fit(cfg, train, total, freeze=freeze, work=work)
+            fixed = batches(total) if batches is not None else None
+            return st_fit(cfg, train, total, freeze=freeze, work=work, batches=fixed)
 
         return run
 
@@ -285,8 +333,14 @@ def emb_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[
         "batch_size": batch_size,
         "max_length": max_length,
     }
-    contenders = {"ours_emb": ours(False), "ours_emb_bucketed": ours(True)}
-    return {**contenders, "st_recipe": st(False), "st_frozen": st(True)}, info
+    contenders = {
+        "ours_emb": ours(False),
+        "ours_emb_bucketed": ours(True),
+        "st_recipe": st(False),
+        "st_frozen": st(True, ours_batches(False)),
+        "st_frozen_bucketed": st(True, ours_batches(True)),
+    }
+    return contenders, info
 
 
 def st_student(cfg: Any, *, normalize: bool, freeze: bool) -> Any:
@@ -341,8 +395,26 @@ def st_train_args(cfg: Any, out: Path, **schedule: Any) -> Any:
     )
 
 
-def st_fit(cfg: Any, train: Any, total: int, *, freeze: bool, work: Path) -> Clock:
-    """sentence-transformers' multilingual distillation: ``MSELoss`` on precomputed teacher embeddings."""
+def fixed_batch_sampler(batches: list[list[int]]) -> Callable[..., Any]:
+    """A ``batch_sampler`` for ``SentenceTransformerTrainingArguments`` that yields ``batches``
+    (row indices) in order, whatever the trainer's own shuffling would draw."""
+    from sentence_transformers.base.sampler import DefaultBatchSampler
+
+    class FixedBatches(DefaultBatchSampler):  # type: ignore[misc]
+        def __iter__(self) -> Any:
+            return iter(batches)
+
+        def __len__(self) -> int:
+            return len(batches)
+
+    return lambda dataset, **kwargs: FixedBatches(dataset, **kwargs)
+
+
+def st_fit(
+    cfg: Any, train: Any, total: int, *, freeze: bool, work: Path, batches: list[list[int]] | None = None
+) -> Clock:
+    """sentence-transformers' multilingual distillation: ``MSELoss`` on precomputed teacher embeddings;
+    with ``batches``, trained on those rows in that order (ours' batches) instead of its own draws."""
     from sentence_transformers import SentenceTransformerTrainer, losses
     from transformers import TrainerCallback
 
@@ -354,6 +426,7 @@ def st_fit(cfg: Any, train: Any, total: int, *, freeze: bool, work: Path) -> Clo
     # the tokenised columns the loss receives instead.
     def count(_m: torch.nn.Module, args: tuple[Any, ...]) -> None:
         clock.encoded += sum(int(f["input_ids"].shape[0]) for f in args[0])
+        clock.positions += sum(int(f["input_ids"].numel()) for f in args[0])
 
     loss.register_forward_pre_hook(count)
 
@@ -367,6 +440,7 @@ def st_fit(cfg: Any, train: Any, total: int, *, freeze: bool, work: Path) -> Clo
         max_steps=total,
         weight_decay=float(cfg.student.optimizer.weight_decay),
         lr_scheduler_type="constant",
+        **({"batch_sampler": fixed_batch_sampler(batches)} if batches is not None else {}),
     )
     trainer = SentenceTransformerTrainer(
         model=student, args=args, train_dataset=st_pairs(train), loss=loss, callbacks=[HFClock()]
@@ -413,6 +487,9 @@ def summary(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
             "each_steps_per_s": [round(x, 4) for x in steps],
             "threads": sorted({int(w["threads"]) for w in ws}),
         }
+        if all("positions" in w for w in ws):  # the timed steps' token positions, padding included
+            out[name]["step_positions"] = ws[0]["positions"]
+            out[name]["positions_each_rep_equal"] = all(w["positions"] == ws[0]["positions"] for w in ws)
         shares = [w["phase_share"] for w in ws if "phase_share" in w]
         if shares:
             out[name]["phase_share"] = {
@@ -442,6 +519,12 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
         "ours_emb_vs_st_recipe": ("emb", "ours_emb", "st_recipe", "sentences_per_s"),
         "ours_emb_vs_st_frozen": ("emb", "ours_emb", "st_frozen", "sentences_per_s"),
         "ours_emb_bucketed_vs_st_recipe": ("emb", "ours_emb_bucketed", "st_recipe", "sentences_per_s"),
+        "ours_emb_bucketed_vs_st_frozen_bucketed": (
+            "emb",
+            "ours_emb_bucketed",
+            "st_frozen_bucketed",
+            "sentences_per_s",
+        ),
     }
     out = {}
     for name, (task, ours, other, unit) in pairs.items():
@@ -449,6 +532,32 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
         if ours in runs and other in runs:
             out[name] = round(runs[ours][unit] / runs[other][unit], 3)
     return out
+
+
+def same_work_lines(runs: dict[str, Any], r: dict[str, float]) -> list[str]:
+    """The equal-work comparisons: ours vs sentence-transformers trained on ours' batches."""
+    lines = []
+    for ours, st, key, what in (
+        (
+            "ours_emb_bucketed",
+            "st_frozen_bucketed",
+            "ours_emb_bucketed_vs_st_frozen_bucketed",
+            "length-bucketed",
+        ),
+        ("ours_emb", "st_frozen", "ours_emb_vs_st_frozen", "random"),
+    ):
+        if key not in r:
+            continue
+        a, b = runs[ours].get("step_positions"), runs[st].get("step_positions")
+        same = a is not None and a == b
+        met = "met" if r[key] >= TARGET_SAME_WORK else "**not met**"
+        lines.append(
+            f"- **same work**, {what} batches: ours (`{ours}`) / sentence-transformers with the word "
+            f"embeddings frozen like ours, trained on ours' batches (`{st}`): **{r[key]:.2f}x** "
+            f"(target >= {TARGET_SAME_WORK}x: {met}); token positions of the timed steps "
+            + (f"equal step by step ({sum(a):,} in all)" if same else "**differ** (not the same batches)")
+        )
+    return lines
 
 
 def how(entry: dict[str, Any]) -> list[str]:
@@ -535,8 +644,7 @@ def report(result: dict[str, Any]) -> str:
                     f"(target >= {TARGET_VS_ST}x: {met})"
                 ]
             ),
-            f"- ours with random batches / sentence-transformers with the word embeddings frozen like "
-            f"ours: {r['ours_emb_vs_st_frozen']:.2f}x (the frameworks alone, same batches)",
+            *same_work_lines(emb["runs"], r),
             "- st_recipe vs st_frozen is the cost of training the 250k x 384 word-embedding matrix "
             "(96M of e5-small's 118M parameters: its gradient and AdamW update every step), which "
             "`student=me5_small` freezes (`freeze_word_embeddings: true`).",
@@ -610,7 +718,10 @@ def main() -> None:
         for task, contenders in (("kd", kd_contenders), ("emb", emb_contenders)):
             if task in args.tasks:
                 fns, task_info = contenders(Path(tmp))
-                runs = summary(measure(chosen(fns, args.contenders), args))
+                picked = chosen(fns, args.contenders)
+                if not picked:  # --contenders names none of this task's
+                    continue
+                runs = summary(measure(picked, args))
                 result[task] = {"info": task_info, "runs": runs, **run}
     if args.profile:
         from pyspy_breakdown import breakdown
