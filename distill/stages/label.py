@@ -72,15 +72,22 @@ class Labelled:
             if "validation" in splits
         }
 
-    def targets(self) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-        """Every cached target column of the training splits, ``{lang: {split: {column: (N, C)}}}``."""
-        out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    def targets(self) -> dict[str, dict[str, dict[str, np.ndarray | Dataset]]]:
+        """Every cached target column of the training splits, ``{lang: {split: {column: rows}}}``:
+        the cache entries themselves (memory-mapped ``Dataset``s with ``logits``, read batch by batch
+        by :func:`~distill.data.datamodule.distill_rows`), or ``(N, C)`` arrays where the targets
+        are computed (multi-source)."""
+        out: dict[str, dict[str, dict[str, np.ndarray | Dataset]]] = {}
         for lang in self.data:
             out[lang] = {}
             for s in TRAIN_SPLITS:
-                out[lang][s] = {} if self.live else {"teacher_logits": self._teacher(lang, s)}
+                if not self.live:
+                    kd = self.combined[lang][s] if self.combined is not None else self.soft[lang][s].dataset
+                    out[lang][s] = {"teacher_logits": kd}
+                else:
+                    out[lang][s] = {}
                 if lang in self.roundtrip:
-                    out[lang][s]["teacher_roundtrip_logits"] = self.roundtrip[lang][s].logits()
+                    out[lang][s]["teacher_roundtrip_logits"] = self.roundtrip[lang][s].dataset
         return out
 
 

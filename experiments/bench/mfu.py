@@ -13,7 +13,8 @@
    sequence, ``d`` hidden size (the attention scores and their product with the values).
 
 4. **Demo epoch**: one epoch of the real demo data through the distill stage's data module, with
-   random batches (the default) and with ``student.bucket_by_length=true``: the share of padding,
+   random batches and with length-bucketed ones (``student.bucket_by_length=true``, the default of
+   the multilingual-e5-small students): the share of padding,
    the time, and the useful MFU (model FLOPs of the real tokens only).
 
     flock /tmp/bench.lock .venv/bin/python experiments/bench/mfu.py
@@ -364,7 +365,8 @@ def main() -> None:
         f"""
 One epoch of the real demo data (it side, {demo["texts"]} texts, {demo["mean_tokens"]:.1f} tokens on average,
 batch {args.batch}, kd with random teacher targets, fp32) through the distill stage's own data module,
-with random batches (the default) and with `student.bucket_by_length=true`; steps 3 onwards timed.
+with random batches and with length-bucketed ones (`student.bucket_by_length=true`, the students'
+default since benchmark 7); steps 3 onwards timed.
 Useful MFU counts the model FLOPs of the real tokens only (each text at its own length):
 
 | batches | padding | timed steps (s) | real tokens/s | useful MFU (fp32) |

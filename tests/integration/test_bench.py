@@ -67,14 +67,25 @@ def test_vocab_trim_quick_trims_and_keeps_accuracy(tmp_path: Path) -> None:
     assert "accuracy" in out and "target |diff| <= 0.5: True" in out
 
 
-def test_memory_scaling_quick_measures_each_size(tmp_path: Path) -> None:
-    out = _quick("memory_scaling.py", "--sizes", "300", "600", "--work", str(tmp_path / "work"), cwd=tmp_path)
-    assert "300" in out and "600" in out
+def test_memory_scaling_quick_measures_each_size_on_real_verse_pairs(tmp_path: Path) -> None:
+    from tests.unit.test_bench_bible_corpus import _db
+
+    db = _db(tmp_path / "bible.db", chapters=40)  # 2 English x (400 + 399) aligned verse pairs
+    out = _quick(
+        "memory_scaling.py",
+        *("--corpus", "bible", "--db", str(db), "--test-rows", "50", "--teacher-rows", "50"),
+        *("--sizes", "300", "600", "--work", str(tmp_path / "work")),
+        cwd=tmp_path,
+    )
+    assert re.search(r"^\s+300 pairs: peak RSS [0-9.]+ MiB", out, re.M)
+    assert re.search(r"^\s+600 pairs: peak RSS [0-9.]+ MiB", out, re.M)
 
 
 def test_memory_scaling_memray_attributes_the_heap_to_project_code(tmp_path: Path) -> None:
     out = _quick(
         "memory_scaling.py",
+        "--corpus",
+        "generated",
         "--sizes",
         "300",
         "600",

@@ -77,3 +77,40 @@ def test_data_hashes_stream_the_pairs_and_equal_the_hash_of_all_texts() -> None:
     hashes = data_hashes({"it": DatasetDict(train=pairs, test=pairs.select(range(3)))})
     assert hashes["it/train"] == text_sha256(*pairs["src"], *pairs["tgt"])[:16]
     assert hashes["it/test"] == text_sha256("s0", "s1", "s2", "t 0", "t 1", "t 2")[:16]
+
+
+def test_cached_targets_are_read_a_batch_of_rows_at_a_time(
+    tmp_path: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The teacher's logits given as a cache entry (a memory-mapped ``logits`` column, what the
+    label stage hands the distill stage) are sliced per ``map`` batch, never read whole; the rows
+    equal those built from the same logits in memory."""
+    from datasets import Dataset, Features, List, Value, load_from_disk
+
+    import distill.data.datamodule as datamodule
+
+    n = 2 * datamodule.ROWS_BATCH + 123
+    pairs = Dataset.from_dict(
+        {"tgt": [f"ciao {i}" for i in range(n)], "src": [f"hello {i}" for i in range(n)]}
+    )
+    logits = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
+    features = Features({"logits": List(Value("float32"), length=3)})
+    Dataset.from_dict({"logits": logits}, features=features).save_to_disk(tmp_path / "entry")
+    entry = load_from_disk(tmp_path / "entry")
+    assert _on_disk(entry)
+    reads: list[object] = []
+    read_rows = datamodule._logit_rows
+
+    def spy(ds: Dataset, rows: object) -> np.ndarray:
+        reads.append(rows)
+        return read_rows(ds, rows)
+
+    monkeypatch.setattr(datamodule, "_logit_rows", spy)
+    rows = distill_rows(pairs, entry, lang_id=0, label2id={}, where="it/train")
+    assert len(reads) == 3 and all(isinstance(r, slice) for r in reads)
+    b = datamodule.ROWS_BATCH
+    assert [(r.start, r.stop) for r in reads] == [(0, b), (b, 2 * b), (2 * b, n)]  # type: ignore[attr-defined]
+    from_memory = distill_rows(pairs, logits, lang_id=0, label2id={}, where="it/train")
+    got = np.asarray(rows.with_format("numpy")["teacher_logits"])
+    np.testing.assert_array_equal(got, np.asarray(from_memory.with_format("numpy")["teacher_logits"]))
+    np.testing.assert_array_equal(got, logits)
