@@ -27,7 +27,7 @@ from distill.losses import term_names
 from distill.models.classifier import predict_logits
 from distill.stages.distill import build_student, student_datamodule
 from distill.stages.label import Labelled
-from distill.stages.tfidf import TfidfStudent
+from distill.stages.tfidf import MAX_TEXTS, TfidfStudent, sample_rows
 from distill.teacher import load_teacher, train_teacher
 from distill.training import fit_and_load_best
 from distill.utils.ranks import is_rank_zero
@@ -148,10 +148,23 @@ def tfidf_student(cfg: DictConfig, labelled: Labelled) -> TfidfStudent | None:
     if labelled.live:
         log.warning("baselines: teacher.live=true caches no soft labels; tfidf_student is left out")
         return None
-    texts = [t for lang in labelled.data for t in labelled.data[lang]["train"]["tgt"]]
+    langs = list(labelled.data)
+    sizes = [len(labelled.data[lang]["train"]) for lang in langs]
+    max_texts = int(_baselines(cfg).get("tfidf_max_texts") or MAX_TEXTS)
+    keep = sample_rows(sum(sizes), max_texts, int(cfg.seed))  # over the languages' rows in order
+    starts = np.cumsum([0, *sizes])
+    texts: list[str] = []
+    for lang, lo, hi in zip(langs, starts[:-1], starts[1:], strict=True):
+        mine = keep[(keep >= lo) & (keep < hi)] - lo
+        texts += labelled.data[lang]["train"].select(mine)["tgt"] if len(mine) else []
     logits = labelled.logits()
-    rows = np.concatenate([logits[lang]["train"] for lang in labelled.data])
-    log.info("baselines: tfidf_student on %d target training texts", len(texts))
+    rows = np.concatenate([logits[lang]["train"] for lang in langs])[keep]
+    log.info(
+        "baselines: tfidf_student on %d of %d target training texts%s",
+        len(texts),
+        sum(sizes),
+        f" (a seeded sample: baselines.tfidf_max_texts={max_texts})" if len(texts) < sum(sizes) else "",
+    )
     return TfidfStudent(len(labelled.teacher.labels), seed=int(cfg.seed)).fit(texts, rows)
 
 

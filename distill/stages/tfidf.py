@@ -5,6 +5,9 @@ multinomial logistic regression, trained on the teacher's soft labels over the s
 training text: each text enters once per class, weighted by the teacher's probability of that class
 (probabilities under 1e-3 are left out). It shows when the neural student does not earn its cost.
 It reads no target-language gold label.
+
+Its cost is bounded: at most ``max_texts`` training texts (a seeded sample of larger corpora), each
+vectorised once (the per-class copies share the text's TF-IDF row).
 """
 
 from __future__ import annotations
@@ -21,6 +24,19 @@ from distill.targets import tempered
 
 #: Teacher probabilities below this do not become weighted training rows.
 MIN_PROB = 1e-3
+#: Training texts at most (``baselines.tfidf_max_texts``); a larger corpus is sampled (seeded).
+MAX_TEXTS = 50_000
+
+
+def sample_rows(n: int, max_texts: int, seed: int) -> np.ndarray:
+    """Sorted row indices of at most ``max_texts`` of ``n`` rows: all of them, or a seeded sample."""
+    if max_texts < 1:
+        raise DistillError(
+            f"baselines.tfidf_max_texts must be >= 1, got {max_texts}", fix=f"use the default ({MAX_TEXTS})"
+        )
+    if n <= max_texts:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_texts, replace=False))
 
 
 class TfidfStudent:
@@ -46,7 +62,9 @@ class TfidfStudent:
         probs = tempered(np.asarray(teacher_logits, dtype=np.float64), 1.0)
         rows, classes = np.nonzero(probs >= MIN_PROB)
         weights = probs[rows, classes]
-        self.pipeline.fit([texts[int(i)] for i in rows], classes, lr__sample_weight=weights / weights.mean())
+        # Every text is vectorised once; its per-class copies are rows of that one matrix.
+        features = self.pipeline.named_steps["tfidf"].fit_transform(list(texts))
+        self.pipeline.named_steps["lr"].fit(features[rows], classes, sample_weight=weights / weights.mean())
         return self
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:

@@ -4,8 +4,8 @@ limit, all on the same batches.
 Same model (all-MiniLM-L6-v2 + a mean-pooling head fitted to the English chatterbot topics: logistic
 regression on the encoder's own mean-pooled embeddings of the training utterances, so the logits
 have the margins of a trained teacher, which the parity figures depend on), same sentences, same
-batches (the label stage's: sorted by token count, grown up to its token budget), same max length,
-same threads:
+batches (the label stage's: shards of 8,192 texts, each sorted by token count, batches grown up to
+its token budget), same max length, same threads:
 
 - **ours_<precision>**: :func:`distill.cache.soft_labels` with ``precision=``, a cache miss each
   repetition: hashing the texts, for a fast path the parity check against fp32 on the first 512
@@ -72,12 +72,18 @@ def fitted_teacher(folder: Path, max_length: int) -> tuple[Path, dict[str, Any]]
 
 
 def our_batches(tokenizer: Any, texts: list[str], settings: dict[str, Any]) -> list[np.ndarray]:
-    """The row indices of every batch the label stage forms over ``texts``."""
+    """The row indices of every batch the label stage forms over ``texts``: it labels them in shards
+    of ``SHARD_ROWS`` (each kept on disk as it finishes, so that an interrupted run resumes) and
+    sorts each shard by token count on its own."""
+    from distill.cache.shards import SHARD_ROWS, shard_bounds
     from distill.models.classifier import _batch_bounds, _length_order
 
-    order, lengths = _length_order(tokenizer, texts, settings["max_length"])
-    bounds = _batch_bounds(lengths[order], settings["batch_size"], settings["max_tokens"])
-    return [order[lo:hi] for lo, hi in bounds]
+    out = []
+    for start, stop in shard_bounds(len(texts), SHARD_ROWS):
+        order, lengths = _length_order(tokenizer, texts[start:stop], settings["max_length"])
+        bounds = _batch_bounds(lengths[order], settings["batch_size"], settings["max_tokens"])
+        out += [start + order[lo:hi] for lo, hi in bounds]
+    return out
 
 
 def padded_positions(tokenizer: Any, texts: list[str], batches: list[np.ndarray], max_length: int) -> int:
@@ -145,6 +151,7 @@ def contenders(
     from sentence_transformers import SentenceTransformer
 
     from distill.cache import soft_labels
+    from distill.cache.shards import SHARD_ROWS
     from distill.models.classifier import load_frozen
 
     extra: dict[str, Any] = {}
@@ -206,6 +213,7 @@ def contenders(
     }
     fns.update(st=st_encode, limit_fp32=limit(model, encoded, False), limit_bf16=limit(model, encoded, True))
     extra["batches"] = {
+        "shard_rows": SHARD_ROWS,
         "forwards": len(batches[len(texts)]),
         "padded_positions": padded_positions(tokenizer, texts, batches[len(texts)], settings["max_length"]),
     }
@@ -229,8 +237,9 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         f"{result['versions']['sentence_transformers']}) called once per batch of ours, and the bare "
         "torch forward over the same pre-tokenised batches (the limit), all on the same "
         f"{result['batches']['forwards']:,} batches of {n:,} English sentences "
-        f"({result['batches']['padded_positions']:,} padded positions; the label stage's batches: sorted by "
-        f"token count, batch {result['settings']['batch_size']} growing to "
+        f"({result['batches']['padded_positions']:,} padded positions; the label stage's batches: shards of "
+        f"{result['batches'].get('shard_rows', 8192):,} texts, each sorted by token count, batch "
+        f"{result['settings']['batch_size']} growing to "
         f"{result['settings']['max_tokens']:,} positions), max length {result['settings']['max_length']}, "
         f"{result['threads']} threads. The teacher: all-MiniLM-L6-v2 + a mean-pooling head fitted to "
         f"the {result['teacher']['classes']} English chatterbot topics "

@@ -40,3 +40,57 @@ def test_soft_labels_weigh_the_rows() -> None:
 def test_rows_and_texts_must_match() -> None:
     with pytest.raises(DistillError, match="3 texts but teacher rows"):
         TfidfStudent(2).fit(["a", "b", "c"], np.zeros((2, 2), dtype=np.float32))
+
+
+def test_at_most_max_texts_are_kept_by_a_seeded_sample() -> None:
+    from distill.stages.tfidf import sample_rows
+
+    assert list(sample_rows(5, 10, seed=0)) == [0, 1, 2, 3, 4]
+    a, b = sample_rows(1000, 30, seed=7), sample_rows(1000, 30, seed=7)
+    assert len(a) == 30 and len(set(a)) == 30 and list(a) == sorted(a) and list(a) == list(b)
+    assert list(sample_rows(1000, 30, seed=8)) != list(a)
+    with pytest.raises(DistillError, match="tfidf_max_texts must be >= 1"):
+        sample_rows(10, 0, seed=0)
+
+
+def test_the_run_samples_its_texts_across_languages_with_their_teacher_rows(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``baselines.tfidf_max_texts`` caps the texts (and their teacher rows, kept aligned) over every
+    target language; each kept text's row is the one the teacher gave that very text."""
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+    from omegaconf import OmegaConf
+
+    from distill.stages import baselines
+
+    texts = {"it": GREET * 4, "es": BYE * 4}
+    logits = {
+        "it": {"train": _logits([[0.9, 0.1]] * 20)},
+        "es": {"train": _logits([[0.1, 0.9]] * 20)},
+    }
+    labelled = SimpleNamespace(
+        data={lang: {"train": Dataset.from_dict({"tgt": t})} for lang, t in texts.items()},
+        logits=lambda: logits,
+        teacher=SimpleNamespace(labels=["greet", "bye"]),
+        live=False,
+    )
+    seen: dict[str, object] = {}
+    fit = TfidfStudent.fit
+
+    def spy(self: TfidfStudent, x: list[str], z: np.ndarray) -> TfidfStudent:
+        seen.update(texts=x, logits=z)
+        return fit(self, x, z)
+
+    cfg = OmegaConf.create({"seed": 3, "baselines": {"tfidf_student": True, "tfidf_max_texts": 16}})
+    with caplog.at_level("INFO"), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TfidfStudent, "fit", spy)
+        model = baselines.tfidf_student(cfg, labelled)  # type: ignore[arg-type]
+    assert model is not None
+    kept, rows = seen["texts"], seen["logits"]
+    assert len(kept) == len(rows) == 16  # type: ignore[arg-type]
+    for text, row in zip(kept, rows, strict=True):  # type: ignore[call-overload]
+        assert (row.argmax() == 0) == (text in GREET)
+    assert any(t in BYE for t in kept) and any(t in GREET for t in kept)  # type: ignore[union-attr]
+    assert "tfidf_student on 16 of 40 target training texts" in caplog.text
