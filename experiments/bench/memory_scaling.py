@@ -616,11 +616,9 @@ def markdown(d: dict[str, Any]) -> str:
 Compared: the whole pipeline (`distill.pipeline.run`: prepare, teacher, label, distill, evaluate,
 export) on {sizes} {corpus_text} given as user files (`data=files`: one TSV of `src`, `tgt`,
 `label`; a fixed {teacher_rows:,}-row labelled English file for the teacher; a fixed {test_rows:,}-row
-labelled Italian         "baselines=none",
-        # The TF-IDF reference trains on at most baselines.tfidf_max_texts texts (a capped, fixed cost
-        # above the cap): off here, where the streaming pipeline's growth is measured.
-        "baselines.tfidf_student=false",
-
+labelled Italian test file, so evaluation stays small), tiny random teacher and student, no baselines
+(`baselines=none baselines.tfidf_student=false`: the TF-IDF reference trains on at most
+`baselines.tfidf_max_texts` texts, a fixed cost above that cap), one epoch,
 student batch {batch}, {threads} torch thread(s), each size in a fresh process with a fresh
 `$DISTILL_CACHE`.{limit_note} Stage peaks are `VmHWM` reset at each stage start; the process peak
 is `getrusage(RUSAGE_CHILDREN)`.

@@ -86,7 +86,11 @@ def test_the_committed_results_give_a_row_for_every_benchmark() -> None:
         assert r["measured"] == (RESULTS / f"{r['name']}.json").is_file()
         assert "not understood" not in r["headline"], r
     table = summary.render(rows)
-    assert "ours / sentence-transformers 1.34x; ours / naive 9.76x" in table
+    # The figures themselves come from results/*.json (checked against the README sections above).
+    assert re.search(
+        r"\| `label_throughput\.py` \| ours / sentence-transformers \d+\.\d\dx; ours / naive \d+\.\d\dx",
+        table,
+    )
     assert "results/*.json" in table and "not comparable" in table and "summary.py" in table
 
 
