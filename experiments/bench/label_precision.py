@@ -277,8 +277,12 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         lines += [
             "",
             f"- the fastest precision that passes its parity check: **{best}**, "
-            f"**{got:.2f}x** sentence-transformers on equal batches (target >= {TARGET_VS_ST}x: {met}); "
-            f"fp32 on equal batches: {ratios.get('ours_fp32_vs_st', 0):.2f}x",
+            f"**{got:.2f}x** sentence-transformers on equal batches (target >= {TARGET_VS_ST}x: {met})"
+            + (
+                f"; fp32 on equal batches: {ratios['ours_fp32_vs_st']:.2f}x"
+                if "ours_fp32_vs_st" in ratios
+                else " (fp32 not measured in this run)"
+            ),
         ]
     failed = [p for p, r in result["parity"].items() if r is not None and not r["passed"]]
     if failed:
