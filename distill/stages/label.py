@@ -15,7 +15,7 @@ from datasets import Dataset, DatasetDict
 from omegaconf import DictConfig
 
 from distill.cache import SoftLabels, label_stage
-from distill.data.datamodule import label_ids
+from distill.data.datamodule import label_ids, logit_array
 from distill.multi_source import add_sides, combine_sources, teacher_sources
 from distill.multi_source import write_report as write_sources_report
 from distill.records import StageTimer
@@ -56,12 +56,13 @@ class Labelled:
     #: ``teacher.live``: nothing was cached for training; the teacher labels each batch in the step.
     live: bool = False
 
-    def _teacher(self, lang: str, split: str) -> np.ndarray:
-        return self.combined[lang][split] if self.combined is not None else self.soft[lang][split].logits()
+    def _teacher(self, lang: str, split: str) -> np.ndarray | Dataset:
+        """The kd targets of one split: the combined array (multi-source) or the cache entry."""
+        return self.combined[lang][split] if self.combined is not None else self.soft[lang][split].dataset
 
     def logits(self) -> dict[str, dict[str, np.ndarray]]:
         """The cached teacher logits of the training splits, ``{lang: {split: (N, C)}}``."""
-        return {lang: {s: self._teacher(lang, s) for s in TRAIN_SPLITS} for lang in self.data}
+        return {lang: {s: logit_array(self._teacher(lang, s)) for s in TRAIN_SPLITS} for lang in self.data}
 
     def validation_logits(self) -> dict[str, np.ndarray]:
         """The primary teacher's cached logits on each language's validation rows (row-aligned with
@@ -81,11 +82,7 @@ class Labelled:
         for lang in self.data:
             out[lang] = {}
             for s in TRAIN_SPLITS:
-                if not self.live:
-                    kd = self.combined[lang][s] if self.combined is not None else self.soft[lang][s].dataset
-                    out[lang][s] = {"teacher_logits": kd}
-                else:
-                    out[lang][s] = {}
+                out[lang][s] = {} if self.live else {"teacher_logits": self._teacher(lang, s)}
                 if lang in self.roundtrip:
                     out[lang][s]["teacher_roundtrip_logits"] = self.roundtrip[lang][s].dataset
         return out

