@@ -99,11 +99,12 @@ class ShardedTeacher:
             "prefix": self.prefix,
             "max_tokens": label_token_budget(self.batch_size, self.max_length),
         }
-        if self.precision != "fp32" and self._parity is None and len(texts):
-            self._parity = checked(forward, texts, **kw)
         logits, embeddings = forward(
             texts, with_embeddings=self.with_embeddings, progress=self.progress, desc=desc, **kw
         )
+        if self.precision != "fp32" and self._parity is None and len(texts):
+            # Checked before the first shard is kept: a path that misses the bar caches nothing.
+            self._parity = checked(forward, texts, logits, **kw)
         model = forward.model
         info: dict[str, Any] = {
             "num_labels": int(logits.shape[1]),

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from distill.cache import cache_key, soft_labels
 from distill.cache import precision as prec
 from distill.errors import DistillError
+from distill.models.classifier import load_frozen
 from distill.settings import check_teacher_precision
 from tests.unit.test_label import MAX_LENGTH, TEXTS, teacher  # noqa: F401 (fixture)
 
@@ -57,6 +58,35 @@ def test_a_fast_path_labels_the_cache_with_its_parity_record(
         assert list((isolated_cache / "onnx_teachers").glob("*/model.onnx"))
     again = soft_labels(teacher, TEXTS, mode="parallel", max_length=MAX_LENGTH, precision=precision)
     assert again.hit and again.manifest["parity"] == record
+
+
+def test_the_check_compares_the_labels_the_cache_keeps(
+    teacher: Path,  # noqa: F811
+    isolated_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast path labels each text once; the parity record is of those very labels against an
+    fp32 forward of the first texts (here made to differ on purpose, and the record sees it)."""
+    fast_calls: list[int] = []
+    real_call = prec.TeacherForward.__call__
+
+    def counted(self: prec.TeacherForward, texts: list[str], **kw: object) -> tuple[np.ndarray, None]:
+        fast_calls.append(len(texts))
+        logits, emb = real_call(self, texts, **kw)
+        return logits + 1e-3, emb  # what the cache keeps differs from a plain bf16 forward
+
+    monkeypatch.setattr(prec.TeacherForward, "__call__", counted)
+    entry = soft_labels(
+        teacher, TEXTS, mode="parallel", max_length=MAX_LENGTH, progress=False, precision="bf16"
+    )
+    assert fast_calls == [len(TEXTS)]  # once, the shard itself: no second forward of the sample
+    record = entry.manifest["parity"]
+    reference = prec.TeacherForward("fp32", *load_frozen(teacher)).reference(
+        list(TEXTS), batch_size=64, max_length=MAX_LENGTH
+    )
+    expected = prec.parity(reference, entry.logits(), "bf16")
+    assert record["max_abs_logit_diff"] == pytest.approx(expected["max_abs_logit_diff"], abs=1e-5)
+    assert record["mean_kl"] == pytest.approx(expected["mean_kl"], rel=1e-3, abs=1e-9)
 
 
 def test_fp32_keeps_its_key_and_manifest(teacher: Path, isolated_cache: Path) -> None:  # noqa: F811
