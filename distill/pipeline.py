@@ -21,8 +21,7 @@ from distill.errors import DistillError
 from distill.records import StageTimer, data_hashes, finish_wandb, outputs_lines, write_run
 from distill.report import format_table
 from distill.settings import distributed_trainer
-from distill.tasks import Task, task_of
-from distill.utils.mapped_pages import MappedPageReleaser
+from distill.tasks import task_of
 from distill.utils.ranks import global_rank, is_rank_zero
 
 log = logging.getLogger(__name__)
@@ -39,13 +38,6 @@ def run(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     task.check(cfg)
     os.environ.setdefault("WANDB_MODE", "offline")
     pl.seed_everything(int(cfg.seed), workers=True)
-    # The whole run, not only its stages, hands back the mapped pages of the tables it reads (the
-    # content hash of every pair runs between two stages).
-    with MappedPageReleaser():
-        return _run_stages(cfg, task)
-
-
-def _run_stages(cfg: DictConfig, task: Task) -> tuple[dict[str, Any], dict[str, Any]]:
     timer = StageTimer()
     try:
         labelled = task.label(cfg, timer)  # prepare, teacher, label

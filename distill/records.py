@@ -23,7 +23,6 @@ from distill.provenance import reproducibility, write_provenance
 from distill.report import MetricsReport
 from distill.utils.atomic import write_text_atomic
 from distill.utils.hashing import texts_sha256
-from distill.utils.mapped_pages import MappedPageReleaser
 from distill.utils.paths import portable
 from distill.utils.redact import redacted_yaml
 from distill.utils.resolvers import active_terms
@@ -32,9 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class StageTimer:
-    """Wall time of each stage, printed at the end of a run and kept in ``metrics.json``; while a
-    stage runs, the mapped pages of the Arrow tables it reads are handed back to the kernel every
-    second (:mod:`distill.utils.mapped_pages`)."""
+    """Wall time of each stage, printed at the end of a run and kept in ``metrics.json``."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -43,9 +40,7 @@ class StageTimer:
     def __call__(self, stage: str) -> Iterator[None]:
         start = time.perf_counter()
         log.info("stage %s: start", stage)
-        # While a stage runs, the Arrow tables it reads leave no mapped pages in the resident set.
-        with MappedPageReleaser():
-            yield
+        yield
         self.seconds[stage] = round(time.perf_counter() - start, 1)
         log.info("stage %s: %.1f s", stage, self.seconds[stage])
 

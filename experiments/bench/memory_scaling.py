@@ -13,10 +13,6 @@ whole process's peak is the largest ``VmHWM`` of every interval between two rese
 stage, each stage, after the last). Not ``getrusage``: Linux keeps a process's ``ru_maxrss`` across
 ``exec``, so a child's starts at its parent's peak (the parent here holds the Bibles it drew from).
 
-By default the run hands the mapped pages of the Arrow tables back to the kernel while a stage reads
-them (``distill.utils.mapped_pages``); ``--also-keep`` runs sizes a second time with
-``DISTILL_KEEP_MAPPED_PAGES=1`` (pages kept mapped, as before), to compare both in one run.
-
 Targets (the issue): peak RSS within +15% from 10k to 1M; time growing linearly.
 
 Full size (not beside other benchmarks)::
@@ -92,14 +88,6 @@ def parse_args() -> argparse.Namespace:
         help="run each size under memray (captures in this folder) and report where the heap grows, "
         "as the memory_heap section; memray's overhead makes the RSS numbers of such a run unusable",
     )
-    p.add_argument(
-        "--also-keep",
-        type=int,
-        nargs="*",
-        default=[],
-        help="sizes to run a second time with DISTILL_KEEP_MAPPED_PAGES=1 (mapped pages not released)",
-    )
-    p.add_argument("--keep-mapped-pages", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-write", "--quick", action="store_true", help="print only (smoke runs)")
     p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     return p.parse_args()
@@ -319,8 +307,8 @@ def child(n: int, args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------ parent
 
 
-def run_size(n: int, args: argparse.Namespace, keep: bool = False) -> dict[str, Any]:
-    """One size in a fresh child process; ``keep``: with the Arrow tables' mapped pages kept."""
+def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One size in a fresh child process."""
     folder = args.work / str(n)
     shutil.rmtree(folder, ignore_errors=True)
     t0 = time.perf_counter()
@@ -335,7 +323,6 @@ def run_size(n: int, args: argparse.Namespace, keep: bool = False) -> dict[str, 
         "HF_DATASETS_CACHE": str(folder / "hf_datasets"),
         **OFFLINE,
         "TOKENIZERS_PARALLELISM": "false",
-        "DISTILL_KEEP_MAPPED_PAGES": "1" if keep else "0",
     }
     if args.memray:
         # Arrow's own pool (mimalloc/jemalloc) reserves large regions up front, which memray would
@@ -373,27 +360,25 @@ def run_size(n: int, args: argparse.Namespace, keep: bool = False) -> dict[str, 
         raise SystemExit(f"size {n}: the child failed ({proc.returncode})")
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     out = json.loads(line.removeprefix("RESULT "))
-    out.update({"n": n, "keep_mapped_pages": keep})
+    out.update({"n": n})
     out.update({"wall_s": round(wall, 1), "generate_s": round(gen_s, 1), "batch_size": args.batch_size})
     out.update({"threads": args.threads, "limit_train_batches": limit, "corpus": args.corpus})
     shutil.rmtree(folder, ignore_errors=True)
     return out
 
 
-def run_sizes(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every size (pages released), and the ``--also-keep`` sizes again with the pages kept."""
-    results, kept = [], []
+def run_sizes(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every size, smallest first, each in a fresh child process."""
+    results = []
     for n in sorted(args.sizes):
-        for keep in (False, True) if n in args.also_keep else (False,):
-            r = run_size(n, args, keep)
-            (kept if keep else results).append(r)
-            per = {k: v["seconds"] for k, v in r["stages"].items()}
-            what = "pages kept" if keep else "pages released"
-            print(
-                f"{n:>9,} pairs ({what}): peak RSS {r['process_peak_rss_mib']} MiB, "
-                f"anonymous {r['peak_anon_mib']} MiB, wall {r['wall_s']} s, stages {per}"
-            )
-    return results, kept
+        r = run_size(n, args)
+        results.append(r)
+        per = {k: v["seconds"] for k, v in r["stages"].items()}
+        print(
+            f"{n:>9,} pairs: peak RSS {r['process_peak_rss_mib']} MiB, "
+            f"anonymous {r['peak_anon_mib']} MiB, wall {r['wall_s']} s, stages {per}"
+        )
+    return results
 
 
 def main() -> None:
@@ -402,7 +387,7 @@ def main() -> None:
         child(args.child, args)
         return
     info = machine()
-    results, kept = run_sizes(args)
+    results = run_sizes(args)
     small, big = results[0], results[-1]
     ratio = big["process_peak_rss_mib"] / small["process_peak_rss_mib"]
     print(f"peak RSS {big['n']:,}/{small['n']:,}: {ratio:.3f} (target <= {TARGET_RSS})")
@@ -427,7 +412,6 @@ def main() -> None:
             "machine": info,
             "command": command_line(),
             "results": results,
-            "kept": kept,
             "rss_ratio": ratio,
             "teacher_rows": args.teacher_rows,
             "test_rows": args.test_rows,
@@ -631,37 +615,6 @@ def markdown(d: dict[str, Any]) -> str:
         for s in stages
         if s in r["stages"] and s in small["stages"]
     )
-    kept = d.get("kept") or []
-    kept_note = (
-        "; the sizes in the second table ran again with them kept (`DISTILL_KEEP_MAPPED_PAGES=1`), "
-        "in the same run"
-        if kept
-        else ""
-    )
-    kept_table = ""
-    if kept:
-        by_n = {r["n"]: r for r in results}
-        lines = [
-            "| pairs | pages | process peak RSS (MiB) | peak anonymous (MiB) | label µs/pair | "
-            "distill µs/pair |",
-            "|---|---|---|---|---|---|",
-        ]
-        for k in kept:
-            for r, what in ((by_n.get(k["n"]), "released"), (k, "kept")):
-                if r is None:
-                    continue
-                lines.append(
-                    f"| {r['n']:,} | {what} | {r['process_peak_rss_mib']:.0f} | {r['peak_anon_mib']:.0f} | "
-                    f"{1e6 * r['stages']['label']['seconds'] / r['n']:.0f} | "
-                    f"{1e6 * r['stages']['distill']['seconds'] / trained(r, 'distill'):.0f} |"
-                )
-        kept_ratio = ""
-        if len(kept) > 1:
-            kr = kept[-1]["process_peak_rss_mib"] / kept[0]["process_peak_rss_mib"]
-            kept_ratio = (
-                f"\nWith the pages kept, peak RSS {kept[-1]['n']:,} / {kept[0]['n']:,}: **{kr:.3f}**."
-            )
-        kept_table = "\n\nThe same sizes with the mapped pages kept:\n\n" + "\n".join(lines) + kept_ratio
     return f"""## Memory against corpus size (`memory_scaling.py`)
 
 Compared: the whole pipeline (`distill.pipeline.run`: prepare, teacher, label, distill, evaluate,
@@ -673,8 +626,7 @@ labelled Italian test file, so evaluation stays small), tiny random teacher and 
 student batch {batch}, {threads} torch thread(s), each size in a fresh process with a fresh
 `$DISTILL_CACHE`.{limit_note} Stage peaks are `VmHWM` reset at each stage start; the process peak
 is the largest `VmHWM` of every interval between two resets (not `getrusage`, which Linux carries
-over from the parent through `exec`). The Arrow tables' mapped pages are released while each stage
-reads them (the default, `distill.utils.mapped_pages`){kept_note}.
+over from the parent through `exec`).
 
 Command: `flock /tmp/bench.lock {d["command"]}`
 
@@ -686,7 +638,7 @@ Machine: {machine_line(d["machine"])}
 
 {size_head}
 |---{"|---" * len(results)}|
-{chr(10).join(per_pair)}{kept_table}
+{chr(10).join(per_pair)}
 
 **Peak RSS {big["n"]:,} / {small["n"]:,}: {ratio:.3f}** (target <= {TARGET_RSS}): **{rss_verdict}**.
 {anon_line}
@@ -699,10 +651,7 @@ copy under `$DISTILL_CACHE/files` (reused while the file is unchanged); pair ids
 `map` (cached on disk); the hash split keeps one int16 per pair and selects with an index array; the
 label stage reads the text column in shard-sized slices instead of a list of every text; the
 distillation rows are a batched `map` over the memory-mapped pairs (on-disk cache) with only the
-`(N, C)` float32 teacher logits in memory; tokenisation happens in the collate function; while a
-stage runs, the pages of the memory-mapped tables it has read are handed back to the kernel every
-second (`madvise(MADV_DONTNEED)` on the read-only `.arrow` mappings: they stay in the page cache, a
-re-read is a minor fault), so the tables do not accumulate in the process's RSS. What still
+`(N, C)` float32 teacher logits in memory; tokenisation happens in the collate function. What still
 grows with N: the `(N, C)` float32 logits (a few MiB per million pairs for a handful of labels), the
 int16 split buckets and the sampler's permutation (8 bytes a pair).
 """
