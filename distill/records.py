@@ -23,6 +23,7 @@ from distill.provenance import reproducibility, write_provenance
 from distill.report import MetricsReport
 from distill.utils.atomic import write_text_atomic
 from distill.utils.hashing import texts_sha256
+from distill.utils.mapped_pages import column_released
 from distill.utils.paths import portable
 from distill.utils.redact import redacted_yaml
 from distill.utils.resolvers import active_terms
@@ -55,8 +56,7 @@ def data_hashes(data: Mapping[str, DatasetDict]) -> dict[str, str]:
     def texts(ds: Dataset) -> Iterator[str]:
         for c in ("src", "tgt"):
             if c in ds.column_names:
-                for chunk in ds.select_columns([c]).iter(batch_size=10_000):
-                    yield from chunk[c]
+                yield from column_released(ds, c)
 
     return {
         f"{lang}/{split}": texts_sha256(texts(ds))[:16]

@@ -40,6 +40,7 @@ from distill.cache.shards import (
 )
 from distill.errors import DistillError
 from distill.models.classifier import load_frozen
+from distill.utils.mapped_pages import ReleasedColumn
 from distill.utils.paths import cache_dir
 from distill.utils.versions import library_versions
 
@@ -249,5 +250,7 @@ def label_stage(
         for split, ds in splits.items():
             if column not in ds.column_names:
                 raise DistillError(f"split {split!r} of {lang!r} has no {column!r} column (mode={mode})")
-            out[lang][split] = soft_labels(teacher_dir, ds[column], mode=mode, max_length=max_length, **once)
+            # Read in slices, each slice's mapped pages handed back (memory stays flat).
+            texts = ReleasedColumn(ds, column)
+            out[lang][split] = soft_labels(teacher_dir, texts, mode=mode, max_length=max_length, **once)
     return out

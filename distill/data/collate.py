@@ -24,6 +24,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
+from distill.utils.mapped_pages import column_released
+
 Example = tuple[str, int]
 
 
@@ -58,8 +60,7 @@ def token_lengths(
     its ``columns``, summed (each column streamed from the Arrow table)."""
     out = np.zeros(len(rows), dtype=np.int64)
     for c in columns:
-        texts = (t for batch in rows.select_columns([c]).iter(batch_size=10_000) for t in batch[c])
-        out += count_tokens(tokenizer, texts, max_length, prefix=prefix)
+        out += count_tokens(tokenizer, column_released(rows, c), max_length, prefix=prefix)
     return out
 
 

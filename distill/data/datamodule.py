@@ -20,6 +20,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 from distill.data.batching import LanguageBatchSampler, RankBatches
 from distill.data.collate import token_lengths, tokenize
 from distill.errors import DistillError
+from distill.utils.mapped_pages import HeldPages, releasing
 
 IGNORE = -100
 
@@ -127,7 +128,11 @@ def distill_rows(
         }
     )
 
+    # Each batch hands the pages it read of the pairs and the cached targets back (memory stays flat).
+    held = HeldPages(pairs, *(a for a in arrays.values() if isinstance(a, Dataset)))
+
     def add(batch: dict[str, list[Any]], idx: list[int]) -> dict[str, Any]:
+        held.release()
         golds = batch["label"] if has_label else [None] * len(idx)
         out: dict[str, Any] = {"labels": label_ids(golds, label2id, where), "lang": [lang_id] * len(idx)}
         out.update({name: _batch_of(a, idx) for name, a in arrays.items()})  # (b, C)
@@ -291,6 +296,12 @@ class DistillDataModule(pl.LightningDataModule):
             langs, batch_size, shuffle=shuffle, generator=self.generator if shuffle else None, lengths=lengths
         )
 
+    def _collate(self, rows: Dataset) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
+        """The collator, handing the pages of ``rows`` a batch mapped back to the kernel after each
+        batch: random rows map about 100 KiB each (the kernel maps 64 KiB around a fault), so an
+        epoch over a large corpus would otherwise leave the whole table resident."""
+        return releasing(self.collator, rows)
+
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_and_world()
         batches = self._batches(self.train_rows, self.batch_size, shuffle=True)
@@ -300,7 +311,7 @@ class DistillDataModule(pl.LightningDataModule):
             return DataLoader(
                 self.train_rows,  # type: ignore[arg-type]
                 batch_sampler=batches,
-                collate_fn=self.collator,
+                collate_fn=self._collate(self.train_rows),
                 num_workers=self.num_workers,
             )
         return DataLoader(
@@ -308,7 +319,7 @@ class DistillDataModule(pl.LightningDataModule):
             batch_size=self.batch_size,
             shuffle=True,
             generator=self.generator,
-            collate_fn=self.collator,
+            collate_fn=self._collate(self.train_rows),
             num_workers=self.num_workers,
         )
 
@@ -330,7 +341,7 @@ class DistillDataModule(pl.LightningDataModule):
         return DataLoader(
             self.train_rows,  # type: ignore[arg-type]
             batch_sampler=RankBatches(batches, rank, world),
-            collate_fn=self.collator,
+            collate_fn=self._collate(self.train_rows),
             num_workers=self.num_workers,
             # As in one process: the loader draws its workers' base seed from the generator too.
             generator=self.generator if plain else None,
@@ -344,7 +355,7 @@ class DistillDataModule(pl.LightningDataModule):
             return DataLoader(
                 self.val_rows,  # type: ignore[arg-type]
                 batch_sampler=batches,
-                collate_fn=self.collator,
+                collate_fn=self._collate(self.val_rows),
                 num_workers=self.num_workers,
             )
         return DataLoader(
@@ -353,6 +364,6 @@ class DistillDataModule(pl.LightningDataModule):
             shuffle=False,
             # Its own generator: validation leaves the global one (dropout) alone, as on resume.
             generator=torch.Generator().manual_seed(self.seed),
-            collate_fn=self.collator,
+            collate_fn=self._collate(self.val_rows),
             num_workers=self.num_workers,
         )

@@ -16,6 +16,7 @@ from datasets import Dataset, DatasetDict
 
 from distill.data.langs import format_codes, tag_key
 from distill.errors import DistillError
+from distill.utils.mapped_pages import column_released
 
 SPLITS = ("train", "validation", "test")
 # Unlabelled sources (one pool of pairs) are split by a hash of the pair id: stable across runs.
@@ -36,7 +37,8 @@ def split_by_hash(
     of a group lands in the same split.
     """
     # One small int per pair (not a Python list of ids): memory stays flat with the corpus size.
-    buckets = np.fromiter((_bucket(str(i)) for i in pool[key]), dtype=np.int16, count=len(pool))
+    keys = column_released(pool, key)  # streamed, the pages read handed back
+    buckets = np.fromiter((_bucket(str(i)) for i in keys), dtype=np.int16, count=len(pool))
     return DatasetDict(
         {
             name: pool.select(np.flatnonzero((lo <= buckets) & (buckets < hi)))

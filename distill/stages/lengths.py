@@ -25,6 +25,7 @@ from datasets import Dataset, DatasetDict
 from omegaconf import DictConfig, open_dict
 
 from distill.errors import DistillError
+from distill.utils.mapped_pages import HeldPages
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
@@ -51,6 +52,7 @@ def _sample(splits: Sequence[Dataset]) -> list[str]:
         local = [r - int(starts[i]) for r in rows if starts[i] <= r < starts[i + 1]]
         if local:
             texts.extend(split.select(local)["tgt"])
+    HeldPages(*splits).release()  # sampled rows map the pages around them (up to the whole table)
     return texts
 
 

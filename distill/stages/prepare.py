@@ -21,6 +21,7 @@ from distill.models.resolve import resolve_model
 from distill.sources import load_parallel, translate_data
 from distill.stages.lengths import fit_student_max_length
 from distill.utils.config import loss_weight
+from distill.utils.mapped_pages import column_released
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,12 @@ def summary_table(models: dict[str, ModelInfo], data: dict[str, DatasetDict], so
     lines.append(f"parallel data ({source_lang} -> target):")
     lines.append(f"  {'pair':8} {'train':>7} {'valid':>7} {'test':>7} {'labels':>7}")
     for lang, dd in data.items():
-        labels = {x for split in dd.values() if "label" in split.column_names for x in split["label"]}
+        labels = {
+            x
+            for split in dd.values()
+            if "label" in split.column_names
+            for x in column_released(split, "label")
+        }
         n = {k: len(v) for k, v in dd.items()}
         lines.append(
             f"  {source_lang}-{lang:5} {n.get('train', 0):>7} {n.get('validation', 0):>7} "

@@ -12,6 +12,7 @@ from distill.errors import DistillError
 from distill.models.trim import trim_vocabulary
 from distill.sources import source_test_data
 from distill.stages.label import Labelled
+from distill.utils.mapped_pages import column_released
 
 
 class _StudentTexts:
@@ -25,7 +26,7 @@ class _StudentTexts:
             for ds in dd.values():
                 for column in ("tgt", "src"):
                     if column in ds.column_names:
-                        yield from ds[column]
+                        yield from column_released(ds, column)
         if self.labelled.rehearsal is not None:
             yield from self.labelled.rehearsal[0]["src"]
         source = source_test_data(self.cfg)

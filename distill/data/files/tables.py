@@ -12,6 +12,7 @@ from datasets import Dataset
 from distill.data.files.rows import CHUNK, Skipped, cell, check_file, table_rows
 from distill.data.files.store import ArrowRows
 from distill.errors import DistillError
+from distill.utils.mapped_pages import batches_released, releasing
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def with_line_ids(ds: Dataset, name: str, desc: str) -> Dataset:
             ]
         }
 
-    out = ds.map(ids, batched=True, batch_size=CHUNK, desc=desc)
+    out = ds.map(releasing(ids, ds), batched=True, batch_size=CHUNK, desc=desc)
     if has_id:  # map replaced the column in place; keep the order of before (id last)
         out = out.select_columns([c for c in out.column_names if c != "id"] + ["id"])
     return out
@@ -134,7 +135,7 @@ def _check_unique_ids(ds: Dataset, path: Path, what: str) -> None:
     lines = np.empty(len(ds), dtype=np.int64)
     present = np.zeros(len(ds), dtype=bool)
     pos = 0
-    for batch in ds.select_columns(["id", "line"]).iter(batch_size=CHUNK):
+    for batch in batches_released(ds, ["id", "line"], CHUNK):
         n = len(batch["line"])
         hashes[pos : pos + n] = [hash(v) if v is not None else 0 for v in batch["id"]]
         present[pos : pos + n] = [v is not None for v in batch["id"]]

@@ -1,0 +1,240 @@
+"""Hand the pages of memory-mapped Arrow tables back to the kernel once they have been read.
+
+Every table ``datasets`` loads from disk (the user files' copies, the pairs, the soft-label cache,
+the distillation rows) is a read-only memory map. A page read once stays in the process's resident
+set until the map is closed, so a pass over a 1,000,000-row table (every epoch reads every row)
+ends with the whole file counted in the process's RSS, although those pages are the kernel's page
+cache, clean and shared. :class:`HeldPages` tells the kernel (``madvise(MADV_DONTNEED)``) that the
+process no longer needs the resident pages of the tables it is given: they leave the RSS, stay in
+the page cache, and the next read of one is a minor fault that maps it again (no disk read while the
+cache holds it; the bytes are the file's, unchanged).
+
+Safety, by construction:
+
+* Only the read-only, file-backed mappings that hold the given tables' buffers are advised: each
+  buffer's address is looked up in ``/proc/self/maps``; a buffer on the heap (a table built in
+  memory, or the result of a ``take``) has no such mapping and is left alone, so no data can be
+  lost (``MADV_DONTNEED`` on a private anonymous page would zero it).
+* A :class:`HeldPages` keeps a reference to its tables, and an Arrow memory map stays mapped while
+  a buffer of it is referenced, so the ranges it advises cannot be unmapped and reused meanwhile.
+* It is called synchronously, by the code that reads the table (never from another thread), and
+  recomputes its ranges in a new process (a ``DataLoader`` worker maps the files anew).
+
+``DISTILL_KEEP_MAPPED_PAGES=1`` turns it off (everything stays mapped, as before). Linux only;
+elsewhere it does nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import ctypes.util
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, overload
+
+import pyarrow as pa
+
+#: ``MADV_DONTNEED`` on Linux (every architecture).
+MADV_DONTNEED = 4
+#: Rows read between two releases in a sequential pass.
+CHUNK_ROWS = 10_000
+
+T = TypeVar("T")
+
+
+def _madvise() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    # PyDLL: the call keeps the GIL, so no other Python thread runs between reading the ranges and
+    # advising them (the ranges are safe anyway: see the module's docstring).
+    libc = ctypes.PyDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fn = libc.madvise
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_MADVISE = _madvise()
+
+
+def enabled() -> bool:
+    """Whether pages are released: on Linux, unless ``DISTILL_KEEP_MAPPED_PAGES=1``."""
+    return _MADVISE is not None and os.environ.get("DISTILL_KEEP_MAPPED_PAGES") != "1"
+
+
+def _read_only_file_mappings(maps: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of the read-only, file-backed mappings in a ``/proc/<pid>/maps`` text, sorted."""
+    out = []
+    for line in maps.splitlines():
+        parts = line.split(maxsplit=5)
+        # perms like "r--p"/"r--s": readable, not writable; a path, not "[heap]" or anonymous.
+        if len(parts) < 6 or parts[1][:2] != "r-" or not parts[5].startswith("/"):
+            continue
+        start, end = (int(x, 16) for x in parts[0].split("-"))
+        out.append((start, end))
+    out.sort()
+    return out
+
+
+def _arrow_tables(table: Any) -> list[pa.Table | pa.RecordBatch]:
+    """The Arrow tables behind a ``datasets.Dataset`` (rows and indices mapping), an Arrow table, or
+    a ``datasets`` column (its source dataset)."""
+    if isinstance(table, pa.Table | pa.RecordBatch):
+        return [table]
+    source = getattr(table, "source", None)  # datasets.arrow_dataset.Column
+    if source is not None and hasattr(source, "data"):
+        return _arrow_tables(source)
+    out = []
+    for part in (getattr(table, "data", None), getattr(table, "_indices", None)):
+        inner = getattr(part, "table", part)  # datasets.table.Table wraps a pyarrow.Table
+        if isinstance(inner, pa.Table | pa.RecordBatch):
+            out.append(inner)
+    return out
+
+
+def _buffers(table: pa.Table | pa.RecordBatch) -> Iterator[pa.Buffer]:
+    columns = table.columns
+    for column in columns:
+        for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+            yield from (b for b in chunk.buffers() if b is not None and b.size)
+
+
+def mapped_ranges(tables: Sequence[Any], maps: str | None = None) -> list[tuple[int, int]]:
+    """The read-only file mappings (``(start, end)``) that hold a buffer of one of ``tables``."""
+    if maps is None:
+        try:
+            with open("/proc/self/maps", encoding="utf-8") as f:
+                maps = f.read()
+        except OSError:
+            return []
+    mappings = _read_only_file_mappings(maps)
+    starts = [s for s, _ in mappings]
+    found: set[tuple[int, int]] = set()
+    for t in tables:
+        for arrow in _arrow_tables(t):
+            for buf in _buffers(arrow):
+                i = bisect.bisect_right(starts, buf.address) - 1
+                if i >= 0 and buf.address + buf.size <= mappings[i][1]:
+                    found.add(mappings[i])
+    return sorted(found)
+
+
+def resident_bytes(ranges: Sequence[tuple[int, int]]) -> int:
+    """Bytes of ``ranges`` (mappings, as from :func:`mapped_ranges`) resident in this process, from
+    ``/proc/self/smaps`` (0 where it cannot be read)."""
+    wanted = {start for start, _ in ranges}
+    total, current = 0, None
+    try:
+        with open("/proc/self/smaps", encoding="utf-8") as f:
+            for line in f:
+                head = line.split(maxsplit=1)[0]
+                if "-" in head and not head.endswith(":"):  # a mapping's first line
+                    current = int(head.split("-")[0], 16)
+                elif head == "Rss:" and current in wanted:
+                    total += int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return total
+
+
+class HeldPages:
+    """The mapped pages of tables the caller holds; :meth:`release` hands them back to the kernel.
+
+    Args:
+        *tables: ``datasets.Dataset``\\ s, ``datasets`` columns or Arrow tables. They are held (so
+            their mappings stay valid) as long as this object lives.
+    """
+
+    def __init__(self, *tables: Any) -> None:
+        self.tables = tables
+        self._pid: int | None = None
+        self._ranges: list[tuple[int, int]] = []
+
+    def __getstate__(self) -> dict[str, Any]:  # a spawned worker computes its own ranges
+        return {"tables": self.tables, "_pid": None, "_ranges": []}
+
+    @property
+    def ranges(self) -> list[tuple[int, int]]:
+        """The mappings of the held tables in this process (computed once per process)."""
+        if self._pid != os.getpid():
+            self._ranges = mapped_ranges(self.tables) if enabled() else []
+            self._pid = os.getpid()
+        return self._ranges
+
+    def release(self) -> int:
+        """Release the resident pages of the held tables' mappings; return the bytes advised."""
+        if not enabled():
+            return 0
+        advised = 0
+        for start, end in self.ranges:
+            if _MADVISE(start, end - start, MADV_DONTNEED) == 0:
+                advised += end - start
+        return advised
+
+
+def batches_released(
+    ds: Any, columns: Sequence[str], batch_size: int = CHUNK_ROWS
+) -> Iterator[dict[str, list[Any]]]:
+    """``ds.select_columns(columns).iter(batch_size)``, handing ``ds``'s mapped pages back after each
+    batch (so a pass over the table leaves at most one batch of it resident)."""
+    held = HeldPages(ds)
+    for batch in ds.select_columns(list(columns)).iter(batch_size=batch_size):
+        yield batch
+        held.release()
+    held.release()
+
+
+def column_released(ds: Any, column: str, batch_size: int = CHUNK_ROWS) -> Iterator[Any]:
+    """Every value of ``ds[column]`` in order, read ``batch_size`` rows at a time, releasing the
+    mapped pages after each batch."""
+    for batch in batches_released(ds, [column], batch_size):
+        yield from batch[column]
+
+
+def releasing(fn: Callable[..., T], *tables: Any) -> Callable[..., T]:
+    """``fn`` (a batched ``map`` function, a collate function) that releases ``tables``' mapped pages
+    after every call."""
+    held = HeldPages(*tables)
+    return _Releasing(fn, held)
+
+
+class _Releasing:
+    """A picklable callable: ``fn`` then ``held.release()`` (``DataLoader`` workers pickle it)."""
+
+    def __init__(self, fn: Callable[..., Any], held: HeldPages) -> None:
+        self.fn, self.held = fn, held
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.held.release()
+
+
+class ReleasedColumn(Sequence[Any]):
+    """A ``datasets`` column read as a sequence (by index, slice or in order) that releases the
+    table's mapped pages after each slice and after every ``CHUNK_ROWS`` rows of a pass."""
+
+    def __init__(self, ds: Any, column: str) -> None:
+        self.ds, self.column = ds, column
+        self._values = ds[column]
+        self._held = HeldPages(ds)
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        out = self._values[i]
+        if isinstance(i, slice):
+            out = list(out)
+            self._held.release()
+        return out
+
+    def __iter__(self) -> Iterator[Any]:
+        return column_released(self.ds, self.column)
