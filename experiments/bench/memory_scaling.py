@@ -88,6 +88,14 @@ def parse_args() -> argparse.Namespace:
         help="run each size under memray (captures in this folder) and report where the heap grows, "
         "as the memory_heap section; memray's overhead makes the RSS numbers of such a run unusable",
     )
+    p.add_argument(
+        "--keep-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="sizes also run with DISTILL_KEEP_MAPPED_PAGES=1 (mapped pages kept), right after the "
+        "default run of the same size: the time and memory the page release costs and saves",
+    )
     p.add_argument("--no-write", "--quick", action="store_true", help="print only (smoke runs)")
     p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     return p.parse_args()
@@ -307,8 +315,8 @@ def child(n: int, args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------ parent
 
 
-def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One size in a fresh child process."""
+def run_size(n: int, args: argparse.Namespace, keep_pages: bool = False) -> dict[str, Any]:
+    """One size in a fresh child process (``keep_pages``: with ``DISTILL_KEEP_MAPPED_PAGES=1``)."""
     folder = args.work / str(n)
     shutil.rmtree(folder, ignore_errors=True)
     t0 = time.perf_counter()
@@ -323,6 +331,7 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "HF_DATASETS_CACHE": str(folder / "hf_datasets"),
         **OFFLINE,
         "TOKENIZERS_PARALLELISM": "false",
+        **({"DISTILL_KEEP_MAPPED_PAGES": "1"} if keep_pages else {}),
     }
     if args.memray:
         # Arrow's own pool (mimalloc/jemalloc) reserves large regions up front, which memray would
@@ -363,22 +372,25 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     out.update({"n": n})
     out.update({"wall_s": round(wall, 1), "generate_s": round(gen_s, 1), "batch_size": args.batch_size})
     out.update({"threads": args.threads, "limit_train_batches": limit, "corpus": args.corpus})
+    out.update({"keep_mapped_pages": keep_pages})
     shutil.rmtree(folder, ignore_errors=True)
     return out
 
 
-def run_sizes(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every size, smallest first, each in a fresh child process."""
-    results = []
+def run_sizes(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every size, smallest first, each in a fresh child process; then, for ``--keep-sizes``, the
+    same size with the mapped pages kept. Returns ``(results, kept)``."""
+    results, kept = [], []
     for n in sorted(args.sizes):
-        r = run_size(n, args)
-        results.append(r)
-        per = {k: v["seconds"] for k, v in r["stages"].items()}
-        print(
-            f"{n:>9,} pairs: peak RSS {r['process_peak_rss_mib']} MiB, "
-            f"anonymous {r['peak_anon_mib']} MiB, wall {r['wall_s']} s, stages {per}"
-        )
-    return results
+        for keep in (False, True) if n in args.keep_sizes else (False,):
+            r = run_size(n, args, keep_pages=keep)
+            (kept if keep else results).append(r)
+            per = {k: v["seconds"] for k, v in r["stages"].items()}
+            print(
+                f"{n:>9,} pairs{' (pages kept)' if keep else ''}: peak RSS {r['process_peak_rss_mib']} MiB, "
+                f"anonymous {r['peak_anon_mib']} MiB, wall {r['wall_s']} s, stages {per}"
+            )
+    return results, kept
 
 
 def main() -> None:
@@ -387,7 +399,7 @@ def main() -> None:
         child(args.child, args)
         return
     info = machine()
-    results = run_sizes(args)
+    results, kept = run_sizes(args)
     small, big = results[0], results[-1]
     ratio = big["process_peak_rss_mib"] / small["process_peak_rss_mib"]
     print(f"peak RSS {big['n']:,}/{small['n']:,}: {ratio:.3f} (target <= {TARGET_RSS})")
@@ -413,6 +425,7 @@ def main() -> None:
             "command": command_line(),
             "results": results,
             "rss_ratio": ratio,
+            "kept": kept,
             "teacher_rows": args.teacher_rows,
             "test_rows": args.test_rows,
         }
@@ -615,6 +628,28 @@ def markdown(d: dict[str, Any]) -> str:
         for s in stages
         if s in r["stages"] and s in small["stages"]
     )
+    kept_text = ""
+    if d.get("kept"):
+        by_n = {r["n"]: r for r in results}
+        lines = []
+        for k in d["kept"]:
+            r = by_n[k["n"]]
+            cells = []
+            for run in (r, k):
+                per = [
+                    f"{1e6 * run['stages'][st]['seconds'] / trained(run, st):.0f}"
+                    for st in ("label", "distill")
+                ]
+                cells.append(f"{run['process_peak_rss_mib']:.0f} | {' | '.join(per)}")
+            lines.append(f"| {k['n']:,} | {cells[0]} | {cells[1]} |")
+        kept_text = (
+            "\nThe same sizes with the mapped pages kept (`DISTILL_KEEP_MAPPED_PAGES=1`), each run right "
+            "after the default one (same corpus, same machine, one run):\n\n"
+            "| pairs | released: peak MiB | label µs/pair | distill µs/pair "
+            "| kept: peak MiB | label µs/pair | distill µs/pair |\n|---|---|---|---|---|---|---|\n"
+            + "\n".join(lines)
+            + "\n"
+        )
     return f"""## Memory against corpus size (`memory_scaling.py`)
 
 Compared: the whole pipeline (`distill.pipeline.run`: prepare, teacher, label, distill, evaluate,
@@ -645,13 +680,16 @@ Machine: {machine_line(d["machine"])}
 **Time per pair (label + distill), {big["n"]:,} vs {small["n"]:,}: {lin_ratio:.2f}x** (1.0 = linear;
 taken as met within 0.67-1.5x): **{lin_verdict}**. The stage whose peak grew most: {worst[1]}
 (+{worst[0]:.0f} MiB).
-
+{kept_text}
 What keeps memory flat: user files stream (one 10,000-row chunk at a time) into a memory-mapped Arrow
 copy under `$DISTILL_CACHE/files` (reused while the file is unchanged); pair ids are added with a batched
 `map` (cached on disk); the hash split keeps one int16 per pair and selects with an index array; the
 label stage reads the text column in shard-sized slices instead of a list of every text; the
 distillation rows are a batched `map` over the memory-mapped pairs (on-disk cache) with only the
-`(N, C)` float32 teacher logits in memory; tokenisation happens in the collate function. What still
+`(N, C)` float32 teacher logits in memory; tokenisation happens in the collate function; the
+pages of the memory-mapped tables a pass has read go back to the kernel (`madvise(MADV_DONTNEED)`
+on the tables' own read-only mappings: `distill/utils/mapped_pages.py`) after every training batch
+and every 10,000 rows of a sequential pass, so a table read whole does not stay resident. What still
 grows with N: the `(N, C)` float32 logits (a few MiB per million pairs for a handful of labels), the
 int16 split buckets and the sampler's permutation (8 bytes a pair).
 """

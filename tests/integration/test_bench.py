@@ -74,10 +74,11 @@ def test_memory_scaling_quick_measures_each_size_on_real_verse_pairs(tmp_path: P
     out = _quick(
         "memory_scaling.py",
         *("--corpus", "bible", "--db", str(db), "--test-rows", "50", "--teacher-rows", "50"),
-        *("--sizes", "300", "600", "--work", str(tmp_path / "work")),
+        *("--sizes", "300", "600", "--keep-sizes", "300", "--work", str(tmp_path / "work")),
         cwd=tmp_path,
     )
     assert re.search(r"^\s+300 pairs: peak RSS [0-9.]+ MiB", out, re.M)
+    assert re.search(r"^\s+300 pairs \(pages kept\): peak RSS [0-9.]+ MiB", out, re.M)
     assert re.search(r"^\s+600 pairs: peak RSS [0-9.]+ MiB", out, re.M)
 
 

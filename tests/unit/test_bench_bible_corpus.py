@@ -83,3 +83,38 @@ def test_bible_corpus_is_seeded_by_its_size_and_refuses_more_than_it_has(bench, 
     bench.write_bible_corpus(tmp_path / "c", 118, 3, 3, db)
     with pytest.raises(SystemExit, match="118 aligned pairs"):
         bench.write_bible_corpus(tmp_path / "d", 119, 3, 3, db)
+
+
+def test_the_section_sets_kept_pages_beside_released_ones(bench) -> None:
+    """--keep-sizes: the same size with DISTILL_KEEP_MAPPED_PAGES=1, its peak and times per pair in
+    the section beside the default run's (numbers from the runs, not written in)."""
+
+    def run(n: int, peak: float, label_s: float, distill_s: float, keep: bool) -> dict:
+        stages = {
+            s: {"seconds": 1.0, "peak_rss_mib": peak} for s in ("prepare", "teacher", "evaluate", "export")
+        }
+        stages["label"] = {"seconds": label_s, "peak_rss_mib": peak}
+        stages["distill"] = {"seconds": distill_s, "peak_rss_mib": peak}
+        return {
+            "n": n,
+            "stages": stages,
+            "seconds": 10.0,
+            "process_peak_rss_mib": peak,
+            "peak_anon_mib": 500.0,
+            "corpus": "bible",
+            "keep_mapped_pages": keep,
+        }
+
+    results = [run(1000, 700.0, 0.3, 0.7, False), run(100_000, 760.0, 31.0, 73.0, False)]
+    kept = [run(100_000, 840.0, 30.0, 71.0, True)]
+    text = bench.markdown(
+        {
+            "machine": bench.machine(),
+            "command": "python experiments/bench/memory_scaling.py",
+            "results": results,
+            "rss_ratio": 760 / 700,
+            "kept": kept,
+        }
+    )
+    assert "| 100,000 | 760 | 310 | 730 | 840 | 300 | 710 |" in text
+    assert "DISTILL_KEEP_MAPPED_PAGES=1" in text
