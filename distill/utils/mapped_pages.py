@@ -11,12 +11,13 @@ cache holds it; the bytes are the file's, unchanged).
 
 Safety, by construction:
 
-* Only the read-only, file-backed mappings that hold the given tables' buffers are advised: each
-  buffer's address is looked up in ``/proc/self/maps``; a buffer on the heap (a table built in
+* Only pages that hold a buffer of the given tables, inside a read-only file mapping, are advised:
+  each buffer's address is looked up in ``/proc/self/maps``; a buffer on the heap (a table built in
   memory, or the result of a ``take``) has no such mapping and is left alone, so no data can be
   lost (``MADV_DONTNEED`` on a private anonymous page would zero it).
 * A :class:`HeldPages` keeps a reference to its tables, and an Arrow memory map stays mapped while
-  a buffer of it is referenced, so the ranges it advises cannot be unmapped and reused meanwhile.
+  a buffer of it is referenced (the buffer holds its region), so the pages it advises cannot be
+  unmapped and reused meanwhile.
 * It is called synchronously, by the code that reads the table (never from another thread), and
   recomputes its ranges in a new process (a ``DataLoader`` worker maps the files anew).
 
@@ -38,6 +39,8 @@ import pyarrow as pa
 
 #: ``MADV_DONTNEED`` on Linux (every architecture).
 MADV_DONTNEED = 4
+#: The size of a memory page.
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: Rows read between two releases in a sequential pass.
 CHUNK_ROWS = 10_000
 
@@ -102,7 +105,13 @@ def _buffers(table: pa.Table | pa.RecordBatch) -> Iterator[pa.Buffer]:
 
 
 def mapped_ranges(tables: Sequence[Any], maps: str | None = None) -> list[tuple[int, int]]:
-    """The read-only file mappings (``(start, end)``) that hold a buffer of one of ``tables``."""
+    """The pages (``(start, end)`` addresses, page-aligned, merged where they touch) that hold the
+    buffers of ``tables`` lying in read-only file mappings; buffers elsewhere (heap) are left out.
+
+    Only pages that hold a buffer byte are named (not the whole mapping): they belong to the memory
+    map that holds the buffer, which stays mapped while the buffer is referenced. Two spans are
+    merged only where they overlap or touch, inside one mapping.
+    """
     if maps is None:
         try:
             with open("/proc/self/maps", encoding="utf-8") as f:
@@ -111,29 +120,41 @@ def mapped_ranges(tables: Sequence[Any], maps: str | None = None) -> list[tuple[
             return []
     mappings = _read_only_file_mappings(maps)
     starts = [s for s, _ in mappings]
-    found: set[tuple[int, int]] = set()
+    spans: dict[int, list[tuple[int, int]]] = {}
     for t in tables:
         for arrow in _arrow_tables(t):
             for buf in _buffers(arrow):
                 i = bisect.bisect_right(starts, buf.address) - 1
-                if i >= 0 and buf.address + buf.size <= mappings[i][1]:
-                    found.add(mappings[i])
-    return sorted(found)
+                if i < 0 or buf.address + buf.size > mappings[i][1]:
+                    continue  # not in a read-only file mapping: never advised
+                lo = max(mappings[i][0], buf.address - buf.address % PAGE)
+                end = buf.address + buf.size
+                hi = min(mappings[i][1], end + (-end) % PAGE)
+                spans.setdefault(i, []).append((lo, hi))
+    merged: list[tuple[int, int]] = []
+    for i in sorted(spans):
+        current: list[tuple[int, int]] = []
+        for lo, hi in sorted(spans[i]):
+            if current and lo <= current[-1][1]:
+                current[-1] = (current[-1][0], max(current[-1][1], hi))
+            else:
+                current.append((lo, hi))
+        merged.extend(current)
+    return merged
 
 
 def resident_bytes(ranges: Sequence[tuple[int, int]]) -> int:
-    """Bytes of ``ranges`` (mappings, as from :func:`mapped_ranges`) resident in this process, from
-    ``/proc/self/smaps`` (0 where it cannot be read)."""
-    wanted = {start for start, _ in ranges}
-    total, current = 0, None
+    """Bytes of ``ranges`` (page-aligned, as from :func:`mapped_ranges`) mapped in this process's
+    page tables, from ``/proc/self/pagemap`` (its "present" bit; 0 where it cannot be read)."""
+    import numpy as np
+
+    total = 0
     try:
-        with open("/proc/self/smaps", encoding="utf-8") as f:
-            for line in f:
-                head = line.split(maxsplit=1)[0]
-                if "-" in head and not head.endswith(":"):  # a mapping's first line
-                    current = int(head.split("-")[0], 16)
-                elif head == "Rss:" and current in wanted:
-                    total += int(line.split()[1]) * 1024
+        with open("/proc/self/pagemap", "rb") as f:
+            for start, end in ranges:
+                f.seek(start // PAGE * 8)
+                entries = np.frombuffer(f.read((end - start) // PAGE * 8), dtype=np.uint64)
+                total += int(np.count_nonzero(entries >> np.uint64(63))) * PAGE
     except OSError:
         return 0
     return total
@@ -149,6 +170,7 @@ class HeldPages:
 
     def __init__(self, *tables: Any) -> None:
         self.tables = tables
+        # Computed lazily, once per process: the spans are this process's addresses.
         self._pid: int | None = None
         self._ranges: list[tuple[int, int]] = []
 

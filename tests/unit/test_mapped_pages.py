@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import sys
 
@@ -159,3 +160,19 @@ def test_values_are_the_files_after_release_under_numpy(on_disk):
     before = on_disk.with_format("arrow")["n"].to_numpy()
     held.release()
     assert np.array_equal(on_disk.with_format("arrow")["n"].to_numpy(), before)
+
+
+@linux
+def test_the_advised_pages_are_those_of_the_buffers(on_disk):
+    """Ranges are page-aligned spans that cover every buffer of the table and nothing outside the
+    file mapping that holds it."""
+    ranges = mapped_ranges([on_disk])
+    page = mapped_pages.PAGE
+    assert all(lo % page == 0 and hi % page == 0 and lo < hi for lo, hi in ranges)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))  # merged, sorted
+    with open("/proc/self/maps", encoding="utf-8") as f:
+        maps = mapped_pages._read_only_file_mappings(f.read())
+    for lo, hi in ranges:
+        assert any(s <= lo and hi <= e for s, e in maps)
+    for buf in mapped_pages._buffers(on_disk.data.table):
+        assert any(lo <= buf.address and buf.address + buf.size <= hi for lo, hi in ranges)
