@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,38 @@ def tokenize(
         [prefix + t for t in texts], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
     )
     return {keys + k: v for k, v in enc.items()}
+
+
+#: The tokenizer outputs :func:`pad_rows` pads (what a plain ``tokenizer(texts)`` call returns).
+PADDED_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+def pad_rows(
+    enc: Mapping[str, Sequence[Sequence[int]]], rows: Sequence[int], tokenizer: Any
+) -> dict[str, np.ndarray]:
+    """Rows ``rows`` of a tokenizer's unpadded output (``input_ids``, ``token_type_ids``,
+    ``attention_mask``), padded to their longest as the tokenizer pads (its pad id, its pad token type
+    id, its padding side): ``(b, T)`` int64 arrays, as ``tokenizer(..., padding=True)`` gives them."""
+    lengths = [len(enc["input_ids"][r]) for r in rows]
+    width = max(lengths, default=0)
+    fill = {
+        "input_ids": tokenizer.pad_token_id or 0,
+        "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0) or 0,
+        "attention_mask": 0,
+    }
+    left = getattr(tokenizer, "padding_side", "right") == "left"
+    out = {}
+    for name, values in enc.items():
+        arr = np.full((len(rows), width), fill[name], dtype=np.int64)
+        for i, (r, n) in enumerate(zip(rows, lengths, strict=True)):
+            if not n:
+                continue
+            if left:
+                arr[i, width - n :] = values[r]
+            else:
+                arr[i, :n] = values[r]
+        out[name] = arr
+    return out
 
 
 def count_tokens(

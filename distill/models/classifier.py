@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from distill.data.collate import count_tokens
+from distill.data.collate import PADDED_INPUTS, count_tokens, pad_rows
 from distill.errors import DistillError
 from distill.models.resolve import resolve_model
 from distill.utils.architectures import head_kind
@@ -347,6 +347,12 @@ def _batch_bounds(
     return bounds
 
 
+#: Up to this many texts, :func:`length_sorted_batches` tokenises once and keeps the token ids (the
+#: label stage's shards hold 8,192); above it, it counts tokens first and tokenises each batch again,
+#: so memory does not grow with the texts.
+KEEP_IDS_MAX = 65_536
+
+
 def length_sorted_batches(
     tokenizer: Any,
     texts: Sequence[str],
@@ -363,20 +369,40 @@ def length_sorted_batches(
 
     Writing each batch's outputs to ``out[idx]`` restores the original order. A progress bar with
     sentences per second is shown when ``progress`` is set. ``max_tokens``: let batches of short
-    texts grow beyond ``batch_size`` rows up to this many padded token positions.
+    texts grow beyond ``batch_size`` rows up to this many padded token positions. Up to
+    :data:`KEEP_IDS_MAX` texts are tokenised once (the ids that give the order are padded into the
+    batches); more are counted first and tokenised again batch by batch.
     """
+    from transformers import BatchEncoding
+
     inputs = [prefix + t for t in texts]
-    order, lengths = _length_order(tokenizer, inputs, max_length)
+    if not inputs:  # tokenizers reject an empty batch
+        return
+    enc = None
+    if pad_ok := (len(inputs) <= KEEP_IDS_MAX and tokenizer.pad_token_id is not None):
+        enc = dict(tokenizer(inputs, truncation=True, max_length=max_length))
+        pad_ok = set(enc) <= set(PADDED_INPUTS)
+    if enc is not None and pad_ok:
+        lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=len(inputs))
+        # Longest first: the first batch shows the peak memory at once, and padding stays minimal.
+        order = np.argsort(-lengths, kind="stable")
+    else:
+        enc = None
+        order, lengths = _length_order(tokenizer, inputs, max_length)
     with tqdm(total=len(inputs), desc=desc, unit="sent", disable=not progress) as bar:
         for lo, hi in _batch_bounds(lengths[order], batch_size, max_tokens):
             idx = order[lo:hi]
-            batch = tokenizer(
-                [inputs[i] for i in idx],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            ).to(device)
+            if enc is not None:
+                padded = pad_rows(enc, idx, tokenizer)
+                batch = BatchEncoding({k: torch.from_numpy(v) for k, v in padded.items()}).to(device)
+            else:
+                batch = tokenizer(
+                    [inputs[i] for i in idx],
+                    truncation=True,
+                    max_length=max_length,
+                    padding=True,
+                    return_tensors="pt",
+                ).to(device)
             yield idx, batch
             bar.update(len(idx))
 

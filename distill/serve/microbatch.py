@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+from distill.data.collate import PADDED_INPUTS, pad_rows
+
+INPUTS = PADDED_INPUTS
 
 
 def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:
@@ -33,25 +35,14 @@ def micro_batches(
 ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
     """Groups of at most ``size`` rows in length order: ``(row indices, padded int64 arrays)``.
 
-    Padding follows the tokenizer (its pad id and padding side); ``size <= 0`` is one group.
+    Padding follows the tokenizer (:func:`~distill.data.collate.pad_rows`: its pad id and padding
+    side); ``size <= 0`` is one group.
     """
     ids = enc["input_ids"]
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     order = np.argsort(lengths, kind="stable")
     size = len(order) if size <= 0 else size
-    pad_values = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0, "token_type_ids": 0}
-    left = getattr(tokenizer, "padding_side", "right") == "left"
     for start in range(0, len(order), size):
         rows = order[start : start + size]
-        width = int(lengths[rows].max())
-        batch = {}
-        for name, values in enc.items():
-            arr = np.full((len(rows), width), pad_values[name], dtype=np.int64)
-            for i, r in enumerate(rows):
-                row = values[r]
-                if left:
-                    arr[i, width - len(row) :] = row
-                else:
-                    arr[i, : len(row)] = row
-            batch[name] = arr
+        batch = pad_rows(enc, rows, tokenizer)
         yield rows, batch
