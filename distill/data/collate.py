@@ -45,7 +45,7 @@ PADDED_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
 
 def pad_rows(
-    enc: Mapping[str, Sequence[Sequence[int]]], rows: Sequence[int], tokenizer: Any
+    enc: Mapping[str, Sequence[Sequence[int]]], rows: Sequence[int] | np.ndarray, tokenizer: Any
 ) -> dict[str, np.ndarray]:
     """Rows ``rows`` of a tokenizer's unpadded output (``input_ids``, ``token_type_ids``,
     ``attention_mask``), padded to their longest as the tokenizer pads (its pad id, its pad token type
