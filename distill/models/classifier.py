@@ -323,8 +323,13 @@ def check_tokenizer(model: Any, tokenizer: Any, ref: str) -> None:
 def _length_order(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[np.ndarray, np.ndarray]:
     """``(order, lengths)``: row indices longest first, and every text's token count."""
     lengths = count_tokens(tokenizer, texts, max_length)
-    # Longest first: the first batch shows the peak memory at once, and padding stays minimal.
-    return np.argsort(-lengths, kind="stable"), lengths
+    return _longest_first(lengths), lengths
+
+
+def _longest_first(lengths: np.ndarray) -> np.ndarray:
+    """Row indices longest first (ties in row order): the first batch shows the peak memory at
+    once, and padding stays minimal."""
+    return np.argsort(-lengths, kind="stable")
 
 
 def _batch_bounds(
@@ -379,15 +384,14 @@ def length_sorted_batches(
     if not inputs:  # tokenizers reject an empty batch
         return
     enc = None
-    if pad_ok := (len(inputs) <= KEEP_IDS_MAX and tokenizer.pad_token_id is not None):
+    if len(inputs) <= KEEP_IDS_MAX and tokenizer.pad_token_id is not None:
         enc = dict(tokenizer(inputs, truncation=True, max_length=max_length))
-        pad_ok = set(enc) <= set(PADDED_INPUTS)
-    if enc is not None and pad_ok:
+        if not set(enc) <= set(PADDED_INPUTS):  # outputs pad_rows cannot pad: tokenise per batch
+            enc = None
+    if enc is not None:
         lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=len(inputs))
-        # Longest first: the first batch shows the peak memory at once, and padding stays minimal.
-        order = np.argsort(-lengths, kind="stable")
+        order = _longest_first(lengths)
     else:
-        enc = None
         order, lengths = _length_order(tokenizer, inputs, max_length)
     with tqdm(total=len(inputs), desc=desc, unit="sent", disable=not progress) as bar:
         for lo, hi in _batch_bounds(lengths[order], batch_size, max_tokens):

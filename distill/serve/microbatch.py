@@ -21,13 +21,11 @@ import numpy as np
 
 from distill.data.collate import PADDED_INPUTS, pad_rows
 
-INPUTS = PADDED_INPUTS
-
 
 def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:
     """The tokenizer's ids (and masks) per text, truncated, unpadded."""
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-    return {name: list(enc[name]) for name in INPUTS if name in enc}
+    return {name: list(enc[name]) for name in PADDED_INPUTS if name in enc}
 
 
 def micro_batches(

@@ -35,6 +35,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
+import numpy as np
 import pyarrow as pa
 
 #: ``MADV_DONTNEED`` on Linux (every architecture).
@@ -82,13 +83,9 @@ def _read_only_file_mappings(maps: str) -> list[tuple[int, int]]:
 
 
 def _arrow_tables(table: Any) -> list[pa.Table | pa.RecordBatch]:
-    """The Arrow tables behind a ``datasets.Dataset`` (rows and indices mapping), an Arrow table, or
-    a ``datasets`` column (its source dataset)."""
+    """The Arrow tables behind a ``datasets.Dataset`` (rows and indices mapping) or an Arrow table."""
     if isinstance(table, pa.Table | pa.RecordBatch):
         return [table]
-    source = getattr(table, "source", None)  # datasets.arrow_dataset.Column
-    if source is not None and hasattr(source, "data"):
-        return _arrow_tables(source)
     out = []
     for part in (getattr(table, "data", None), getattr(table, "_indices", None)):
         inner = getattr(part, "table", part)  # datasets.table.Table wraps a pyarrow.Table
@@ -104,7 +101,7 @@ def _buffers(table: pa.Table | pa.RecordBatch) -> Iterator[pa.Buffer]:
             yield from (b for b in chunk.buffers() if b is not None and b.size)
 
 
-def mapped_ranges(tables: Sequence[Any], maps: str | None = None) -> list[tuple[int, int]]:
+def mapped_ranges(tables: Sequence[Any]) -> list[tuple[int, int]]:
     """The pages (``(start, end)`` addresses, page-aligned, merged where they touch) that hold the
     buffers of ``tables`` lying in read-only file mappings; buffers elsewhere (heap) are left out.
 
@@ -112,13 +109,11 @@ def mapped_ranges(tables: Sequence[Any], maps: str | None = None) -> list[tuple[
     map that holds the buffer, which stays mapped while the buffer is referenced. Two spans are
     merged only where they overlap or touch, inside one mapping.
     """
-    if maps is None:
-        try:
-            with open("/proc/self/maps", encoding="utf-8") as f:
-                maps = f.read()
-        except OSError:
-            return []
-    mappings = _read_only_file_mappings(maps)
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as f:
+            mappings = _read_only_file_mappings(f.read())
+    except OSError:
+        return []
     starts = [s for s, _ in mappings]
     spans: dict[int, list[tuple[int, int]]] = {}
     for t in tables:
@@ -146,8 +141,6 @@ def mapped_ranges(tables: Sequence[Any], maps: str | None = None) -> list[tuple[
 def resident_bytes(ranges: Sequence[tuple[int, int]]) -> int:
     """Bytes of ``ranges`` (page-aligned, as from :func:`mapped_ranges`) mapped in this process's
     page tables, from ``/proc/self/pagemap`` (its "present" bit; 0 where it cannot be read)."""
-    import numpy as np
-
     total = 0
     try:
         with open("/proc/self/pagemap", "rb") as f:
@@ -164,7 +157,7 @@ class HeldPages:
     """The mapped pages of tables the caller holds; :meth:`release` hands them back to the kernel.
 
     Args:
-        *tables: ``datasets.Dataset``\\ s, ``datasets`` columns or Arrow tables. They are held (so
+        *tables: ``datasets.Dataset``\\ s or Arrow tables. They are held (so
             their mappings stay valid) as long as this object lives.
     """
 
@@ -179,14 +172,14 @@ class HeldPages:
 
     @property
     def ranges(self) -> list[tuple[int, int]]:
-        """The mappings of the held tables in this process (computed once per process)."""
+        """The page spans of the held tables in this process (computed once per process)."""
         if self._pid != os.getpid():
             self._ranges = mapped_ranges(self.tables) if enabled() else []
             self._pid = os.getpid()
         return self._ranges
 
     def release(self) -> int:
-        """Release the resident pages of the held tables' mappings; return the bytes advised."""
+        """Release the resident pages of the held tables' spans; return the bytes advised."""
         if not enabled():
             return 0
         advised = 0
@@ -205,7 +198,6 @@ def batches_released(
     for batch in ds.select_columns(list(columns)).iter(batch_size=batch_size):
         yield batch
         held.release()
-    held.release()
 
 
 def column_released(ds: Any, column: str, batch_size: int = CHUNK_ROWS) -> Iterator[Any]:
