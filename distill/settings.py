@@ -149,8 +149,9 @@ def check_student_options(cfg: DictConfig) -> None:
 
 
 def check_num_layers(cfg: DictConfig) -> None:
-    """``student.num_layers``: null (every layer) or a count >= 1, for ``task=embedding`` (the
-    encoder's own count is checked when it is loaded, :func:`distill.models.encoder.keep_layers`)."""
+    """``student.num_layers``: null (every layer) or a count >= 1, for a fresh student of
+    ``task=embedding`` or ``task=classification`` (the encoder's own count is checked when it is
+    loaded, :func:`distill.models.encoder.keep_layers`)."""
     num_layers = cfg.student.get("num_layers")
     if num_layers is None:
         return
@@ -159,10 +160,16 @@ def check_num_layers(cfg: DictConfig) -> None:
             f"student.num_layers must be a layer count >= 1 or null, got {num_layers!r}",
             fix="set student.num_layers=4 (the first 4 layers), or student.num_layers=null for all",
         )
-    if cfg.task != "embedding":
+    if cfg.task not in ("embedding", "classification"):
         raise DistillError(
-            f"student.num_layers cuts the student of task=embedding only, got task={cfg.task}",
+            f"student.num_layers cuts the student of task=embedding or task=classification, got task={cfg.task}",
             fix="set student.num_layers=null",
+        )
+    if cfg.student.get("init_from"):
+        raise DistillError(
+            f"student.num_layers={num_layers} cuts a fresh student; student.init_from continues an "
+            "export with the layers it has",
+            fix="set student.num_layers=null with student.init_from",
         )
 
 

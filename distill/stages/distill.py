@@ -24,6 +24,7 @@ from distill.data.datamodule import DistillCollator, DistillDataModule, distill_
 from distill.errors import DistillError
 from distill.live_teacher import LiveTeacher
 from distill.models.classifier import load_classifier, predict_logits
+from distill.models.encoder import keep_layers
 from distill.records import StageTimer
 from distill.settings import check_config, distributed_trainer, reads_target_labels
 from distill.stages.label import TRAIN_SPLITS, Labelled, end_label_processes, label
@@ -101,6 +102,8 @@ def build_student(
         model, tokenizer = load_classifier(cfg.student.model, labels)
     else:
         model, tokenizer = build(network, "student.network")(labels=labels)
+    if cfg.student.get("num_layers") is not None and not cfg.student.get("init_from"):
+        keep_layers(model.base_model, int(cfg.student.num_layers))  # a shallower, faster fresh student
     if cfg.student.get("adapters") and not frozen:
         model = add_language_adapters(model, langs, AdapterSpec.from_cfg(cfg.student))
     elif cfg.student.freeze_word_embeddings and not cfg.student.get("adapters"):

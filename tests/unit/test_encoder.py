@@ -4,6 +4,7 @@ and cut to their first layers (``student.num_layers``)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,14 +55,42 @@ def test_keep_layers_cuts_the_encoder_and_its_config() -> None:
         keep_layers(nn.Linear(2, 2), 1)
 
 
-def test_num_layers_is_a_count_for_the_embedding_task() -> None:
-    def cfg(task: str, num_layers: object) -> object:
-        return OmegaConf.create({"task": task, "student": {"num_layers": num_layers}})
+def test_num_layers_is_a_count_for_a_fresh_embedding_or_classification_student() -> None:
+    def cfg(task: str, num_layers: object, init_from: object = None) -> object:
+        return OmegaConf.create({"task": task, "student": {"num_layers": num_layers, "init_from": init_from}})
 
     check_num_layers(cfg("embedding", 4))
-    check_num_layers(cfg("classification", None))
+    check_num_layers(cfg("classification", 2))
+    check_num_layers(cfg("token_classification", None))
     for bad in (0, "4", True):
         with pytest.raises(DistillError, match="layer count"):
             check_num_layers(cfg("embedding", bad))
-    with pytest.raises(DistillError, match="task=embedding only"):
-        check_num_layers(cfg("classification", 2))
+    with pytest.raises(DistillError, match="task=embedding or task=classification"):
+        check_num_layers(cfg("token_classification", 2))
+    with pytest.raises(DistillError, match="fresh student"):
+        check_num_layers(cfg("classification", 2, "runs/a/student"))
+
+
+def test_a_classification_student_cut_to_its_first_layer_exports_and_loads_as_cut(tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    from distill.stages.distill import build_student
+    from tests.integration.helpers import compose_cfg
+
+    cfg = compose_cfg(tmp_path / "run", "debug=tiny", "student.num_layers=1")
+    labels = ["greetings", "music"]
+    full, _ = build_student(compose_cfg(tmp_path / "full", "debug=tiny"), labels, ["it"])
+    system, tokenizer = build_student(cfg, labels, ["it"])
+    model = system.model.eval()
+    assert len(full.model.base_model.encoder.layer) == 2 and len(model.base_model.encoder.layer) == 1
+    assert model.config.num_hidden_layers == 1
+    # Its one layer is the pretrained first layer, unchanged.
+    torch.testing.assert_close(
+        model.base_model.encoder.layer[0].state_dict(), full.model.base_model.encoder.layer[0].state_dict()
+    )
+    model.save_pretrained(tmp_path / "export")
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "export").eval()
+    batch = tokenizer(["the robot likes music", "hello"], return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(**batch).logits, model(**batch).logits)
+    assert len(loaded.base_model.encoder.layer) == 1
