@@ -162,7 +162,8 @@ def check_num_layers(cfg: DictConfig) -> None:
         )
     if cfg.task not in ("embedding", "classification"):
         raise DistillError(
-            f"student.num_layers cuts the student of task=embedding or task=classification, got task={cfg.task}",
+            "student.num_layers cuts the student of task=embedding or task=classification, "
+            f"got task={cfg.task}",
             fix="set student.num_layers=null",
         )
     if cfg.student.get("init_from"):
