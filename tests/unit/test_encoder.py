@@ -94,3 +94,22 @@ def test_a_classification_student_cut_to_its_first_layer_exports_and_loads_as_cu
     with torch.inference_mode():
         torch.testing.assert_close(loaded(**batch).logits, model(**batch).logits)
     assert len(loaded.base_model.encoder.layer) == 1
+
+
+def test_a_checkpoint_of_a_cut_classification_student_loads_cut(tmp_path: Path) -> None:
+    from distill.stages.distill import build_student
+    from distill.student import load_student_checkpoint
+    from tests.integration.helpers import compose_cfg
+
+    labels = ["greetings", "music"]
+    system, tokenizer = build_student(
+        compose_cfg(tmp_path / "run", "debug=tiny", "student.num_layers=1"), labels, ["it"]
+    )
+    # What the distill stage's checkpoints hold: the system's state dict and its hyperparameters.
+    ckpt = tmp_path / "epoch00.ckpt"
+    torch.save({"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams)}, ckpt)
+    model, _ = load_student_checkpoint(ckpt, labels=labels)
+    assert len(model.base_model.encoder.layer) == 1 and model.config.num_hidden_layers == 1
+    batch = tokenizer(["the robot likes music"], return_tensors="pt")
+    with torch.inference_mode():
+        torch.testing.assert_close(model(**batch).logits, system.model.eval()(**batch).logits)
