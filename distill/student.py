@@ -10,7 +10,6 @@ batch in the step but is held outside the module, so checkpoints still hold the 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from distill.export import load_student
 from distill.live_teacher import LiveTeacher
 from distill.losses import WeightedDistillationLoss
 from distill.models.classifier import load_classifier
-from distill.models.encoder import keep_layers
+from distill.models.encoder import keep_layers, layers_in_state
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 TEACHER_PREFIXES = ("teacher.", "teacher_model.", "model.teacher")
@@ -184,12 +183,6 @@ def check_checkpoint(checkpoint: Mapping[str, Any], labels: Sequence[str] | None
         )
 
 
-def _layer_count(state: Mapping[str, Any]) -> int | None:
-    """How many transformer layers (``...encoder.layer.<i>.``) a state dict holds; ``None`` if none."""
-    found = {int(m.group(1)) for k in state if (m := re.search(r"\.encoder\.layer\.(\d+)\.", k))}
-    return max(found) + 1 if found else None
-
-
 def load_student_checkpoint(
     path: str | os.PathLike[str], base_model: str | None = None, labels: Sequence[str] | None = None
 ) -> tuple[Any, Any]:
@@ -245,7 +238,7 @@ def load_student_checkpoint(
     state = {
         k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")
     }
-    kept = _layer_count(state)
+    kept = layers_in_state(state)
     if kept is not None and kept < int(getattr(model.config, "num_hidden_layers", kept)):
         keep_layers(model.base_model, kept)  # a student trained with student.num_layers=N
     try:

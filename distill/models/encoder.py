@@ -3,6 +3,7 @@ cutting an encoder to its first layers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,6 +59,13 @@ def keep_layers(model: Any, num_layers: int) -> Any:
     model.encoder.layer = nn.ModuleList(list(layers)[:num_layers])
     model.config.num_hidden_layers = num_layers
     return model
+
+
+def layers_in_state(state: Mapping[str, Any]) -> int | None:
+    """How many transformer layers (``...encoder.layer.<i>.`` keys) a state dict holds, the layout
+    :func:`keep_layers` cuts; ``None`` if it holds none."""
+    found = {int(m.group(1)) for k in state if (m := re.search(r"\.encoder\.layer\.(\d+)\.", k))}
+    return max(found) + 1 if found else None
 
 
 def pooled(model: Any, batch: Mapping[str, Tensor], normalize: bool) -> Tensor:
