@@ -84,6 +84,33 @@ def _wall_time(runs: Sequence[Run]) -> float:
     return float(sum(sum(stage_seconds(r).values()) for r in runs))
 
 
+def compute_markdown(runs: Sequence[Run]) -> str:
+    """What the runs cost, per experiment: runs, total and mean minutes, mean seconds per stage.
+
+    The times are each run's stage times (``timings.json``): a study's budget, measured. Runs
+    without them count in ``runs`` and are named in the ``timed`` column's shortfall."""
+    by_exp: dict[str, list[dict[str, float]]] = {}
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.experiment] = counts.get(r.experiment, 0) + 1
+        if seconds := stage_seconds(r):
+            by_exp.setdefault(r.experiment, []).append(seconds)
+    stages = sorted({s for timed in by_exp.values() for t in timed for s in t})
+    head = ["experiment", "runs", "timed", "total min", "mean min/run", *(f"{s} s" for s in stages)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for exp in sorted(counts):
+        timed = by_exp.get(exp, [])
+        total = sum(sum(t.values()) for t in timed)
+        cells = [f"`{exp}`", str(counts[exp]), str(len(timed))]
+        if timed:
+            cells += [f"{total / 60:.1f}", f"{total / 60 / len(timed):.1f}"]
+            cells += [f"{sum(t.get(s, 0.0) for t in timed) / len(timed):.0f}" for s in stages]
+        else:
+            cells += ["–"] * (2 + len(stages))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report_markdown(
     pooled: Pooled, comparisons: Sequence[Comparison], plots: Sequence[str], split: str = "test"
 ) -> str:
@@ -106,6 +133,14 @@ def report_markdown(
         "examples (the same resample for both systems). `*`: the interval excludes 0.",
         "",
         comparisons_markdown(comparisons),
+        "",
+        "## Compute",
+        "",
+        "Each run's stage times (`timings.json`), per experiment; the mean per stage is over the timed "
+        "runs. Shared work (a teacher or direct-transfer model trained once, soft labels computed "
+        "once) counts in the run that paid for it.",
+        "",
+        compute_markdown(pooled.runs),
         "",
         f"Total wall time of the runs (sum of their stage times): {_wall_time(pooled.runs) / 60:.1f} min.",
     ]

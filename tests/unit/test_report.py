@@ -222,3 +222,23 @@ def test_report_pools_calibration_and_the_language_gap(tmp_path: Path) -> None:
     assert gap["best"]["lang"] == "it" and gap["worst"]["lang"] == "ja" and gap["languages"] == 2
     assert gap["low"] > 0.2  # 30 points apart on 2 x 300 examples: the interval excludes 0
     assert "## Calibration per language" in text and "## Worst-language gap" in text
+
+
+def test_compute_table_sums_each_experiments_stage_times(study: Path) -> None:
+    """The report's Compute section: per experiment, runs, how many have times, total and mean
+    minutes, the mean of each stage; a run without times counts but does not move the means."""
+    from distill.report.tables import compute_markdown
+
+    (study / "kd" / "seed1" / "timings.json").write_text(
+        json.dumps({"stage_seconds": {"distill": 240.0, "evaluate": 60.0}})
+    )
+    (study / "kd" / "seed2" / "metrics.json").write_text(
+        json.dumps({**json.loads((study / "kd" / "seed2" / "metrics.json").read_text()), "stage_seconds": {}})
+    )
+    runs = load_runs([study / "kd"])
+    for run in runs:
+        run.experiment = "kd_exp"
+    table = compute_markdown(runs).splitlines()
+    assert table[0] == "| experiment | runs | timed | total min | mean min/run | distill s | evaluate s |"
+    # seed1: 300 s (timings.json wins over metrics.json), seed2: untimed, seed3: 60 s (metrics.json).
+    assert table[2] == "| `kd_exp` | 3 | 2 | 6.0 | 3.0 | 150 | 30 |"
