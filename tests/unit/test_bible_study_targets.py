@@ -1,0 +1,85 @@
+"""experiments/bible_genre/targets.py: the study's verdicts are computed from distill-report's summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.scripts import load_script
+
+
+def _targets() -> ModuleType:
+    return load_script("experiments/bible_genre/targets.py", "bible_targets")
+
+
+def _cell(name: str, system: str, lang: str, mean: float) -> dict:
+    return {"name": name, "system": system, "lang": lang, "mean": mean, "std": 0.0, "seeds": 3}
+
+
+def _comp(student: str, baseline: str, lang: str, diff: float, low: float, high: float) -> dict:
+    return {"student": student, "baseline": baseline, "lang": lang, "diff": diff, "low": low, "high": high,
+            "seeds": 3, "n": 1000}  # fmt: skip
+
+
+def _summary() -> dict:
+    kd, kdbc = "student (kd)", "student (kd+back+cycle)"
+    cells = []
+    for lang, ttt in (("sw", 0.75), ("hi", 0.70)):
+        cells += [_cell("teacher_translate_test", "teacher_translate_test", lang, ttt),
+                  _cell(kd, "student", lang, 0.66), _cell(kdbc, "student", lang, 0.70)]  # fmt: skip
+        cells += [_cell("teacher", "teacher", f"en ({lang})", 0.74), _cell(kd, "student", f"en ({lang})", 0.55),
+                  _cell(kdbc, "student", f"en ({lang})", 0.73)]  # fmt: skip
+    comps = [
+        # kd: +6 on average, the interval above 0 in one of two languages (50% < 70%).
+        _comp(kd, "direct_transfer", "sw", 0.09, 0.05, 0.13),
+        _comp(kd, "direct_transfer", "hi", 0.03, -0.01, 0.07),
+        _comp(kd, "tfidf_student", "sw", 0.04, 0.01, 0.07),
+        _comp(kd, "tfidf_student", "hi", -0.02, -0.05, 0.01),
+        # kd+back+cycle: +10 on average, above 0 in both.
+        _comp(kdbc, "direct_transfer", "sw", 0.12, 0.08, 0.16),
+        _comp(kdbc, "direct_transfer", "hi", 0.08, 0.04, 0.12),
+        _comp(kdbc, "tfidf_student", "sw", 0.06, 0.03, 0.09),
+        _comp(kdbc, "tfidf_student", "hi", 0.01, -0.02, 0.04),
+    ]
+    return {"metric": "accuracy", "runs": ["a", "b"], "cells": cells, "comparisons": comps}
+
+
+def test_each_target_is_checked_per_student_variant() -> None:
+    got = {(r["student"], r["target"]): r for r in _targets().check(_summary())}
+    kd, kdbc = "student (kd)", "student (kd+back+cycle)"
+    gain = got[(kd, "gain over direct_transfer")]
+    assert gain["value"] == pytest.approx(0.06) and gain["met"] is False  # interval in 1 of 2 < 70%
+    assert got[(kdbc, "gain over direct_transfer")]["met"] is True
+    share = got[(kd, "share of teacher_translate_test")]
+    assert share["value"] == pytest.approx(1.32 / 1.45) and share["met"] is True
+    assert "hi 94.3% to sw 88.0%" not in share["measured"] and "sw 88.0% to hi 94.3%" in share["measured"]
+    # English: the target is set for kd+back+cycle (1 point under: met); kd gets no verdict.
+    assert got[(kdbc, "English under the teacher")]["met"] is True
+    assert got[(kdbc, "English under the teacher")]["value"] == pytest.approx(0.01)
+    assert got[(kd, "English under the teacher")]["met"] is None
+    assert got[(kd, "at least tfidf_student in every language")]["met"] is False
+    assert (
+        "under it in 1 of 2 languages (hi"
+        in got[(kd, "at least tfidf_student in every language")]["measured"]
+    )
+    assert got[(kdbc, "at least tfidf_student in every language")]["met"] is True
+
+
+def test_readme_section_is_rewritten_from_the_summary(tmp_path: Path) -> None:
+    targets = _targets()
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps(_summary()))
+    readme = tmp_path / "README.md"
+    readme.write_text("# Study\n<!-- results:begin -->\nold\n<!-- results:end -->\ntail\n")
+    text = targets.report(_summary(), "summary.json")
+    targets.write_report(text, targets.check(_summary()), tmp_path / "targets.md", readme)
+    section = readme.read_text()
+    assert "old" not in section and section.endswith("<!-- results:end -->\ntail\n")
+    assert (
+        "| `student (kd+back+cycle)` | gain over direct_transfer | +10.0 on average over 2 languages"
+        in section
+    )
+    assert (tmp_path / "targets.json").is_file()
