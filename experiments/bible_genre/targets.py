@@ -42,78 +42,112 @@ def _verdict(met: bool | None) -> str:
     return "–" if met is None else ("met" if met else "**not met**")
 
 
-def check(summary: dict[str, Any]) -> list[dict[str, Any]]:
+Record = dict[str, Any]
+Cells = dict[tuple[str, str], dict[str, Any]]
+
+
+def _record(
+    student: str, target: str, measured: str, met: bool | None, value: float, langs: list[str]
+) -> Record:
+    return {
+        "student": student,
+        "target": target,
+        "measured": measured,
+        "met": met,
+        "value": value,
+        "langs": langs,
+    }
+
+
+def _langs(names: list[str]) -> str:
+    return ", ".join(names) or "none"
+
+
+def _gain(s: str, dt: list[Record]) -> Record:
+    """Target 1: the mean gain over direct_transfer and the languages whose interval excludes 0."""
+    mean = sum(c["diff"] for c in dt) / len(dt)
+    above = [c["lang"] for c in dt if c["low"] > 0]
+    under = [c["lang"] for c in dt if c["high"] < 0]
+    seeds = sorted({c["seeds"] for c in dt})
+    measured = (
+        f"{_pt(mean)} on average over {len(dt)} languages; interval above 0 in {len(above)} "
+        f"({_langs(above)}), under 0 in {len(under)} ({_langs(under)}); seeds per language "
+        f"{seeds[0]}" + (f"-{seeds[-1]}" if len(seeds) > 1 else "")
+    )
+    met = 100 * mean >= GAIN and len(above) >= EXCLUDING_SHARE * len(dt)
+    return _record(s, "gain over direct_transfer", measured, met, mean, [c["lang"] for c in dt])
+
+
+def _share(s: str, langs: list[str], cells: Cells) -> Record:
+    """Target 2: the student's mean over the teacher's on the human English verses."""
+    ttt = "teacher_translate_test"
+    shares = {lang: cells[(s, lang)]["mean"] / cells[(ttt, lang)]["mean"] for lang in langs}
+    share = sum(cells[(s, lang)]["mean"] for lang in langs) / sum(
+        cells[(ttt, lang)]["mean"] for lang in langs
+    )
+    lo, hi = min(shares, key=shares.__getitem__), max(shares, key=shares.__getitem__)
+    measured = (
+        f"{100 * share:.1f}% over {len(langs)} languages "
+        f"({lo} {100 * shares[lo]:.1f}% to {hi} {100 * shares[hi]:.1f}%)"
+    )
+    return _record(
+        s, "share of teacher_translate_test", measured, share >= TRANSLATE_TEST_SHARE, share, langs
+    )
+
+
+def _english(s: str, en: list[str], cells: Cells) -> Record:
+    """Target 3: how far the student's English is under the teacher's, over the runs' English tests."""
+    gaps = [cells[("teacher", lang)]["mean"] - cells[(s, lang)]["mean"] for lang in en]
+    gap = sum(gaps) / len(gaps)
+    measured = (
+        f"{100 * gap:.1f} points under it on average over {len(en)} English test sets "
+        f"(from {100 * min(gaps):.1f} to {100 * max(gaps):.1f})"
+    )
+    met = 100 * gap <= ENGLISH_GAP if "back" in s else None  # set for kd+back+cycle
+    return _record(s, "English under the teacher", measured, met, gap, en)
+
+
+def _tfidf(s: str, tf: list[Record]) -> Record:
+    """Target 4: at least tfidf_student in every language (the mean difference)."""
+    below = [c for c in tf if c["diff"] < 0]
+    worst = min(tf, key=lambda c: c["diff"])
+    measured = f"under it in {len(below)} of {len(tf)} languages"
+    if below:
+        where = _langs([c["lang"] for c in below])
+        interval = f"[{_pt(worst['low'])}, {_pt(worst['high'])}]"
+        measured += f" ({where}; worst {worst['lang']} {_pt(worst['diff'])} {interval})"
+    else:
+        measured += f"; the smallest lead {worst['lang']} {_pt(worst['diff'])}"
+    target = "at least tfidf_student in every language"
+    return _record(s, target, measured, not below, len(below), [c["lang"] for c in tf])
+
+
+def check(summary: dict[str, Any]) -> list[Record]:
     """One record per (student variant, target): what was measured, on what, and whether it is met."""
-    cells = {(c["name"], c["lang"]): c for c in summary["cells"]}
-    comps: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    cells: Cells = {(c["name"], c["lang"]): c for c in summary["cells"]}
+    comps: dict[tuple[str, str], list[Record]] = {}
     for c in summary["comparisons"]:
         comps.setdefault((c["student"], c["baseline"]), []).append(c)
-    students = sorted({c["name"] for c in summary["cells"] if c["system"] == "student"})
-    out: list[dict[str, Any]] = []
-    for s in students:
-        # 1. the gain over direct_transfer
+    out: list[Record] = []
+    for s in sorted({c["name"] for c in summary["cells"] if c["system"] == "student"}):
         dt = sorted(comps.get((s, "direct_transfer"), []), key=lambda c: c["lang"])
         if dt:
-            mean = sum(c["diff"] for c in dt) / len(dt)
-            above = [c["lang"] for c in dt if c["low"] > 0]
-            under = [c["lang"] for c in dt if c["high"] < 0]
-            out.append({
-                "student": s, "target": "gain over direct_transfer",
-                "measured": f"{_pt(mean)} on average over {len(dt)} languages; interval above 0 in "
-                            f"{len(above)} ({', '.join(above) or 'none'}), under 0 in {len(under)} "
-                            f"({', '.join(under) or 'none'}); seeds {min(c['seeds'] for c in dt)}-{max(c['seeds'] for c in dt)}",
-                "met": 100 * mean >= GAIN and len(above) >= EXCLUDING_SHARE * len(dt),
-                "value": mean, "langs": [c["lang"] for c in dt],
-            })  # fmt: skip
-        # 2. the share of teacher_translate_test
+            out.append(_gain(s, dt))
         langs = [
             c["lang"]
             for c in dt
-            if (s, c["lang"]) in cells and ("teacher_translate_test", c["lang"]) in cells
+            if ("teacher_translate_test", c["lang"]) in cells and (s, c["lang"]) in cells
         ]
         if langs:
-            num = sum(cells[(s, lang)]["mean"] for lang in langs)
-            den = sum(cells[("teacher_translate_test", lang)]["mean"] for lang in langs)
-            shares = {
-                lang: cells[(s, lang)]["mean"] / cells[("teacher_translate_test", lang)]["mean"]
-                for lang in langs
-            }
-            lo, hi = min(shares, key=shares.__getitem__), max(shares, key=shares.__getitem__)
-            out.append({
-                "student": s, "target": "share of teacher_translate_test",
-                "measured": f"{100 * num / den:.1f}% over {len(langs)} languages ({lo} {100 * shares[lo]:.1f}% "
-                            f"to {hi} {100 * shares[hi]:.1f}%)",
-                "met": num / den >= TRANSLATE_TEST_SHARE, "value": num / den, "langs": langs,
-            })  # fmt: skip
-        # 3. English against the teacher, over the runs' English test sets ("en (sw)", ...)
+            out.append(_share(s, langs, cells))
         en = sorted(
-            lang
-            for (name, lang) in cells
-            if name == s and lang.startswith("en") and ("teacher", lang) in cells
+            lang for (n, lang) in cells if n == s and lang.startswith("en") and ("teacher", lang) in cells
         )
         if en:
-            gaps = [cells[("teacher", lang)]["mean"] - cells[(s, lang)]["mean"] for lang in en]
-            gap = sum(gaps) / len(gaps)
-            out.append({
-                "student": s, "target": "English under the teacher",
-                "measured": f"{100 * gap:.1f} points under it on average over {len(en)} English test sets "
-                            f"(from {100 * min(gaps):.1f} to {100 * max(gaps):.1f})",
-                "met": 100 * gap <= ENGLISH_GAP if "back" in s else None,
-                "value": gap, "langs": en,
-            })  # fmt: skip
-        # 4. tfidf_student in every language
+            out.append(_english(s, en, cells))
         tf = sorted(comps.get((s, "tfidf_student"), []), key=lambda c: c["lang"])
         if tf:
-            below = [c for c in tf if c["diff"] < 0]
-            worst = min(tf, key=lambda c: c["diff"])
-            out.append({
-                "student": s, "target": "at least tfidf_student in every language",
-                "measured": f"under it in {len(below)} of {len(tf)} languages"
-                            + (f" ({', '.join(c['lang'] for c in below)}; worst {worst['lang']} {_pt(worst['diff'])} "
-                               f"[{_pt(worst['low'])}, {_pt(worst['high'])}])" if below else
-                               f"; the smallest lead {worst['lang']} {_pt(worst['diff'])}"),
-                "met": not below, "value": len(below), "langs": [c["lang"] for c in tf],
-            })  # fmt: skip
+            out.append(_tfidf(s, tf))
     return out
 
 

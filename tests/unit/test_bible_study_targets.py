@@ -30,8 +30,9 @@ def _summary() -> dict:
     for lang, ttt in (("sw", 0.75), ("hi", 0.70)):
         cells += [_cell("teacher_translate_test", "teacher_translate_test", lang, ttt),
                   _cell(kd, "student", lang, 0.66), _cell(kdbc, "student", lang, 0.70)]  # fmt: skip
-        cells += [_cell("teacher", "teacher", f"en ({lang})", 0.74), _cell(kd, "student", f"en ({lang})", 0.55),
-                  _cell(kdbc, "student", f"en ({lang})", 0.73)]  # fmt: skip
+        en = f"en ({lang})"
+        cells += [_cell("teacher", "teacher", en, 0.74), _cell(kd, "student", en, 0.55),
+                  _cell(kdbc, "student", en, 0.73)]  # fmt: skip
     comps = [
         # kd: +6 on average, the interval above 0 in one of two languages (50% < 70%).
         _comp(kd, "direct_transfer", "sw", 0.09, 0.05, 0.13),
