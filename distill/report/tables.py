@@ -95,7 +95,8 @@ def compute_markdown(runs: Sequence[Run]) -> str:
         counts[r.experiment] = counts.get(r.experiment, 0) + 1
         if seconds := stage_seconds(r):
             by_exp.setdefault(r.experiment, []).append(seconds)
-    stages = sorted({s for timed in by_exp.values() for t in timed for s in t})
+    # In the order the runs record them (the pipeline's).
+    stages = list(dict.fromkeys(s for timed in by_exp.values() for t in timed for s in t))
     head = ["experiment", "runs", "timed", "total min", "mean min/run", *(f"{s} s" for s in stages)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for exp in sorted(counts):
