@@ -1,4 +1,4 @@
-"""experiments/bible_genre/targets.py: the study's verdicts are computed from distill-report's summary."""
+"""experiments/tools/targets.py: a study's verdicts are computed from distill-report's summary."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.scripts import load_script
 
 
 def _targets() -> ModuleType:
-    return load_script("experiments/bible_genre/targets.py", "bible_targets")
+    return load_script("experiments/tools/targets.py", "study_targets")
 
 
 def _cell(name: str, system: str, lang: str, mean: float) -> dict:

@@ -1,11 +1,11 @@
-"""The Bible genre study against the targets of the honest-evidence issue (``make report``).
+"""A classification study against the targets of the honest-evidence issue (each study's ``make report``).
 
 Reads ``distill-report``'s ``summary.json`` (per-cell means over seeds and the paired bootstrap
 comparisons) and checks, for every student variant that has runs:
 
 1. student >= ``direct_transfer`` + 5 points on average over the target languages, with the 95%
    interval excluding 0 in at least 70% of them;
-2. student >= 90% of ``teacher_translate_test`` (the teacher reading the human English verse), the
+2. student >= 90% of ``teacher_translate_test`` (the teacher reading the human English text), the
    ratio of the means over the same languages;
 3. English within 2 points of the teacher (the target is set for kd+back+cycle; shown for every
    variant): the mean over runs of the teacher's minus the student's English test score;
@@ -14,7 +14,7 @@ comparisons) and checks, for every student variant that has runs:
 Every figure is computed from the runs there are, with the languages and seeds it rests on; the
 verdicts are computed too, never typed in.
 
-    python targets.py report/summary.json --out report/targets.md --readme README.md
+    python ../tools/targets.py report/summary.json --out report/targets.md --readme README.md
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from study_md import md_table, write_report
 
 GAIN = 5.0  # points over direct_transfer, on average
@@ -79,7 +79,7 @@ def _gain(s: str, dt: list[Record]) -> Record:
 
 
 def _share(s: str, langs: list[str], cells: Cells) -> Record:
-    """Target 2: the student's mean over the teacher's on the human English verses."""
+    """Target 2: the student's mean over the teacher's on the human English texts."""
     ttt = "teacher_translate_test"
     shares = {lang: cells[(s, lang)]["mean"] / cells[(ttt, lang)]["mean"] for lang in langs}
     share = sum(cells[(s, lang)]["mean"] for lang in langs) / sum(
@@ -159,7 +159,7 @@ def report(summary: dict[str, Any], source: str = "report/summary.json") -> str:
         "# The targets, measured",
         "",
         f"From `{source}` ({len(summary['runs'])} runs; {summary['metric']} on the test "
-        "verses, differences in points with paired bootstrap 95% intervals). Targets: a gain of at least "
+        "set, differences in points with paired bootstrap 95% intervals). Targets: a gain of at least "
         f"{GAIN:.0f} points over `direct_transfer` on average with the interval excluding 0 in at least "
         f"{100 * EXCLUDING_SHARE:.0f}% of the languages; at least {100 * TRANSLATE_TEST_SHARE:.0f}% of "
         f"`teacher_translate_test`; English at most {ENGLISH_GAP:.0f} points under the teacher (set for "
