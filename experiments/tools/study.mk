@@ -26,3 +26,11 @@ endef
 
 # A run whose cell is its one target language: $(eval $(call RUN_RULE,<experiment>,<lang>,<seed>)).
 RUN_RULE = $(call STUDY_RUN,$(1),$(2),$(3),data.target_langs=[$(2)])
+
+# Copy the runs finished in the study's frozen worktree into this checkout, their records made
+# portable (collect_runs.py), ready to commit: make collect WORKTREE=/path/to/worktree
+.PHONY: collect
+collect:
+	$(BIN)/python ../tools/collect_runs.py $(WORKTREE)/experiments/$(notdir $(CURDIR))/$(RUNS) $(RUNS)
+# The study's own first target stays the default goal.
+.DEFAULT_GOAL :=

@@ -68,3 +68,37 @@ def test_logged_configs_name_no_machine_folder(tmp_path: Path, monkeypatch: pyte
     assert out["paths"] == {"cache_dir": "$DISTILL_CACHE", "output_dir": "runs/a"}
     assert out["data"]["parallel"] == ["/elsewhere/en.txt", "it.txt"]  # outside both: as given
     assert out["student"] == config["student"]
+
+
+def test_collect_runs_copies_finished_runs_with_portable_records(tmp_path: Path) -> None:
+    """experiments/tools/collect_runs.py: finished runs only, once, without cli.log and checkpoints,
+    the worktree's and the cache's folders rewritten; a record it cannot make portable is refused."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "collect_runs", ROOT / "experiments" / "tools" / "collect_runs.py"
+    )
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    worktree = Path("/work/study-x")  # never touched: only the text of the records names it
+    src, dst = tmp_path / "src" / "runs", tmp_path / "dst" / "runs"
+    done, running = src / "kd" / "sw" / "seed1", src / "kd" / "tl" / "seed1"
+    for run in (done, running):
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / "last.ckpt").write_text("weights")
+        (run / "cli.log").write_text(f"cwd {worktree}/experiments/s\n")
+        (run / "teacher.json").write_text('{"path": "/root/.cache/xlt-distill/teachers/t"}\n')
+        (run / "hydra.yaml").write_text(f"output_dir: {worktree}/experiments/s/runs/kd/sw/seed1\n")
+    (done / "metrics.json").write_text("{}\n")
+    copied = tool.collect(src, dst, "/root/.cache/xlt-distill", str(worktree))
+    assert [p.as_posix() for p in copied] == ["kd/sw/seed1"]
+    out = dst / "kd" / "sw" / "seed1"
+    assert sorted(p.name for p in out.iterdir()) == ["hydra.yaml", "metrics.json", "teacher.json"]
+    assert (out / "teacher.json").read_text() == '{"path": "$DISTILL_CACHE/teachers/t"}\n'
+    assert (out / "hydra.yaml").read_text() == "output_dir: experiments/s/runs/kd/sw/seed1\n"
+    assert tool.collect(src, dst, "/root/.cache/xlt-distill", str(worktree)) == []  # once
+    (running / "metrics.json").write_text('{"data": "/home/someone/corpus.txt"}\n')
+    with pytest.raises(SystemExit, match=r"still names /home/someone/corpus\.txt"):
+        tool.collect(src, dst, "/root/.cache/xlt-distill", str(worktree))
+    assert not (dst / "kd" / "tl").exists() or not any((dst / "kd" / "tl").iterdir())
