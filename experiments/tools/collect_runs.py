@@ -20,9 +20,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from portable_paths import MACHINE_PATH, record_files, rewrite
+from portable_paths import make_portable, record_files
 
-from distill.utils.atomic import write_text_atomic
 from distill.utils.paths import cache_root
 
 LEFT_OUT = ("cli.log", "checkpoints")
@@ -56,11 +55,7 @@ def collect(src: Path, dst: Path, cache: str, root: str) -> list[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src / rel, tmp, ignore=shutil.ignore_patterns(*LEFT_OUT))
         for path in record_files(tmp):
-            text = path.read_text(encoding="utf-8", errors="replace")
-            new = rewrite(text, cache, root)
-            if new != text:
-                write_text_atomic(path, new)
-            if hits := MACHINE_PATH.findall(new):
+            if hits := make_portable(path, cache, root):
                 shutil.rmtree(tmp)
                 raise SystemExit(f"{src / rel}: {path.name} still names {hits[0]}; nothing copied for it")
         shutil.rmtree(target, ignore_errors=True)  # an unfinished copy of an earlier attempt

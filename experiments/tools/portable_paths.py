@@ -36,6 +36,19 @@ def rewrite(text: str, cache: str, root: str) -> str:
     return text.replace(root.rstrip("/") + "/", "")
 
 
+def make_portable(path: Path, cache: str | None, root: str | None) -> list[str]:
+    """Rewrite ``path`` in place (atomically, only if it changes) with :func:`rewrite`; ``None`` for
+    ``cache`` or ``root`` leaves that folder alone (both ``None``: only check). Returns the machine
+    paths the record still names."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if cache or root:
+        new = rewrite(text, cache or "\0", root or "\0")
+        if new != text:
+            write_text_atomic(path, new)
+            text = new
+    return MACHINE_PATH.findall(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--top", type=Path, default=HERE, help="folder to scan (default: experiments/)")
@@ -45,13 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     found = 0
     for path in record_files(args.top):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if not args.check and (args.cache or args.root):
-            new = rewrite(text, args.cache or "\0", args.root or "\0")
-            if new != text:
-                write_text_atomic(path, new)
-                text = new
-        hits = MACHINE_PATH.findall(text)
+        hits = make_portable(path, None, None) if args.check else make_portable(path, args.cache, args.root)
         if hits:
             found += 1
             print(f"{path.relative_to(args.top)}: {len(hits)} machine path(s), e.g. {hits[0]}")
