@@ -151,9 +151,9 @@ def check(summary: dict[str, Any]) -> list[Record]:
     return out
 
 
-def report(summary: dict[str, Any], source: str = "report/summary.json") -> str:
-    """The targets table as Markdown (a title line, then the section the README carries)."""
-    records = check(summary)
+def report(summary: dict[str, Any], records: list[Record], source: str = "report/summary.json") -> str:
+    """The targets table of ``records`` (:func:`check` of ``summary``) as Markdown: a title line,
+    then the section the README carries."""
     rows = [[f"`{r['student']}`", r["target"], r["measured"], _verdict(r["met"])] for r in records]
     lines = [
         "# The targets, measured",
@@ -177,7 +177,8 @@ def main() -> None:
     parser.add_argument("--readme", type=Path, help="replace this file's results section too")
     args = parser.parse_args()
     summary = json.loads(args.summary.read_text(encoding="utf-8"))
-    write_report(report(summary, args.summary.as_posix()), check(summary), args.out, args.readme)
+    records = check(summary)
+    write_report(report(summary, records, args.summary.as_posix()), records, args.out, args.readme)
 
 
 if __name__ == "__main__":

@@ -75,8 +75,9 @@ def test_readme_section_is_rewritten_from_the_summary(tmp_path: Path) -> None:
     summary.write_text(json.dumps(_summary()))
     readme = tmp_path / "README.md"
     readme.write_text("# Study\n<!-- results:begin -->\nold\n<!-- results:end -->\ntail\n")
-    text = targets.report(_summary(), "summary.json")
-    targets.write_report(text, targets.check(_summary()), tmp_path / "targets.md", readme)
+    records = targets.check(_summary())
+    text = targets.report(_summary(), records, "summary.json")
+    targets.write_report(text, records, tmp_path / "targets.md", readme)
     section = readme.read_text()
     assert "old" not in section and section.endswith("<!-- results:end -->\ntail\n")
     assert (
