@@ -63,6 +63,11 @@ def _langs(names: list[str]) -> str:
     return ", ".join(names) or "none"
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 language``, ``5 languages``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _gain(s: str, dt: list[Record]) -> Record:
     """Target 1: the mean gain over direct_transfer and the languages whose interval excludes 0."""
     mean = sum(c["diff"] for c in dt) / len(dt)
@@ -70,7 +75,7 @@ def _gain(s: str, dt: list[Record]) -> Record:
     under = [c["lang"] for c in dt if c["high"] < 0]
     seeds = sorted({c["seeds"] for c in dt})
     measured = (
-        f"{_pt(mean)} on average over {len(dt)} languages; interval above 0 in {len(above)} "
+        f"{_pt(mean)} on average over {_n(len(dt), 'language')}; interval above 0 in {len(above)} "
         f"({_langs(above)}), under 0 in {len(under)} ({_langs(under)}); seeds per language "
         f"{seeds[0]}" + (f"-{seeds[-1]}" if len(seeds) > 1 else "")
     )
@@ -86,10 +91,9 @@ def _share(s: str, langs: list[str], cells: Cells) -> Record:
         cells[(ttt, lang)]["mean"] for lang in langs
     )
     lo, hi = min(shares, key=shares.__getitem__), max(shares, key=shares.__getitem__)
-    measured = (
-        f"{100 * share:.1f}% over {len(langs)} languages "
-        f"({lo} {100 * shares[lo]:.1f}% to {hi} {100 * shares[hi]:.1f}%)"
-    )
+    measured = f"{100 * share:.1f}% over {_n(len(langs), 'language')}"
+    if len(langs) > 1:
+        measured += f" ({lo} {100 * shares[lo]:.1f}% to {hi} {100 * shares[hi]:.1f}%)"
     return _record(
         s, "share of teacher_translate_test", measured, share >= TRANSLATE_TEST_SHARE, share, langs
     )
@@ -100,9 +104,10 @@ def _english(s: str, en: list[str], cells: Cells) -> Record:
     gaps = [cells[("teacher", lang)]["mean"] - cells[(s, lang)]["mean"] for lang in en]
     gap = sum(gaps) / len(gaps)
     measured = (
-        f"{100 * gap:.1f} points under it on average over {len(en)} English test sets "
-        f"(from {100 * min(gaps):.1f} to {100 * max(gaps):.1f})"
+        f"{100 * gap:.1f} points under it on average over {_n(len(en), 'English test set')}"
     )
+    if len(gaps) > 1:
+        measured += f" (from {100 * min(gaps):.1f} to {100 * max(gaps):.1f})"
     met = 100 * gap <= ENGLISH_GAP if "back" in s else None  # set for kd+back+cycle
     return _record(s, "English under the teacher", measured, met, gap, en)
 
@@ -158,7 +163,7 @@ def report(summary: dict[str, Any], records: list[Record], source: str = "report
     lines = [
         "# The targets, measured",
         "",
-        f"From `{source}` ({len(summary['runs'])} runs; {summary['metric']} on the test "
+        f"From `{source}` ({_n(len(summary['runs']), 'run')}; {summary['metric']} on the test "
         "set, differences in points with paired bootstrap 95% intervals). Targets: a gain of at least "
         f"{GAIN:.0f} points over `direct_transfer` on average with the interval excluding 0 in at least "
         f"{100 * EXCLUDING_SHARE:.0f}% of the languages; at least {100 * TRANSLATE_TEST_SHARE:.0f}% of "
