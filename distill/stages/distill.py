@@ -117,6 +117,7 @@ def build_student(
         base_model=str(cfg.student.model),
         frozen_langs=frozen,
         live_teacher=live,
+        fast_dropout=bool(cfg.student.get("fast_dropout", True)),
     )
     return system, tokenizer
 

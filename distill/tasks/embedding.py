@@ -49,6 +49,7 @@ from distill.data.datamodule import DistillDataModule
 from distill.errors import DistillError
 from distill.export import ModelCard, check_export_folder, log_artifact, render_card
 from distill.models.encoder import encode, keep_layers, load_encoder, pooled
+from distill.models.fast_dropout import use_fast_dropout
 from distill.records import StageTimer, in_run_dir
 from distill.report import (
     MetricsReport,
@@ -126,6 +127,8 @@ class EmbeddingSystem(StepSystem):
         langs: Target language codes, in the id order of the batch's ``lang`` column.
         base_model: The encoder the student started from (kept in checkpoints).
         normalize: L2-normalise the student's embeddings (as the teacher's are).
+        fast_dropout: Draw the dropout masks with :mod:`distill.models.fast_dropout` on CPU
+            (``student.fast_dropout``): the same dropout, cheaper random numbers.
     """
 
     def __init__(
@@ -136,10 +139,13 @@ class EmbeddingSystem(StepSystem):
         langs: Sequence[str],
         base_model: str | None = None,
         normalize: bool = True,
+        fast_dropout: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["encoder", "loss", "optimizer"])
         self.encoder = encoder.train()
+        if fast_dropout:
+            use_fast_dropout(self.encoder)
         self.loss = loss
         self.optimizer_factory = optimizer
         self.normalize = normalize
@@ -207,6 +213,7 @@ def _system(cfg: DictConfig, langs: list[str], teacher_dim: int) -> tuple[Embedd
         langs=langs,
         base_model=str(cfg.student.model),
         normalize=bool(cfg.student.normalize),
+        fast_dropout=bool(cfg.student.get("fast_dropout", True)),
     )
     return system, tokenizer
 
