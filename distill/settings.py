@@ -99,6 +99,7 @@ def check_config(cfg: DictConfig) -> None:
             fix="set mode=parallel, or teachers=null for one teacher",
         )
     check_student_options(cfg)
+    check_direct_transfer(cfg)
     check_live_teacher(cfg)
     check_teacher_precision(cfg)
     if uses_roundtrip(cfg) and not cfg.mode.get("translator"):
@@ -106,6 +107,23 @@ def check_config(cfg: DictConfig) -> None:
             "loss.weights.roundtrip > 0 needs back-translations of the target text, but no translator is set",
             fix="set mode.translator.backend=apertium (offline; es, ca, is), file or marian, "
             "or loss.weights.roundtrip=0",
+        )
+
+
+def check_direct_transfer(cfg: DictConfig) -> None:
+    """``baselines.direct_transfer`` is a whole teacher config (a ``model`` to fine-tune) or off.
+
+    A partial block, e.g. an experiment's ``{max_train_examples: 8000}`` left standing after
+    ``baselines=none`` switched the baseline off, would otherwise fail in the baselines stage, after
+    the teacher and the labels.
+    """
+    spec = (cfg.get("baselines") or {}).get("direct_transfer")
+    if spec and cfg.mode.name != "direct" and not spec.get("model"):
+        raise DistillError(
+            f"baselines.direct_transfer has no model to fine-tune: {dict(spec)} (a teacher config, "
+            "as in conf/baselines/full.yaml, is expected)",
+            fix="set baselines.direct_transfer=null to turn it off (as baselines=none does), or "
+            "baselines=full for the multilingual-e5-small recipe",
         )
 
 

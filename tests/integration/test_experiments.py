@@ -114,3 +114,25 @@ def test_student_variant_names_how_the_student_was_made(
 
     info = run_info(compose_cfg(tmp_path, *overrides))
     assert info["variant"] == variant
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_as_typed_passes_the_direct_transfer_check(name: str, tmp_path: Path) -> None:
+    """Composed as a user types it (no ``debug=tiny``, which swaps the baselines for tiny ones): a
+    ``baselines.direct_transfer`` that is on names a model, so no run fails in its baselines stage
+    after the teacher and the labels (bible_kd_back_cycle once kept bible_kd's partial block)."""
+    from distill.settings import check_direct_transfer
+
+    check_direct_transfer(compose_cfg(tmp_path, f"experiment={name}"))
+
+
+def test_a_direct_transfer_block_without_a_model_is_refused_up_front(tmp_path: Path) -> None:
+    from distill.errors import DistillError
+    from distill.settings import check_config
+
+    cfg = compose_cfg(tmp_path, "experiment=bible_kd")
+    with open_dict(cfg):  # what bible_kd_back_cycle composed to before it set the baseline to null
+        cfg.baselines.direct_transfer = {"max_train_examples": 8000}
+    with pytest.raises(DistillError, match="baselines.direct_transfer has no model") as err:
+        check_config(cfg)
+    assert "baselines.direct_transfer=null" in str(err.value)
