@@ -133,6 +133,6 @@ def test_a_direct_transfer_block_without_a_model_is_refused_up_front(tmp_path: P
     cfg = compose_cfg(tmp_path, "experiment=bible_kd")
     with open_dict(cfg):  # what bible_kd_back_cycle composed to before it set the baseline to null
         cfg.baselines.direct_transfer = {"max_train_examples": 8000}
-    with pytest.raises(DistillError, match="baselines.direct_transfer has no model") as err:
+    with pytest.raises(DistillError, match=r"baselines\.direct_transfer has no model") as err:
         check_config(cfg)
     assert "baselines.direct_transfer=null" in str(err.value)
