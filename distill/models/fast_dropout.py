@@ -133,8 +133,8 @@ def use_fast_dropout(model: nn.Module) -> int:
 
     Every ``nn.Dropout`` becomes a :class:`FastDropout` of the same ``p``, and an encoder that runs
     SDPA attention runs :func:`attention`. Returns how many dropout modules were swapped. The
-    attention implementation is set on the model's config only; :func:`plain_attention` puts
-    ``sdpa`` back before a config is written, so that exports load with plain transformers.
+    attention implementation is set on the model's config only, and transformers does not write it
+    into ``config.json``, so exports load with plain transformers as they are.
     """
     swapped = 0
     for module in model.modules():
@@ -146,13 +146,6 @@ def use_fast_dropout(model: nn.Module) -> int:
         _register()
         _set_attention(model, ATTENTION)
     return swapped
-
-
-def plain_attention(model: nn.Module) -> None:
-    """Undo :func:`use_fast_dropout`'s attention setting (``sdpa`` again); the dropout modules stay."""
-    config = getattr(model, "config", None)
-    if config is not None and getattr(config, "_attn_implementation", None) == ATTENTION:
-        _set_attention(model, "sdpa")
 
 
 def _set_attention(model: nn.Module, name: str) -> None:
