@@ -83,9 +83,8 @@ def _gain(s: str, dt: list[Record]) -> Record:
     return _record(s, "gain over direct_transfer", measured, met, mean, [c["lang"] for c in dt])
 
 
-def _share(s: str, langs: list[str], cells: Cells) -> Record:
+def _share(s: str, langs: list[str], cells: Cells, ttt: str = "teacher_translate_test") -> Record:
     """Target 2: the student's mean over the teacher's on the human English texts."""
-    ttt = "teacher_translate_test"
     shares = {lang: cells[(s, lang)]["mean"] / cells[(ttt, lang)]["mean"] for lang in langs}
     share = sum(cells[(s, lang)]["mean"] for lang in langs) / sum(
         cells[(ttt, lang)]["mean"] for lang in langs
@@ -99,9 +98,9 @@ def _share(s: str, langs: list[str], cells: Cells) -> Record:
     )
 
 
-def _english(s: str, en: list[str], cells: Cells) -> Record:
+def _english(s: str, en: list[str], cells: Cells, teacher: str = "teacher") -> Record:
     """Target 3: how far the student's English is under the teacher's, over the runs' English tests."""
-    gaps = [cells[("teacher", lang)]["mean"] - cells[(s, lang)]["mean"] for lang in en]
+    gaps = [cells[(teacher, lang)]["mean"] - cells[(s, lang)]["mean"] for lang in en]
     gap = sum(gaps) / len(gaps)
     measured = (
         f"{100 * gap:.1f} points under it on average over {_n(len(en), 'English test set')}"
@@ -127,8 +126,26 @@ def _tfidf(s: str, tf: list[Record]) -> Record:
     return _record(s, target, measured, not below, len(below), [c["lang"] for c in tf])
 
 
-def check(summary: dict[str, Any]) -> list[Record]:
-    """One record per (student variant, target): what was measured, on what, and whether it is met."""
+def run_teachers(summary: dict[str, Any], base: Path) -> dict[str, str]:
+    """Each student variant's teacher config (``{"student (kd)": "minilm_en"}``), from the
+    ``metrics.json`` of the summary's runs (paths relative to ``base``, the summary's folder)."""
+    out: dict[str, str] = {}
+    for path in summary.get("runs", []):
+        file = base / path
+        if file.is_file():
+            run = json.loads(file.read_text(encoding="utf-8")).get("run") or {}
+            if run.get("variant") and run.get("teacher"):
+                out[f"student ({run['variant']})"] = str(run["teacher"])
+    return out
+
+
+def check(summary: dict[str, Any], teachers: dict[str, str] | None = None) -> list[Record]:
+    """One record per (student variant, target): what was measured, on what, and whether it is met.
+
+    ``teachers`` (:func:`run_teachers`) names each variant's teacher config: where the runs have
+    several teachers (``mode=direct``'s direct-transfer labeller beside the English teacher), the
+    report names teacher systems ``teacher (<config>)`` and each student is held to its own.
+    """
     cells: Cells = {(c["name"], c["lang"]): c for c in summary["cells"]}
     comps: dict[tuple[str, str], list[Record]] = {}
     for c in summary["comparisons"]:
@@ -138,18 +155,18 @@ def check(summary: dict[str, Any]) -> list[Record]:
         dt = sorted(comps.get((s, "direct_transfer"), []), key=lambda c: c["lang"])
         if dt:
             out.append(_gain(s, dt))
-        langs = [
-            c["lang"]
-            for c in dt
-            if ("teacher_translate_test", c["lang"]) in cells and (s, c["lang"]) in cells
-        ]
+        suffix = f" ({(teachers or {})[s]})" if s in (teachers or {}) else ""
+        if not any(n == "teacher_translate_test" + suffix for (n, _) in cells):
+            suffix = ""  # one teacher: the report's plain names
+        ttt, teacher = "teacher_translate_test" + suffix, "teacher" + suffix
+        langs = [c["lang"] for c in dt if (ttt, c["lang"]) in cells and (s, c["lang"]) in cells]
         if langs:
-            out.append(_share(s, langs, cells))
+            out.append(_share(s, langs, cells, ttt))
         en = sorted(
-            lang for (n, lang) in cells if n == s and lang.startswith("en") and ("teacher", lang) in cells
+            lang for (n, lang) in cells if n == s and lang.startswith("en") and (teacher, lang) in cells
         )
         if en:
-            out.append(_english(s, en, cells))
+            out.append(_english(s, en, cells, teacher))
         tf = sorted(comps.get((s, "tfidf_student"), []), key=lambda c: c["lang"])
         if tf:
             out.append(_tfidf(s, tf))
@@ -182,7 +199,7 @@ def main() -> None:
     parser.add_argument("--readme", type=Path, help="replace this file's results section too")
     args = parser.parse_args()
     summary = json.loads(args.summary.read_text(encoding="utf-8"))
-    records = check(summary)
+    records = check(summary, run_teachers(summary, args.summary.parent))
     write_report(report(summary, records, args.summary.as_posix()), records, args.out, args.readme)
 
 

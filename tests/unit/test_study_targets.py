@@ -85,3 +85,42 @@ def test_readme_section_is_rewritten_from_the_summary(tmp_path: Path) -> None:
         in section
     )
     assert (tmp_path / "targets.json").is_file()
+
+
+def test_with_several_teachers_each_student_is_checked_against_its_own() -> None:
+    # mode=direct beside parallel runs: the report names teacher systems after their config and
+    # compares each student with its own teacher's translate-test.
+    direct, kd = "student (kd direct)", "student (kd)"
+    cells = [_cell("teacher_translate_test (minilm_en)", "teacher_translate_test", "sw", 0.75),
+             _cell("teacher_translate_test (me5_en)", "teacher_translate_test", "sw", 0.60),
+             _cell("teacher (minilm_en)", "teacher", "en (sw)", 0.74),
+             _cell("teacher (me5_en)", "teacher", "en (sw)", 0.70),
+             _cell(kd, "student", "sw", 0.66), _cell(kd, "student", "en (sw)", 0.55),
+             _cell(direct, "student", "sw", 0.57), _cell(direct, "student", "en (sw)", 0.52)]  # fmt: skip
+    comps = [_comp(kd, "direct_transfer", "sw", 0.09, 0.05, 0.13),
+             _comp(kd, "teacher_translate_test (minilm_en)", "sw", -0.09, -0.12, -0.06),
+             _comp(direct, "direct_transfer", "sw", -0.01, -0.04, 0.02),
+             _comp(direct, "teacher_translate_test (me5_en)", "sw", -0.03, -0.06, 0.0)]  # fmt: skip
+    # The report compares every student with both translate-tests; the runs say whose is whose.
+    comps += [_comp(kd, "teacher_translate_test (me5_en)", "sw", 0.06, 0.03, 0.09)]
+    teachers = {kd: "minilm_en", direct: "me5_en"}
+    summary = {"cells": cells, "comparisons": comps}
+    got = {(r["student"], r["target"]): r for r in _targets().check(summary, teachers)}
+    assert got[(kd, "share of teacher_translate_test")]["value"] == pytest.approx(0.66 / 0.75)
+    assert got[(direct, "share of teacher_translate_test")]["value"] == pytest.approx(0.57 / 0.60)
+    assert got[(kd, "English under the teacher")]["value"] == pytest.approx(0.74 - 0.55)
+    assert got[(direct, "English under the teacher")]["value"] == pytest.approx(0.70 - 0.52)
+
+
+def test_run_teachers_reads_each_variants_teacher_from_its_runs(tmp_path: Path) -> None:
+    for variant, teacher in (("kd", "minilm_en"), ("kd direct", "me5_en")):
+        run = tmp_path / "runs" / variant.replace(" ", "_") / "metrics.json"
+        run.parent.mkdir(parents=True)
+        run.write_text(json.dumps({"run": {"variant": variant, "teacher": teacher}}), encoding="utf-8")
+    report = tmp_path / "report"
+    report.mkdir()
+    summary = {"runs": ["../runs/kd/metrics.json", "../runs/kd_direct/metrics.json", "../runs/gone.json"]}
+    assert _targets().run_teachers(summary, report) == {
+        "student (kd)": "minilm_en",
+        "student (kd direct)": "me5_en",
+    }
