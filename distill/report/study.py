@@ -200,9 +200,13 @@ def selection_of(report: MetricsReport) -> str:
     return _RULE_OF_METRIC.get(str(metric), "unknown")
 
 
+#: Baselines fitted to the teacher's labels: one per teacher, named after it like the teacher's rows.
+_PER_TEACHER = frozenset({"tfidf_student"})
+
+
 def run_names(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
     """The table name of each (run, system): student rows by variant (and marked when selected on
-    target labels), teacher rows by teacher."""
+    target labels), teacher rows and the baselines fitted to the teacher's labels by teacher."""
     variants = {r.variant for r in runs}
     teachers_of: dict[str, set[str]] = defaultdict(set)
     for r in runs:
@@ -216,7 +220,7 @@ def run_names(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
                 name = f"student ({r.variant})"
             if system == "student" and r.selection == "target_dev":
                 name = f"{name} {TARGET_LABELS_MARK}"  # never pooled with runs that read none
-            elif system != "student" and len(teachers_of[system]) > 1 and system.startswith("teacher"):
+            elif len(teachers_of[system]) > 1 and (system.startswith("teacher") or system in _PER_TEACHER):
                 name = f"{system} ({r.teacher})"
             names[(i, system)] = name
     return names

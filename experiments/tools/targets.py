@@ -167,7 +167,8 @@ def check(summary: dict[str, Any], teachers: dict[str, str] | None = None) -> li
         )
         if en:
             out.append(_english(s, en, cells, teacher))
-        tf = sorted(comps.get((s, "tfidf_student"), []), key=lambda c: c["lang"])
+        tfidf = "tfidf_student" + suffix if (s, "tfidf_student" + suffix) in comps else "tfidf_student"
+        tf = sorted(comps.get((s, tfidf), []), key=lambda c: c["lang"])
         if tf:
             out.append(_tfidf(s, tf))
     return out

@@ -97,6 +97,22 @@ def test_one_variant_keeps_the_plain_student_name(tmp_path: Path) -> None:
     assert cell is not None and cell.mean == pytest.approx(0.6)
 
 
+def test_baselines_fitted_to_the_teachers_labels_are_kept_apart_per_teacher(tmp_path: Path) -> None:
+    # mode=direct beside a parallel run: each run's tfidf_student learns from its own teacher's
+    # labels, so the two are different systems (never pooled into one cell, one hiding the other).
+    for variant, teacher, tfidf in (("kd", "minilm", 0.67), ("kd direct", "me5", 0.43)):
+        folder = _write_run(tmp_path / variant.replace(" ", "_"), 1, variant,
+                            [_row("student", "hi", 0.6), _row("tfidf_student", "hi", tfidf),
+                             _row("direct_transfer", "hi", 0.43)])  # fmt: skip
+        data = json.loads((folder / "metrics.json").read_text())
+        data["run"]["teacher"] = teacher
+        (folder / "metrics.json").write_text(json.dumps(data))
+    pooled = pool(load_runs([tmp_path]))
+    assert pooled.cell("tfidf_student (minilm)", "hi").mean == pytest.approx(0.67)
+    assert pooled.cell("tfidf_student (me5)", "hi").mean == pytest.approx(0.43)
+    assert pooled.cell("direct_transfer", "hi") is not None  # the same model in both: one name
+
+
 def test_runs_per_target_keep_their_own_source_column(tmp_path: Path) -> None:
     _write_run(tmp_path / "it", 1, "kd", [_row("student", "it", 0.6), _row("student", "en", 0.7)], ["it"])
     _write_run(tmp_path / "ja", 1, "kd", [_row("student", "ja", 0.5), _row("student", "en", 0.4)], ["ja"])

@@ -110,6 +110,11 @@ def test_with_several_teachers_each_student_is_checked_against_its_own() -> None
     assert got[(direct, "share of teacher_translate_test")]["value"] == pytest.approx(0.57 / 0.60)
     assert got[(kd, "English under the teacher")]["value"] == pytest.approx(0.74 - 0.55)
     assert got[(direct, "English under the teacher")]["value"] == pytest.approx(0.70 - 0.52)
+    # tfidf_student named after the teacher whose labels it learnt: each student against its own.
+    comps += [_comp(direct, "tfidf_student (me5_en)", "sw", 0.04, 0.01, 0.07),
+              _comp(direct, "tfidf_student (minilm_en)", "sw", -0.04, -0.07, -0.01)]  # fmt: skip
+    got = {(r["student"], r["target"]): r for r in _targets().check(summary, teachers)}
+    assert got[(direct, "at least tfidf_student in every language")]["met"] is True
 
 
 def test_run_teachers_reads_each_variants_teacher_from_its_runs(tmp_path: Path) -> None:
