@@ -78,13 +78,20 @@ def _pairs(
 def compare(
     pooled: Pooled, baselines: Sequence[str] = DEFAULT_BASELINES, n_resamples: int = 1000, split: str = "test"
 ) -> list[Comparison]:
-    """Every student name against every baseline present, per target language, on common seeds."""
+    """Every student name against every baseline present, per target language, on common seeds.
+
+    A baseline that depends on the teacher (its translate-test, the tfidf_student fitted to its
+    labels) is compared only with the students of that teacher, where the runs have several.
+    """
     students = [n for n in pooled.names if pooled.system_of[n] == "student"]
     others = [n for n in pooled.names if pooled.system_of[n] in baselines]
     out = []
     for lang in pooled.target_langs:
         for s_name in students:
             for b_name in others:
+                s_teacher, b_teacher = pooled.teacher_of.get(s_name), pooled.teacher_of.get(b_name)
+                if s_teacher and b_teacher and s_teacher != b_teacher:
+                    continue  # another teacher's baseline: not this student's reference
                 s_cell, b_cell = pooled.cell(s_name, lang, split), pooled.cell(b_name, lang, split)
                 if s_cell is None or b_cell is None:
                     continue

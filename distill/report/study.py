@@ -204,6 +204,12 @@ def selection_of(report: MetricsReport) -> str:
 _PER_TEACHER = frozenset({"tfidf_student"})
 
 
+def teacher_bound(system: str) -> bool:
+    """Whether a system's rows depend on the run's teacher: the student (it learns the teacher's
+    labels), the teacher's own rows and the baselines fitted to its labels."""
+    return system == "student" or system.startswith("teacher") or system in _PER_TEACHER
+
+
 def run_names(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
     """The table name of each (run, system): student rows by variant (and marked when selected on
     target labels), teacher rows and the baselines fitted to the teacher's labels by teacher."""
@@ -220,7 +226,7 @@ def run_names(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
                 name = f"student ({r.variant})"
             if system == "student" and r.selection == "target_dev":
                 name = f"{name} {TARGET_LABELS_MARK}"  # never pooled with runs that read none
-            elif len(teachers_of[system]) > 1 and (system.startswith("teacher") or system in _PER_TEACHER):
+            elif len(teachers_of[system]) > 1 and system != "student" and teacher_bound(system):
                 name = f"{system} ({r.teacher})"
             names[(i, system)] = name
     return names
@@ -238,6 +244,9 @@ class Pooled:
     target_langs: list[str]
     #: Table name -> system name (``student (kd)`` -> ``student``).
     system_of: dict[str, str]
+    #: Table name -> the teacher config of the runs behind it, for the systems that depend on the
+    #: teacher (:func:`teacher_bound`) and whose runs share one; absent for the others.
+    teacher_of: dict[str, str] = field(default_factory=dict)
 
     def cell(self, name: str, lang: str, split: str = "test") -> Cell | None:
         return self.cells.get((name, lang, split))
@@ -257,6 +266,7 @@ def pool(runs: Sequence[Run], metric: str = "accuracy") -> Pooled:
     names = run_names(runs)
     cells: dict[tuple[str, str, str], Cell] = defaultdict(Cell)
     system_of: dict[str, str] = {}
+    teachers: dict[str, set[str]] = defaultdict(set)
     sources: list[str] = []
     targets: list[str] = []
     # Runs for different target languages may test the source language on different texts (the
@@ -273,6 +283,8 @@ def pool(runs: Sequence[Run], metric: str = "accuracy") -> Pooled:
                 continue
             name = names[(i, row["system"])]
             system_of[name] = row["system"]
+            if teacher_bound(row["system"]) and r.teacher:
+                teachers[name].add(r.teacher)
             lang = source if row["lang"] == r.report.source_lang else row["lang"]
             cell = cells[(name, lang, row["split"])]
             if r.seed not in cell.scores:  # a baseline shared by several runs of a seed counts once
@@ -288,7 +300,8 @@ def pool(runs: Sequence[Run], metric: str = "accuracy") -> Pooled:
         for t in dict.fromkeys(targets)
         if t not in source_langs and t not in {r.report.source_lang for r in runs}
     ]
-    return Pooled(list(runs), metric, dict(cells), ordered, source_langs, target_langs, system_of)
+    teacher_of = {name: next(iter(t)) for name, t in teachers.items() if len(t) == 1}
+    return Pooled(list(runs), metric, dict(cells), ordered, source_langs, target_langs, system_of, teacher_of)
 
 
 def lang_mean(

@@ -166,6 +166,8 @@ def summary(
             {
                 "name": name,
                 "system": pooled.system_of[name],
+                # The teacher the row depends on (null for the systems that do not depend on one).
+                "teacher": pooled.teacher_of.get(name),
                 "lang": lang,
                 "mean": round(c.mean, 6),
                 "std": round(c.std, 6),

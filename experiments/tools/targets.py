@@ -47,7 +47,7 @@ Cells = dict[tuple[str, str], dict[str, Any]]
 
 
 def _record(
-    student: str, target: str, measured: str, met: bool | None, value: float, langs: list[str]
+    student: str, target: str, measured: str, met: bool | None, value: float | None, langs: list[str]
 ) -> Record:
     return {
         "student": student,
@@ -102,9 +102,7 @@ def _english(s: str, en: list[str], cells: Cells, teacher: str = "teacher") -> R
     """Target 3: how far the student's English is under the teacher's, over the runs' English tests."""
     gaps = [cells[(teacher, lang)]["mean"] - cells[(s, lang)]["mean"] for lang in en]
     gap = sum(gaps) / len(gaps)
-    measured = (
-        f"{100 * gap:.1f} points under it on average over {_n(len(en), 'English test set')}"
-    )
+    measured = f"{100 * gap:.1f} points under it on average over {_n(len(en), 'English test set')}"
     if len(gaps) > 1:
         measured += f" (from {100 * min(gaps):.1f} to {100 * max(gaps):.1f})"
     met = 100 * gap <= ENGLISH_GAP if "back" in s else None  # set for kd+back+cycle
@@ -126,25 +124,25 @@ def _tfidf(s: str, tf: list[Record]) -> Record:
     return _record(s, target, measured, not below, len(below), [c["lang"] for c in tf])
 
 
-def run_teachers(summary: dict[str, Any], base: Path) -> dict[str, str]:
-    """Each student variant's teacher config (``{"student (kd)": "minilm_en"}``), from the
-    ``metrics.json`` of the summary's runs (paths relative to ``base``, the summary's folder)."""
-    out: dict[str, str] = {}
-    for path in summary.get("runs", []):
-        file = base / path
-        if file.is_file():
-            run = json.loads(file.read_text(encoding="utf-8")).get("run") or {}
-            if run.get("variant") and run.get("teacher"):
-                out[f"student ({run['variant']})"] = str(run["teacher"])
-    return out
+def _own(cells: Cells, system: str, teacher: str | None) -> str | None:
+    """The table name of ``system``'s rows made with ``teacher`` (``teacher_translate_test`` or,
+    where the runs have several teachers, ``teacher_translate_test (minilm_en)``): the cell whose
+    ``teacher`` is the student's; ``None`` where the summary has none."""
+    names = {n for (n, _), c in cells.items() if c["system"] == system and c.get("teacher") == teacher}
+    return names.pop() if len(names) == 1 else None
 
 
-def check(summary: dict[str, Any], teachers: dict[str, str] | None = None) -> list[Record]:
+def _not_computed(s: str, target: str, why: str) -> Record:
+    return _record(s, target, f"not computed: {why}", None, None, [])
+
+
+def check(summary: dict[str, Any]) -> list[Record]:
     """One record per (student variant, target): what was measured, on what, and whether it is met.
 
-    ``teachers`` (:func:`run_teachers`) names each variant's teacher config: where the runs have
-    several teachers (``mode=direct``'s direct-transfer labeller beside the English teacher), the
-    report names teacher systems ``teacher (<config>)`` and each student is held to its own.
+    Each student is held to its own teacher (the ``teacher`` of its cells in the summary): where the
+    runs have several (``mode=direct``'s direct-transfer labeller beside the English teacher), the
+    report names the teacher's rows and its tfidf_student after it and compares each student with
+    its own only. A target whose reference is missing is written as not computed, never dropped.
     """
     cells: Cells = {(c["name"], c["lang"]): c for c in summary["cells"]}
     comps: dict[tuple[str, str], list[Record]] = {}
@@ -152,25 +150,31 @@ def check(summary: dict[str, Any], teachers: dict[str, str] | None = None) -> li
         comps.setdefault((c["student"], c["baseline"]), []).append(c)
     out: list[Record] = []
     for s in sorted({c["name"] for c in summary["cells"] if c["system"] == "student"}):
+        teacher = next(c.get("teacher") for (n, _), c in cells.items() if n == s)
+        who = f"no rows of its teacher ({teacher or 'not recorded'}) in the summary"
         dt = sorted(comps.get((s, "direct_transfer"), []), key=lambda c: c["lang"])
         if dt:
             out.append(_gain(s, dt))
-        suffix = f" ({(teachers or {})[s]})" if s in (teachers or {}) else ""
-        if not any(n == "teacher_translate_test" + suffix for (n, _) in cells):
-            suffix = ""  # one teacher: the report's plain names
-        ttt, teacher = "teacher_translate_test" + suffix, "teacher" + suffix
+        ttt = _own(cells, "teacher_translate_test", teacher)
         langs = [c["lang"] for c in dt if (ttt, c["lang"]) in cells and (s, c["lang"]) in cells]
         if langs:
-            out.append(_share(s, langs, cells, ttt))
+            out.append(_share(s, langs, cells, ttt or ""))
+        elif dt:
+            out.append(_not_computed(s, "share of teacher_translate_test", who))
+        own_teacher = _own(cells, "teacher", teacher)
         en = sorted(
-            lang for (n, lang) in cells if n == s and lang.startswith("en") and (teacher, lang) in cells
+            lang for (n, lang) in cells if n == s and lang.startswith("en") and (own_teacher, lang) in cells
         )
         if en:
-            out.append(_english(s, en, cells, teacher))
-        tfidf = "tfidf_student" + suffix if (s, "tfidf_student" + suffix) in comps else "tfidf_student"
-        tf = sorted(comps.get((s, tfidf), []), key=lambda c: c["lang"])
+            out.append(_english(s, en, cells, own_teacher or ""))
+        elif any(n == s and lang.startswith("en") for (n, lang) in cells):
+            out.append(_not_computed(s, "English under the teacher", who))
+        tfidf = _own(cells, "tfidf_student", teacher)
+        tf = sorted(comps.get((s, tfidf or ""), []), key=lambda c: c["lang"])
         if tf:
             out.append(_tfidf(s, tf))
+        elif any(c["system"] == "tfidf_student" for c in cells.values()):
+            out.append(_not_computed(s, "at least tfidf_student in every language", who))
     return out
 
 
@@ -200,7 +204,7 @@ def main() -> None:
     parser.add_argument("--readme", type=Path, help="replace this file's results section too")
     args = parser.parse_args()
     summary = json.loads(args.summary.read_text(encoding="utf-8"))
-    records = check(summary, run_teachers(summary, args.summary.parent))
+    records = check(summary)
     write_report(report(summary, records, args.summary.as_posix()), records, args.out, args.readme)
 
 

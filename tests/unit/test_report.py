@@ -11,12 +11,14 @@ import pytest
 from distill.errors import DistillError
 from distill.report import (
     MetricsReport,
+    compare,
     load_runs,
     main,
     paired_bootstrap,
     pca_2d,
     pool,
     reliability_bins,
+    summary,
     table_markdown,
     write_report,
 )
@@ -100,17 +102,28 @@ def test_one_variant_keeps_the_plain_student_name(tmp_path: Path) -> None:
 def test_baselines_fitted_to_the_teachers_labels_are_kept_apart_per_teacher(tmp_path: Path) -> None:
     # mode=direct beside a parallel run: each run's tfidf_student learns from its own teacher's
     # labels, so the two are different systems (never pooled into one cell, one hiding the other).
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 3, 200)
     for variant, teacher, tfidf in (("kd", "minilm", 0.67), ("kd direct", "me5", 0.43)):
-        folder = _write_run(tmp_path / variant.replace(" ", "_"), 1, variant,
-                            [_row("student", "hi", 0.6), _row("tfidf_student", "hi", tfidf),
-                             _row("direct_transfer", "hi", 0.43)])  # fmt: skip
-        data = json.loads((folder / "metrics.json").read_text())
-        data["run"]["teacher"] = teacher
-        (folder / "metrics.json").write_text(json.dumps(data))
+        report = MetricsReport(source_lang="en", target_langs=["hi"])
+        for system, acc in (("student", 0.6), ("tfidf_student", tfidf), ("direct_transfer", 0.43)):
+            logits = np.eye(3)[np.where(np.arange(200) < acc * 200, gold, (gold + 1) % 3)] * 4
+            report.add_predictions(system, "hi", "test", logits, gold)
+        report.extras["run"] = {"seed": 1, "variant": variant, "teacher": teacher}
+        report.write(tmp_path / variant.replace(" ", "_"))
     pooled = pool(load_runs([tmp_path]))
     assert pooled.cell("tfidf_student (minilm)", "hi").mean == pytest.approx(0.67)
     assert pooled.cell("tfidf_student (me5)", "hi").mean == pytest.approx(0.43)
     assert pooled.cell("direct_transfer", "hi") is not None  # the same model in both: one name
+    # Each student is compared with its own teacher's tfidf_student only; direct_transfer with both.
+    pairs = {(c.student, c.baseline) for c in compare(pooled, ("direct_transfer", "tfidf_student"), 50)}
+    kd, direct = "student (kd)", "student (kd direct)"
+    assert pairs == {(kd, "tfidf_student (minilm)"), (direct, "tfidf_student (me5)"),
+                     (kd, "direct_transfer"), (direct, "direct_transfer")}  # fmt: skip
+    # summary.json records the teacher behind each row that depends on one.
+    rows = {r["name"]: r["teacher"] for r in summary(pooled, [], tmp_path)["cells"]}
+    assert rows == {kd: "minilm", direct: "me5", "tfidf_student (minilm)": "minilm",
+                    "tfidf_student (me5)": "me5", "direct_transfer": None}  # fmt: skip
 
 
 def test_runs_per_target_keep_their_own_source_column(tmp_path: Path) -> None:
