@@ -11,7 +11,7 @@ import pytest
 
 from tests.scripts import load_script
 
-HOLDER = '''import numpy as np
+HOLDER = """import numpy as np
 
 
 def hold(mib):
@@ -20,7 +20,7 @@ def hold(mib):
 
 def scratch():
     return bytearray(2 * 2**20)  # line 9: freed before the peak
-'''
+"""
 
 MAIN = """import sys
 from distill.hold import hold, scratch
