@@ -70,11 +70,13 @@ def fmt(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def replace_section(readme: str, body: str) -> str:
-    """``readme`` with the text between the results markers replaced by ``body``."""
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{body.strip()}\n{END}{tail}"
+def replace_section(readme: str, body: str, name: str = "results") -> str:
+    """``readme`` with the text between the ``name`` markers (``<!-- results:begin -->`` and
+    ``<!-- results:end -->`` by default) replaced by ``body``."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body.strip()}\n{end}{tail}"
 
 
 def write_report(text: str, data: Any, out: Path, readme: Path | None = None) -> None:
