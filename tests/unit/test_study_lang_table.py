@@ -25,7 +25,8 @@ def _summary() -> dict:
     kd, direct = "student (kd)", "student (kd direct)"
     cells = []
     for lang, acc in (("sw", 0.60), ("hi", 0.70)):
-        cells += [_cell(kd, "student", lang, acc, 3, "en_t"), _cell(kd, "student", f"en ({lang})", 0.5, 2, "en_t"),
+        cells += [_cell(kd, "student", lang, acc, 3, "en_t"),
+                  _cell(kd, "student", f"en ({lang})", 0.5, 2, "en_t"),
                   _cell("direct_transfer", "direct_transfer", lang, acc - 0.2),
                   _cell("tfidf_student (en_t)", "tfidf_student", lang, acc - 0.1, 2, "en_t"),
                   _cell("tfidf_student (dt)", "tfidf_student", lang, 0.3, 1, "dt"),
