@@ -38,13 +38,13 @@ def table(summary: dict[str, Any], teacher: str | None = None) -> list[str]:
     teacher = teacher or _teacher(cells)
     by = {(c["name"], c["lang"]): c for c in cells}
     langs = [lang for lang in dict.fromkeys(c["lang"] for c in cells) if " " not in lang and lang != "en"]
-    students = sorted({c["name"] for c in cells if c["system"] == "student"})
+    system_of = {c["name"]: c["system"] for c in cells}
+    students = sorted(n for n, system in system_of.items() if system == "student")
     own = {c["name"] for c in cells if c.get("teacher") in (None, teacher)}
     baselines = sorted(
-        {c["name"] for c in cells if c["system"] in ORDER and c["name"] in own},
-        key=lambda n: (ORDER.index(by_system(cells)[n]), n),
+        (n for n in own if system_of[n] in ORDER), key=lambda n: (ORDER.index(system_of[n]), n)
     )
-    english = [n for n in sorted({c["name"] for c in cells if c["system"] == "teacher"}) if n in own]
+    english = sorted(n for n in own if system_of[n] == "teacher")
     rows = []
     for name, suffix, lang_of in [
         *[(n, "target", lambda lang: lang) for n in students + baselines],
@@ -65,11 +65,6 @@ def table(summary: dict[str, Any], teacher: str | None = None) -> list[str]:
             ]
         )
     return md_table(["accuracy, %", *langs, "mean", "seeds"], rows)
-
-
-def by_system(cells: list[dict[str, Any]]) -> dict[str, str]:
-    """Table name -> system name."""
-    return {c["name"]: c["system"] for c in cells}
 
 
 def main() -> None:

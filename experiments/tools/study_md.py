@@ -13,9 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-#: The README lines between these markers are the study's results, rewritten by its report script.
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-
 
 def report_args(doc: str | None) -> argparse.Namespace:
     """A study report script's command line: the runs folder, ``--out`` (Markdown), ``--readme``."""
@@ -71,8 +68,9 @@ def fmt(x: float | None, digits: int = 1) -> str:
 
 
 def replace_section(readme: str, body: str, name: str = "results") -> str:
-    """``readme`` with the text between the ``name`` markers (``<!-- results:begin -->`` and
-    ``<!-- results:end -->`` by default) replaced by ``body``."""
+    """``readme`` with the text between the ``name`` markers replaced by ``body``: by default
+    ``<!-- results:begin -->`` and ``<!-- results:end -->``, the study's results, rewritten by its
+    report script."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     head, rest = readme.split(begin, 1)
     _, tail = rest.split(end, 1)

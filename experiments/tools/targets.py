@@ -83,8 +83,9 @@ def _gain(s: str, dt: list[Record]) -> Record:
     return _record(s, "gain over direct_transfer", measured, met, mean, [c["lang"] for c in dt])
 
 
-def _share(s: str, langs: list[str], cells: Cells, ttt: str = "teacher_translate_test") -> Record:
-    """Target 2: the student's mean over the teacher's on the human English texts."""
+def _share(s: str, langs: list[str], cells: Cells, ttt: str) -> Record:
+    """Target 2: the student's mean over its teacher's (``ttt``, its translate-test rows) on the
+    human English texts."""
     shares = {lang: cells[(s, lang)]["mean"] / cells[(ttt, lang)]["mean"] for lang in langs}
     share = sum(cells[(s, lang)]["mean"] for lang in langs) / sum(
         cells[(ttt, lang)]["mean"] for lang in langs
@@ -98,8 +99,9 @@ def _share(s: str, langs: list[str], cells: Cells, ttt: str = "teacher_translate
     )
 
 
-def _english(s: str, en: list[str], cells: Cells, teacher: str = "teacher") -> Record:
-    """Target 3: how far the student's English is under the teacher's, over the runs' English tests."""
+def _english(s: str, en: list[str], cells: Cells, teacher: str) -> Record:
+    """Target 3: how far the student's English is under its teacher's (``teacher``, the rows'
+    name), over the runs' English tests."""
     gaps = [cells[(teacher, lang)]["mean"] - cells[(s, lang)]["mean"] for lang in en]
     gap = sum(gaps) / len(gaps)
     measured = f"{100 * gap:.1f} points under it on average over {_n(len(en), 'English test set')}"
