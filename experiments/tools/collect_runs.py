@@ -6,7 +6,7 @@ its runs are committed here as they finish. This copies every finished run (a fo
 machine's folders and progress bars) and ``checkpoints/``, then rewrites the worktree's root and the
 cache root in the copied records (``portable_paths.py``), so they name no machine folder.
 
-    python experiments/tools/collect_runs.py /work/study-bible/experiments/bible_genre/runs \
+    python experiments/tools/collect_runs.py ../study-bible/experiments/bible_genre/runs \
         experiments/bible_genre/runs
 """
 

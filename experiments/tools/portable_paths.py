@@ -5,7 +5,7 @@ cache and the checkout as absolute paths into ``teacher.json``, ``provenance.jso
 ``metrics.json``, ``sources.json`` and the logged configs. This rewrites the cache root to
 ``$DISTILL_CACHE`` and the checkout root to a path relative to it, in place and atomically.
 
-    python experiments/tools/portable_paths.py --cache /root/.cache/xlt-distill --root /work/main
+    python experiments/tools/portable_paths.py --cache "$HOME/.cache/xlt-distill" --root "$PWD"
     python experiments/tools/portable_paths.py --check     # exit 1 if a record names a machine path
 """
 
