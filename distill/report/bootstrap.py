@@ -61,7 +61,13 @@ def paired_bootstrap(
 def _pairs(
     student: Cell, baseline: Cell, baseline_system: str, lang: str, split: str
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per student seed, (student correct, baseline correct); a once-trained baseline pairs with all."""
+    """Per student seed, (student correct, baseline correct); a once-trained baseline pairs with all.
+
+    The baseline's row is the student's own run's where that run scored it with the same teacher
+    as the baseline cell's run of that seed (should runs of a seed differ, e.g. a teacher refitted
+    between them: :class:`~distill.report.study.Conflict`, the student meets the rows of the
+    teacher it learnt from), else the cell's run's.
+    """
     pairs = []
     only = next(iter(baseline.runs.values())) if baseline.seeds == 1 else None
     for seed, s_run in student.runs.items():
@@ -69,7 +75,8 @@ def _pairs(
         if b_run is None:
             continue
         a = s_run.correct("student", lang, split)
-        b = b_run.correct(baseline_system, lang, split)
+        own = s_run.correct(baseline_system, lang, split) if s_run.teacher == b_run.teacher else None
+        b = own if own is not None else b_run.correct(baseline_system, lang, split)
         if a is not None and b is not None and len(a) == len(b):
             pairs.append((a, b))
     return pairs

@@ -233,6 +233,23 @@ def run_names(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
 
 
 @dataclass
+class Conflict:
+    """A row that two runs of one seed both scored, differently: the cell keeps the first run's.
+
+    Shared work (a teacher, its soft labels, a baseline fitted once) scores the same in every run of
+    a seed unless it was refitted between them, e.g. on a machine whose cache was rebuilt."""
+
+    name: str
+    lang: str
+    split: str
+    seed: int
+    kept: float
+    kept_run: Run
+    other: float
+    other_run: Run
+
+
+@dataclass
 class Pooled:
     """All runs pooled: ``cells[(name, lang, split)]`` and the table order of names and languages."""
 
@@ -247,6 +264,8 @@ class Pooled:
     #: Table name -> the teacher config of the runs behind it, for the systems that depend on the
     #: teacher (:func:`teacher_bound`) and whose runs share one; absent for the others.
     teacher_of: dict[str, str] = field(default_factory=dict)
+    #: Rows that runs of one seed scored differently (:class:`Conflict`), in run order.
+    conflicts: list[Conflict] = field(default_factory=list)
 
     def cell(self, name: str, lang: str, split: str = "test") -> Cell | None:
         return self.cells.get((name, lang, split))
@@ -260,6 +279,9 @@ def _system_rank(system: str) -> int:
 def pool(runs: Sequence[Run], metric: str = "accuracy") -> Pooled:
     """Pool the runs' rows by (name, language, split); one score per seed (the first run wins).
 
+    A later run of the same seed that scored such a row differently is recorded in ``conflicts``
+    (and logged): its own score is not in the cell, so the report says so.
+
     Raises:
         DistillError: No run has rows with ``metric``.
     """
@@ -267,6 +289,7 @@ def pool(runs: Sequence[Run], metric: str = "accuracy") -> Pooled:
     cells: dict[tuple[str, str, str], Cell] = defaultdict(Cell)
     system_of: dict[str, str] = {}
     teachers: dict[str, set[str]] = defaultdict(set)
+    conflicts: list[Conflict] = []
     sources: list[str] = []
     targets: list[str] = []
     # Runs for different target languages may test the source language on different texts (the
@@ -287,10 +310,14 @@ def pool(runs: Sequence[Run], metric: str = "accuracy") -> Pooled:
                 teachers[name].add(r.teacher)
             lang = source if row["lang"] == r.report.source_lang else row["lang"]
             cell = cells[(name, lang, row["split"])]
+            score = float(row[metric])
             if r.seed not in cell.scores:  # a baseline shared by several runs of a seed counts once
-                cell.scores[r.seed] = float(row[metric])
+                cell.scores[r.seed] = score
                 cell.runs[r.seed] = r
                 cell.n_examples = max(cell.n_examples, int(row.get("n", 0)))
+            elif score != cell.scores[r.seed]:
+                kept, first = cell.scores[r.seed], cell.runs[r.seed]
+                conflicts.append(Conflict(name, lang, row["split"], r.seed, kept, first, score, r))
     if not cells:
         raise DistillError(f"no result rows with {metric!r} in {len(runs)} run(s)", fix="choose --metric")
     ordered = sorted(system_of, key=lambda n: (_system_rank(system_of[n]), n))
@@ -301,7 +328,17 @@ def pool(runs: Sequence[Run], metric: str = "accuracy") -> Pooled:
         if t not in source_langs and t not in {r.report.source_lang for r in runs}
     ]
     teacher_of = {name: next(iter(t)) for name, t in teachers.items() if len(t) == 1}
-    return Pooled(list(runs), metric, dict(cells), ordered, source_langs, target_langs, system_of, teacher_of)
+    if conflicts:
+        c = conflicts[0]
+        log.warning(
+            "%d row(s) scored differently by runs of the same seed (first: %s, %s, seed %d: %s in %s, "
+            "%s in %s); the first run's score is kept, see the report's list",
+            len(conflicts), c.name, c.lang, c.seed,
+            c.kept, c.kept_run.path.parent, c.other, c.other_run.path.parent,
+        )  # fmt: skip
+    return Pooled(
+        list(runs), metric, dict(cells), ordered, source_langs, target_langs, system_of, teacher_of, conflicts
+    )
 
 
 def lang_mean(

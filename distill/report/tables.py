@@ -80,6 +80,26 @@ def comparisons_markdown(comparisons: Sequence[Comparison]) -> str:
     return "\n".join(lines)
 
 
+def conflicts_markdown(pooled: Pooled) -> str:
+    """The rows runs of one seed scored differently (:class:`~distill.report.study.Conflict`), runs
+    named relative to the folder that holds them all."""
+    base = os.path.commonpath([str(r.path.parent) for r in pooled.runs])
+
+    def name(run: Run) -> str:
+        return Path(os.path.relpath(run.path.parent, base)).as_posix()
+
+    lines = [
+        "| system | language | seed | kept | from | other | from |",
+        "|---|---|---:|---:|---|---:|---|",
+    ]
+    for c in pooled.conflicts:
+        lines.append(
+            f"| `{c.name}` | {c.lang} | {c.seed} | {_pct(c.kept)} | {name(c.kept_run)} | "
+            f"{_pct(c.other)} | {name(c.other_run)} |"
+        )
+    return "\n".join(lines)
+
+
 def _wall_time(runs: Sequence[Run]) -> float:
     return float(sum(sum(stage_seconds(r).values()) for r in runs))
 
@@ -145,6 +165,18 @@ def report_markdown(
         "",
         f"Total wall time of the runs (sum of their stage times): {_wall_time(pooled.runs) / 60:.1f} min.",
     ]
+    if pooled.conflicts:
+        parts += [
+            "",
+            "## Rows that differ between runs of one seed",
+            "",
+            "A system's row counts once per seed, from the first run (in path order) that has it. These "
+            "later runs of the same seed scored it differently (shared work refitted between them, e.g. a "
+            "teacher or its soft labels after a cache was rebuilt): the tables above keep the first "
+            "run's score; the paired bootstrap pairs each student with its own run's row where it has one.",
+            "",
+            conflicts_markdown(pooled),
+        ]
     if plots:
         parts += ["", "## Plots", "", *(f"![{Path(p).stem}]({Path(p).name})" for p in plots)]
     return "\n".join(parts) + "\n"
@@ -189,4 +221,17 @@ def summary(
             for key, langs in (("target_mean", pooled.target_langs), ("source_mean", pooled.source_langs))
         },
         "comparisons": [c.__dict__ for c in comparisons],
+        "conflicts": [
+            {
+                "name": c.name,
+                "lang": c.lang,
+                "split": c.split,
+                "seed": c.seed,
+                "kept": c.kept,
+                "kept_run": Path(os.path.relpath(c.kept_run.path, folder.resolve())).as_posix(),
+                "other": c.other,
+                "other_run": Path(os.path.relpath(c.other_run.path, folder.resolve())).as_posix(),
+            }
+            for c in pooled.conflicts
+        ],
     }

@@ -174,6 +174,43 @@ def test_report_without_predictions_writes_table_and_bars(study: Path, tmp_path:
     assert all((out / r).resolve().is_file() for r in summary["runs"])
 
 
+def test_rows_runs_of_one_seed_score_differently_are_listed_and_each_student_meets_its_own(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The cache rebuilt between two runs of seed 1: the second run's teacher, and the tfidf_student
+    # fitted to its labels, are refits. The cell keeps the first run's score and says so; the
+    # bootstrap pairs each student with the rows of its own run.
+    gold = np.random.default_rng(0).integers(0, 3, 200)
+
+    def logits(acc: float) -> np.ndarray:
+        return np.eye(3)[np.where(np.arange(200) < acc * 200, gold, (gold + 1) % 3)] * 4
+
+    for folder, variant, tfidf in (("a_kd", "kd", 0.5), ("b_cyc", "kd+back+cycle", 0.7)):
+        report = MetricsReport(source_lang="en", target_langs=["hi"])
+        report.add_predictions("student", "hi", "test", logits(0.6), gold)
+        report.add_predictions("tfidf_student", "hi", "test", logits(tfidf), gold)
+        report.add_predictions("direct_transfer", "hi", "test", logits(0.4), gold)
+        report.extras["run"] = {"seed": 1, "variant": variant, "teacher": "minilm"}
+        report.write(tmp_path / "runs" / folder / "seed1")
+    with caplog.at_level("WARNING"):
+        pooled = pool(load_runs([tmp_path / "runs"]))
+    assert "1 row(s) scored differently by runs of the same seed" in caplog.text
+    [c] = pooled.conflicts
+    assert (c.name, c.lang, c.seed, c.kept, c.other) == ("tfidf_student", "hi", 1, 0.5, 0.7)
+    assert (c.kept_run.path.parent.parent.name, c.other_run.path.parent.parent.name) == ("a_kd", "b_cyc")
+    assert pooled.cell("tfidf_student", "hi").scores == {1: 0.5}
+    comparisons = compare(pooled, ("tfidf_student", "direct_transfer"), 50)
+    diffs = {(x.student.removeprefix("student "), x.baseline): round(x.diff, 6) for x in comparisons}
+    kd, cyc = "(kd)", "(kd+back+cycle)"
+    assert diffs == {(kd, "tfidf_student"): 0.1, (cyc, "tfidf_student"): -0.1,
+                     (kd, "direct_transfer"): 0.2, (cyc, "direct_transfer"): 0.2}  # fmt: skip
+    text = write_report([tmp_path / "runs"], tmp_path / "out").read_text()
+    assert "## Rows that differ between runs of one seed" in text
+    assert "| `tfidf_student` | hi | 1 | 50.0 | a_kd/seed1 | 70.0 | b_cyc/seed1 |" in text
+    [record] = json.loads((tmp_path / "out" / "summary.json").read_text())["conflicts"]
+    assert record["kept_run"] == "../runs/a_kd/seed1/metrics.json" and record["other"] == 0.7
+
+
 def test_bootstrap_table_from_predictions(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 3, 200)
