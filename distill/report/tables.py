@@ -188,8 +188,12 @@ def summary(
     """The pooled numbers as JSON-ready data, for ``summary.json`` in ``folder``.
 
     ``runs`` names each run's ``metrics.json`` relative to ``folder``, so that a committed report
-    does not name the machine it was made on.
+    does not name the machine it was made on; so do ``conflicts``' runs.
     """
+
+    def rel(run: Run) -> str:
+        return Path(os.path.relpath(run.path, folder.resolve())).as_posix()
+
     rows = []
     for (name, lang, sp), c in sorted(pooled.cells.items()):
         if sp != split:
@@ -210,7 +214,7 @@ def summary(
     return {
         "metric": pooled.metric,
         "split": split,
-        "runs": [Path(os.path.relpath(r.path, folder.resolve())).as_posix() for r in pooled.runs],
+        "runs": [rel(r) for r in pooled.runs],
         "cells": rows,
         **{
             key: {
@@ -228,9 +232,9 @@ def summary(
                 "split": c.split,
                 "seed": c.seed,
                 "kept": c.kept,
-                "kept_run": Path(os.path.relpath(c.kept_run.path, folder.resolve())).as_posix(),
+                "kept_run": rel(c.kept_run),
                 "other": c.other,
-                "other_run": Path(os.path.relpath(c.other_run.path, folder.resolve())).as_posix(),
+                "other_run": rel(c.other_run),
             }
             for c in pooled.conflicts
         ],
