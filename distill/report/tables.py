@@ -190,9 +190,10 @@ def summary(
     ``runs`` names each run's ``metrics.json`` relative to ``folder``, so that a committed report
     does not name the machine it was made on; so do ``conflicts``' runs.
     """
+    base = folder.resolve()
 
     def rel(run: Run) -> str:
-        return Path(os.path.relpath(run.path, folder.resolve())).as_posix()
+        return Path(os.path.relpath(run.path, base)).as_posix()
 
     rows = []
     for (name, lang, sp), c in sorted(pooled.cells.items()):
