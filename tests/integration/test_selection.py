@@ -128,3 +128,35 @@ def test_translate_keeps_training_rows_whatever_their_gold_label() -> None:
         "a",
         "c",
     ]  # no system could score b
+
+
+def test_a_level_agreement_with_a_falling_validation_loss_trains_on_and_keeps_the_later_epoch(
+    tmp_path: Path,
+) -> None:
+    """The default callbacks break ties in ``val/agreement`` with ``val/loss`` (label-free): the tiny
+    student agrees with the teacher on every validation pair from the first epoch while its loss
+    keeps falling at this learning rate, so even patience 1 trains to the cap and the last epoch is kept
+    (Lightning's strict rule would stop after the second epoch and keep the first)."""
+    import csv
+
+    out = tmp_path / "run"
+    overrides = ("trainer.max_epochs=4", "callbacks.early_stopping.patience=1", "student.optimizer.lr=1e-4")
+    metrics, _ = _run(out, *overrides, "logger=csv")
+    (path,) = out.rglob("metrics.csv")
+    rows = [r for r in csv.DictReader(path.open()) if r.get("val/agreement")]
+    history = [(float(r["val/agreement"]), -float(r["val/loss"]), int(r["epoch"])) for r in rows]
+    assert len({a for a, _, _ in history}) == 1, history  # level throughout
+    assert [-loss for _, loss, _ in history] == sorted((-loss for _, loss, _ in history), reverse=True)
+    assert len(history) == 4  # patience 1, yet no stop: each level epoch lowered the loss
+    assert Path(metrics["student_checkpoint"]).name == f"epoch{max(history)[2]:02d}.ckpt" == "epoch03.ckpt"
+    assert metrics["best_val"] == {"metric": "val/agreement", "mode": "max", "score": history[0][0]}
+    # tie_breaker=null: Lightning's rule, the first level epoch kept and the fit stopped after the next.
+    strict, _ = _run(
+        tmp_path / "strict",
+        *overrides,
+        "callbacks.model_checkpoint.tie_breaker=null",
+        "callbacks.early_stopping.tie_breaker=null",
+        "logger=csv",
+    )
+    assert Path(strict["student_checkpoint"]).name == "epoch00.ckpt"
+    assert _epochs(tmp_path / "strict") == 2
