@@ -8,10 +8,10 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import Tensor
 
-from distill.callbacks.tie_break import TieBreak
+from distill.callbacks.tie_break import TieBreakArgs
 
 
-class TieBreakModelCheckpoint(ModelCheckpoint):
+class TieBreakModelCheckpoint(TieBreakArgs, ModelCheckpoint):
     """Lightning's ``ModelCheckpoint``; an epoch that ties the kept one's monitored value replaces it
     when its ``tie_breaker`` metric is strictly better (see :mod:`distill.callbacks.tie_break`).
 
@@ -25,16 +25,8 @@ class TieBreakModelCheckpoint(ModelCheckpoint):
         >>> cb = TieBreakModelCheckpoint(monitor="val/agreement", mode="max", tie_breaker="val/loss")
     """
 
-    def __init__(
-        self,
-        *args: Any,
-        tie_breaker: str | None = "val/loss",
-        tie_breaker_mode: str = "min",
-        tie_atol: float = 1e-6,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tie = TieBreak(tie_breaker, tie_breaker_mode, tie_atol)
         #: The second metric's value of each kept checkpoint (path -> value).
         self.tie_scores: dict[str, float | None] = {}
 

@@ -9,10 +9,10 @@ from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 from torch import Tensor
 
-from distill.callbacks.tie_break import TieBreak
+from distill.callbacks.tie_break import TieBreakArgs
 
 
-class TieBreakEarlyStopping(EarlyStopping):
+class TieBreakEarlyStopping(TieBreakArgs, EarlyStopping):
     """Lightning's ``EarlyStopping``; an epoch whose monitored value ties the best one resets the
     patience when its ``tie_breaker`` metric is strictly better than at the best epoch (see
     :mod:`distill.callbacks.tie_break`). A flat validation agreement with a falling kd loss keeps
@@ -28,16 +28,8 @@ class TieBreakEarlyStopping(EarlyStopping):
         >>> cb = TieBreakEarlyStopping(monitor="val/agreement", mode="max", patience=3)
     """
 
-    def __init__(
-        self,
-        *args: Any,
-        tie_breaker: str | None = "val/loss",
-        tie_breaker_mode: str = "min",
-        tie_atol: float = 1e-6,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tie = TieBreak(tie_breaker, tie_breaker_mode, tie_atol)
         #: The second metric at the best epoch so far.
         self.best_tie: float | None = None
         self._tie_now: float | None = None

@@ -76,3 +76,19 @@ class TieBreak:
         if tie is None:
             return first, -math.inf
         return first, (-tie if self.mode == "min" else tie)
+
+
+class TieBreakArgs:
+    """Mixin for a Lightning callback: takes ``tie_breaker``, ``tie_breaker_mode`` and ``tie_atol``
+    (see :class:`TieBreak`) as keywords, passes the rest on, and keeps the rule as ``self.tie``."""
+
+    def __init__(
+        self,
+        *args: Any,
+        tie_breaker: str | None = "val/loss",
+        tie_breaker_mode: str = "min",
+        tie_atol: float = 1e-6,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.tie = TieBreak(tie_breaker, tie_breaker_mode, tie_atol)
