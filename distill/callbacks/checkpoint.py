@@ -36,9 +36,9 @@ class TieBreakModelCheckpoint(TieBreakArgs, ModelCheckpoint):
     def check_monitor_top_k(self, trainer: pl.Trainer, current: Tensor | None = None) -> bool:
         if super().check_monitor_top_k(trainer, current):
             return True
-        if current is None or not self.tie.active(self.monitor) or self.save_top_k < 1:
-            return False
-        if len(self.best_k_models) < self.save_top_k:
+        # Lightning has answered yes when fewer than save_top_k are kept (or save_top_k=-1), and never
+        # asks when save_top_k=0: here the kept ones are full and the kth exists.
+        if current is None or not self.tie.active(self.monitor):
             return False
         worst = self.kth_best_model_path
         wins = self.tie.ties(float(current), float(self.best_k_models[worst])) and self.tie.better(
