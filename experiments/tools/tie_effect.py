@@ -18,6 +18,10 @@ import json
 import sys
 from pathlib import Path
 
+from distill.callbacks import TieBreak
+
+#: The default callbacks' rule (``conf/callbacks/default.yaml``): ties broken by a lower ``val/loss``.
+RULE = TieBreak()
 Epoch = tuple[int, float, float]  # (epoch, val/agreement, val/loss)
 
 
@@ -43,7 +47,7 @@ def strict(hist: list[Epoch], patience: int) -> tuple[int, int]:
 
 def tie_break(hist: list[Epoch]) -> int:
     """The epoch the tie-break keeps: the best agreement, then the lowest validation loss."""
-    return max(hist, key=lambda e: (e[1], -e[2]))[0]
+    return max(hist, key=lambda e: RULE.rank(e[1], e[2], "max"))[0]
 
 
 def main(argv: list[str] | None = None) -> int:
